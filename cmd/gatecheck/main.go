@@ -1,0 +1,58 @@
+// Command gatecheck helps people get past an HTTP 502 Bad Gateway error: it
+// probes a URL from the server and says what is wrong and who can fix it.
+//
+// Usage:
+//
+//	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit statuses, shared by every subcommand.
+const (
+	exitOK      = 0
+	exitProblem = 1
+	exitUsage   = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a subcommand and returns the exit status.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "diagnose":
+		return cmdDiagnose(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "gatecheck: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+const usage = `gatecheck helps people get past an HTTP 502 Bad Gateway error.
+
+Usage:
+  gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+      Probe URL (DNS, TCP, TLS, HTTP on both schemes, repeated samples) and say
+      what is wrong, which layer failed and which gateway answered.
+      Exit status: 0 healthy, 1 a problem was diagnosed, 2 bad input or refused target.
+
+Run "gatecheck COMMAND --help" for the flags of a command.
+`

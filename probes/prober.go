@@ -1,0 +1,320 @@
+package probes
+
+import (
+	"context"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Config tunes a Prober. Zero fields take the defaults of DefaultConfig,
+// except Samples, where zero means no samples.
+type Config struct {
+	Timeout        time.Duration // the whole diagnosis
+	DNSTimeout     time.Duration // name resolution
+	ConnectTimeout time.Duration // each TCP connection of the TCP probe
+	TLSTimeout     time.Duration // each TLS handshake
+	Samples        int           // repeated requests on fresh connections
+	SampleSpacing  time.Duration // between the starts of two samples
+	MaxBody        int64         // bytes of body kept as evidence, after decompression
+	MaxHeaderBytes int64         // response header bytes accepted
+	MaxRedirects   int
+	MaxAddresses   int // addresses the TCP probe connects to
+
+	// AllowNets opens non-public ranges to the probes (an operator's choice).
+	AllowNets []netip.Prefix
+	// Ports are the default ports of http and https (80 and 443).
+	Ports Ports
+	// Resolver resolves names; nil means the operating system's way.
+	Resolver *net.Resolver
+	// DNSServers ("host:port") are asked for the CNAME chain; empty means
+	// the servers of /etc/resolv.conf.
+	DNSServers []string
+	// RootCAs are the trusted roots; nil means the system's.
+	RootCAs   *x509.CertPool
+	UserAgent string
+	// Now is the clock certificates are checked against.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the settings gatecheck uses unless told otherwise.
+func DefaultConfig() Config {
+	return Config{
+		Timeout:        15 * time.Second,
+		DNSTimeout:     4 * time.Second,
+		ConnectTimeout: 4 * time.Second,
+		TLSTimeout:     6 * time.Second,
+		Samples:        5,
+		SampleSpacing:  200 * time.Millisecond,
+		MaxBody:        64 << 10,
+		MaxHeaderBytes: 256 << 10,
+		MaxRedirects:   10,
+		MaxAddresses:   8,
+		Ports:          DefaultPorts,
+		UserAgent:      "gatecheck/1 (+502 diagnosis)",
+		Now:            time.Now,
+	}
+}
+
+// Prober runs diagnoses. It is safe for concurrent use.
+type Prober struct {
+	cfg   Config
+	guard *Guard
+	// afterGuard, when set, is consulted after the guard lets a dial
+	// through; tests use it to prove no packet leaves loopback.
+	afterGuard func(network, address string) error
+}
+
+// New returns a Prober with cfg, zero fields filled from DefaultConfig.
+func New(cfg Config) *Prober {
+	def := DefaultConfig()
+	fill := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	fill(&cfg.Timeout, def.Timeout)
+	fill(&cfg.DNSTimeout, def.DNSTimeout)
+	fill(&cfg.ConnectTimeout, def.ConnectTimeout)
+	fill(&cfg.TLSTimeout, def.TLSTimeout)
+	fill(&cfg.SampleSpacing, def.SampleSpacing)
+	if cfg.Samples < 0 {
+		cfg.Samples = 0
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = def.MaxBody
+	}
+	if cfg.MaxHeaderBytes <= 0 {
+		cfg.MaxHeaderBytes = def.MaxHeaderBytes
+	}
+	if cfg.MaxRedirects <= 0 {
+		cfg.MaxRedirects = def.MaxRedirects
+	}
+	if cfg.MaxAddresses <= 0 {
+		cfg.MaxAddresses = def.MaxAddresses
+	}
+	if cfg.Ports.HTTP == 0 {
+		cfg.Ports.HTTP = def.Ports.HTTP
+	}
+	if cfg.Ports.HTTPS == 0 {
+		cfg.Ports.HTTPS = def.Ports.HTTPS
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = def.UserAgent
+	}
+	if cfg.Now == nil {
+		cfg.Now = def.Now
+	}
+	return &Prober{cfg: cfg, guard: NewGuard(cfg.AllowNets)}
+}
+
+// Config returns the settings in force.
+func (p *Prober) Config() Config { return p.cfg }
+
+func (p *Prober) now() time.Time { return p.cfg.Now() }
+
+// Diagnose probes rawURL and returns the report. It never returns nil: an
+// invalid or refused URL is a verdict like any other.
+func (p *Prober) Diagnose(ctx context.Context, rawURL string) *Report {
+	return p.Run(ctx, rawURL, nil)
+}
+
+// Run is Diagnose with progress: onCheck, when not nil, is called with each
+// check as soon as it completes (from one goroutine at a time).
+func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *Report {
+	start := time.Now()
+	r := &Report{StartedAt: start.UTC(), Findings: []Verdict{}, Samples: []Sample{}, Timings: []HopTiming{}}
+	rec := &recorder{onCheck: onCheck}
+	defer func() {
+		r.DurationMS = ms(time.Since(start))
+		r.Checks = rec.ordered()
+	}()
+
+	t, err := Normalize(rawURL, p.cfg.Ports)
+	if err != nil {
+		r.URL = redactInput(rawURL)
+		r.Verdict = newVerdict(InvalidURL, LayerInput, err.Error())
+		rec.add(0, Check{Name: "url", Status: StatusFail, Detail: err.Error()})
+		return r
+	}
+	r.URL, r.Host, r.Port = t.String(), t.Host, t.Port
+	rec.add(0, Check{Name: "url", Status: StatusOK, Detail: t.String()})
+
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
+	defer cancel()
+
+	var addrs []netip.Addr
+	if t.Addr.IsValid() {
+		addrs = []netip.Addr{t.Addr}
+		rec.add(1, Check{Name: "dns", Status: StatusSkip, Detail: "the address is an IP address; no lookup needed"})
+	} else {
+		r.DNS, addrs = p.probeDNS(ctx, t.Host)
+		rec.add(1, dnsCheck(r.DNS))
+		if len(addrs) == 0 {
+			code := DNSFailure
+			if r.DNS.NotFound {
+				code = DNSNXDomain
+			}
+			r.Verdict = newVerdict(code, LayerDNS, r.DNS.Error)
+			return r
+		}
+	}
+
+	// Refuse up front when every address is off limits: nothing to dial.
+	var refusals []string
+	for _, a := range addrs {
+		if err := p.guard.Check(a); err != nil {
+			refusals = append(refusals, err.Error())
+		}
+	}
+	if len(refusals) == len(addrs) {
+		r.Verdict = newVerdict(BlockedTarget, LayerTCP, refusals[0])
+		rec.add(2, Check{Name: "guard", Status: StatusFail, Detail: joinMax(refusals, 4)})
+		return r
+	}
+	if len(refusals) > 0 {
+		rec.add(2, Check{Name: "guard", Status: StatusWarn, Detail: joinMax(refusals, 4)})
+	}
+
+	tr := p.newTransport()
+	defer tr.CloseIdleConnections()
+	twin := t.Twin(p.cfg.Ports)
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+
+	if len(addrs) > p.cfg.MaxAddresses {
+		addrs = addrs[:p.cfg.MaxAddresses]
+	}
+	r.TCP = make([]TCPResult, len(addrs))
+	for i, a := range addrs {
+		run(func() {
+			r.TCP[i] = p.probeTCP(ctx, a, t.Port)
+			rec.add(10+i, tcpCheck(r.TCP[i]))
+		})
+	}
+	if tlsPort := tlsPortOf(t, twin); tlsPort != 0 {
+		run(func() {
+			r.TLS = p.probeTLS(ctx, t.Host, net.JoinHostPort(t.Host, strconv.Itoa(tlsPort)))
+			rec.add(30, tlsCheck(r.TLS, t.URL.Scheme == "https"))
+		})
+	}
+	run(func() {
+		r.HTTP = p.fetch(ctx, tr, t.String())
+		rec.add(40, httpCheck(t.URL.Scheme, r.HTTP))
+	})
+	if twin != nil {
+		run(func() {
+			r.Twin = p.fetch(ctx, tr, twin.String())
+			rec.add(41, twinCheck(twin.URL.Scheme, r.Twin))
+		})
+	}
+	if p.cfg.Samples > 0 {
+		r.Samples = make([]Sample, p.cfg.Samples)
+		var swg sync.WaitGroup
+		for i := range r.Samples {
+			swg.Add(1)
+			run(func() {
+				defer swg.Done()
+				select {
+				case <-time.After(time.Duration(i) * p.cfg.SampleSpacing):
+				case <-ctx.Done():
+					r.Samples[i] = Sample{Error: "not run: out of time", kind: KindTimeout}
+					return
+				}
+				r.Samples[i] = p.sample(ctx, tr, t.String())
+			})
+		}
+		run(func() {
+			swg.Wait()
+			r.Counts = countSamples(r.Samples)
+			rec.add(50, samplesCheck(r.Counts, r.Samples))
+		})
+	}
+	wg.Wait()
+
+	for _, h := range r.HTTP.Hops {
+		r.Timings = append(r.Timings, h.Timing)
+	}
+	r.Gateway = fingerprintReport(r)
+	if r.Gateway.Name != "" {
+		rec.add(60, gatewayCheck(r.Gateway))
+	}
+	r.Verdict, r.Findings = decide(r, t)
+	return r
+}
+
+func tlsPortOf(t, twin *Target) int {
+	if t.URL.Scheme == "https" {
+		return t.Port
+	}
+	if twin != nil {
+		return twin.Port
+	}
+	return 0
+}
+
+func (p *Prober) sample(ctx context.Context, tr *http.Transport, target string) Sample {
+	res := p.fetch(ctx, tr, target)
+	s := Sample{Status: res.Status, DurationMS: res.DurationMS, kind: res.ErrorKind}
+	if res.Error != "" {
+		s.Status, s.Error = 0, res.Error
+	}
+	s.hop = res.Final()
+	return s
+}
+
+// redactInput keeps an unusable input for the record without credentials
+// and without unbounded length.
+func redactInput(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		u.User = nil
+		raw = u.String()
+	}
+	if len(raw) > 300 {
+		raw = raw[:300] + "…"
+	}
+	return sanitizeHeader(raw)
+}
+
+// recorder collects checks from concurrent probes, reports each as it
+// completes, and returns them in a stable order at the end.
+type recorder struct {
+	mu      sync.Mutex
+	onCheck func(Check)
+	checks  []slotCheck
+}
+
+type slotCheck struct {
+	slot int
+	c    Check
+}
+
+func (rc *recorder) add(slot int, c Check) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.checks = append(rc.checks, slotCheck{slot, c})
+	if rc.onCheck != nil {
+		rc.onCheck(c)
+	}
+}
+
+func (rc *recorder) ordered() []Check {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	sorted := slices.Clone(rc.checks)
+	slices.SortStableFunc(sorted, func(a, b slotCheck) int { return a.slot - b.slot })
+	out := make([]Check, len(sorted))
+	for i, s := range sorted {
+		out[i] = s.c
+	}
+	return out
+}

@@ -1,0 +1,230 @@
+package probes
+
+import (
+	"net/http"
+	"time"
+)
+
+// Code is a verdict code. The codes are a public contract: the wizard, the
+// case store and integrations rely on them, so they are only ever added to.
+type Code string
+
+// The verdict codes.
+const (
+	Healthy             Code = "healthy"
+	DNSNXDomain         Code = "dns_nxdomain"
+	DNSFailure          Code = "dns_failure"
+	TCPRefused          Code = "tcp_refused"
+	TCPTimeout          Code = "tcp_timeout"
+	HTTPSUnavailable    Code = "https_unavailable"
+	TLSExpired          Code = "tls_expired"
+	TLSHostnameMismatch Code = "tls_hostname_mismatch"
+	TLSUntrusted        Code = "tls_untrusted"
+	TLSHandshakeFailed  Code = "tls_handshake_failed"
+	AccessBlocked       Code = "access_blocked"
+	Gateway502          Code = "gateway_502"
+	GatewayTimeout      Code = "gateway_timeout"
+	ServiceUnavailable  Code = "service_unavailable"
+	ServerError         Code = "server_error"
+	ProtocolError       Code = "protocol_error"
+	RedirectLoop        Code = "redirect_loop"
+	Intermittent        Code = "intermittent"
+	BlockedTarget       Code = "blocked_target"
+	InvalidURL          Code = "invalid_url"
+)
+
+// Codes lists every verdict code, in the order of the README.
+var Codes = []Code{
+	Healthy, DNSNXDomain, DNSFailure, TCPRefused, TCPTimeout, HTTPSUnavailable,
+	TLSExpired, TLSHostnameMismatch, TLSUntrusted, TLSHandshakeFailed, AccessBlocked,
+	Gateway502, GatewayTimeout, ServiceUnavailable, ServerError, ProtocolError,
+	RedirectLoop, Intermittent, BlockedTarget, InvalidURL,
+}
+
+// Layer is the network layer a verdict belongs to.
+type Layer string
+
+// The layers. LayerInput is for verdicts reached before any network traffic
+// (an invalid URL).
+const (
+	LayerInput Layer = "input"
+	LayerDNS   Layer = "dns"
+	LayerTCP   Layer = "tcp"
+	LayerTLS   Layer = "tls"
+	LayerHTTP  Layer = "http"
+)
+
+// Verdict is a diagnosis: a code, the layer it concerns, a one-line summary
+// specific to this URL, and a plain-language explanation for the person who
+// reported the error.
+type Verdict struct {
+	Code        Code   `json:"code"`
+	Layer       Layer  `json:"layer"`
+	Summary     string `json:"summary"`
+	Explanation string `json:"explanation"`
+}
+
+// Status is the outcome of one check.
+type Status string
+
+// Check outcomes.
+const (
+	StatusOK   Status = "ok"
+	StatusWarn Status = "warn"
+	StatusFail Status = "fail"
+	StatusSkip Status = "skip"
+)
+
+// Check is one line of evidence: what was checked and how it went.
+type Check struct {
+	Name       string  `json:"name"`
+	Status     Status  `json:"status"`
+	Detail     string  `json:"detail"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// Report is everything one diagnosis found.
+type Report struct {
+	URL        string    `json:"url"`
+	Host       string    `json:"host,omitempty"`
+	Port       int       `json:"port,omitempty"`
+	StartedAt  time.Time `json:"started_at"`
+	DurationMS float64   `json:"duration_ms"`
+
+	Verdict  Verdict   `json:"verdict"`
+	Findings []Verdict `json:"findings"`
+	Gateway  Gateway   `json:"gateway"`
+	Checks   []Check   `json:"checks"`
+
+	DNS     *DNSResult   `json:"dns,omitempty"`
+	TCP     []TCPResult  `json:"tcp,omitempty"`
+	TLS     *TLSResult   `json:"tls,omitempty"`
+	HTTP    *HTTPResult  `json:"http,omitempty"`
+	Twin    *HTTPResult  `json:"twin,omitempty"`
+	Samples []Sample     `json:"samples"`
+	Counts  SampleCounts `json:"sample_counts"`
+	// Timings are the phase timings of each hop of the main request.
+	Timings []HopTiming `json:"timings"`
+}
+
+// Problem reports whether the verdict is anything but healthy.
+func (r *Report) Problem() bool { return r.Verdict.Code != Healthy }
+
+// DNSResult is what name resolution found.
+type DNSResult struct {
+	Name       string   `json:"name"`
+	Addresses  []string `json:"addresses"`
+	CNAMEs     []string `json:"cname_chain,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	NotFound   bool     `json:"not_found,omitempty"`
+	TimedOut   bool     `json:"timed_out,omitempty"`
+	DurationMS float64  `json:"duration_ms"`
+}
+
+// TCPResult is one connection attempt to one address.
+type TCPResult struct {
+	Address    string  `json:"address"`
+	Outcome    string  `json:"outcome"` // connected, refused, timeout, unreachable, reset, blocked, error
+	Error      string  `json:"error,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// TLSResult is the handshake with the https endpoint and its certificate.
+type TLSResult struct {
+	Address     string        `json:"address"`
+	ServerName  string        `json:"server_name"`
+	Version     string        `json:"version,omitempty"`
+	CipherSuite string        `json:"cipher_suite,omitempty"`
+	ALPN        string        `json:"alpn,omitempty"`
+	Chain       []Certificate `json:"chain,omitempty"`
+	// Problem is "", expired, not_yet_valid, hostname_mismatch, self_signed,
+	// incomplete_chain, untrusted or handshake_failed.
+	Problem    string   `json:"problem,omitempty"`
+	Issues     []string `json:"issues,omitempty"`
+	Error      string   `json:"error,omitempty"`
+	DurationMS float64  `json:"duration_ms"`
+}
+
+// Certificate is one certificate as the server presented it.
+type Certificate struct {
+	Subject     string    `json:"subject"`
+	Issuer      string    `json:"issuer"`
+	DNSNames    []string  `json:"dns_names,omitempty"`
+	IPAddresses []string  `json:"ip_addresses,omitempty"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Serial      string    `json:"serial"`
+	SHA256      string    `json:"sha256"`
+	IsCA        bool      `json:"is_ca"`
+	SelfSigned  bool      `json:"self_signed"`
+}
+
+// HTTPResult is one request and the redirects it followed.
+type HTTPResult struct {
+	URL      string `json:"url"`
+	FinalURL string `json:"final_url"`
+	Hops     []Hop  `json:"hops"`
+	// Status is the final hop's status code, 0 when no answer came.
+	Status    int    `json:"status"`
+	Error     string `json:"error,omitempty"`
+	ErrorKind Kind   `json:"error_kind,omitempty"`
+	// Phase is where a failed request stopped: dns, connect, tls, response or body.
+	Phase      string  `json:"phase,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// Final returns the last hop, or nil.
+func (h *HTTPResult) Final() *Hop {
+	if h == nil || len(h.Hops) == 0 {
+		return nil
+	}
+	return &h.Hops[len(h.Hops)-1]
+}
+
+// Answered reports whether the server sent an HTTP response.
+func (h *HTTPResult) Answered() bool { return h != nil && h.Status != 0 && h.Error == "" }
+
+// Hop is one request of a redirect chain.
+type Hop struct {
+	URL           string      `json:"url"`
+	RemoteAddr    string      `json:"remote_addr,omitempty"`
+	Proto         string      `json:"proto,omitempty"`
+	Status        int         `json:"status,omitempty"`
+	StatusText    string      `json:"status_text,omitempty"`
+	Header        http.Header `json:"headers,omitempty"`
+	Body          string      `json:"body,omitempty"`
+	BodyTruncated bool        `json:"body_truncated,omitempty"`
+	Error         string      `json:"error,omitempty"`
+	Timing        HopTiming   `json:"timing"`
+}
+
+// HopTiming is the phase breakdown of one request, as httpstat shows it.
+type HopTiming struct {
+	URL        string  `json:"url"`
+	DNSMS      float64 `json:"dns_ms"`
+	ConnectMS  float64 `json:"connect_ms"`
+	TLSMS      float64 `json:"tls_ms"`
+	WaitMS     float64 `json:"wait_ms"` // request written to first response byte
+	TransferMS float64 `json:"transfer_ms"`
+	TotalMS    float64 `json:"total_ms"`
+}
+
+// Sample is one of the repeated requests on fresh connections.
+type Sample struct {
+	Status     int     `json:"status"`
+	Error      string  `json:"error,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+	kind       Kind
+	hop        *Hop // the final hop, kept for fingerprinting a failure
+}
+
+// SampleCounts sums the samples up.
+type SampleCounts struct {
+	Total   int `json:"total"`
+	OK      int `json:"ok"`      // an answer below 500 (other than 401/403/451/429)
+	Gateway int `json:"gateway"` // 502, 503, 504 or 52x
+	Other   int `json:"other"`   // other failing statuses
+	Errors  int `json:"errors"`  // no answer: reset, timeout, refused...
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,244 @@
+package probes
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"golang.org/x/net/idna"
+)
+
+// Ports are the ports gatecheck treats as the defaults of each scheme. They
+// are 80 and 443 everywhere but in tests, which serve both on loopback.
+type Ports struct {
+	HTTP  int
+	HTTPS int
+}
+
+// DefaultPorts are the well-known ports of http and https.
+var DefaultPorts = Ports{HTTP: 80, HTTPS: 443}
+
+func (p Ports) of(scheme string) int {
+	if scheme == "http" {
+		return p.HTTP
+	}
+	return p.HTTPS
+}
+
+// Target is a URL that passed normalisation: scheme http or https, a host,
+// an explicit port, no credentials and no fragment.
+type Target struct {
+	URL         *url.URL
+	Host        string     // lower case, ASCII (IDNA), no brackets, no trailing dot
+	Port        int        // always set
+	DefaultPort bool       // the port is the scheme's default
+	Addr        netip.Addr // set when Host is an IP literal (in any spelling)
+}
+
+// String returns the normalised URL.
+func (t *Target) String() string { return t.URL.String() }
+
+// Twin returns the same URL on the other scheme and its default port, or nil
+// when the URL names a non-default port (there is no way to know the twin).
+func (t *Target) Twin(ports Ports) *Target {
+	if !t.DefaultPort {
+		return nil
+	}
+	scheme := "https"
+	if t.URL.Scheme == "https" {
+		scheme = "http"
+	}
+	u := *t.URL
+	u.Scheme = scheme
+	tw := *t
+	tw.URL = &u
+	tw.Port = ports.of(scheme)
+	u.Host = hostPort(t.Host, tw.Port, tw.Port == defaultPortOf(scheme))
+	return &tw
+}
+
+func defaultPortOf(scheme string) int {
+	if scheme == "http" {
+		return 80
+	}
+	return 443
+}
+
+// hostPort formats host and port for a URL, leaving out a well-known port.
+func hostPort(host string, port int, omit bool) string {
+	h := host
+	if strings.Contains(host, ":") {
+		h = "[" + host + "]"
+	}
+	if omit {
+		return h
+	}
+	return h + ":" + strconv.Itoa(port)
+}
+
+// InputError is a URL that cannot be probed, with the reason in plain words.
+type InputError struct {
+	Input  string
+	Reason string
+}
+
+func (e *InputError) Error() string { return e.Reason }
+
+// Normalize turns what a person typed into a Target: a URL without a scheme
+// means https; only http and https are accepted; credentials and fragments
+// are dropped; internationalised names become their ASCII form; and the odd
+// IPv4 spellings that resolvers accept (127.1, 0x7f000001, 017700000001)
+// are rewritten as the dotted address they stand for, so that the report
+// and the guard speak of the address that would really be dialled.
+func Normalize(raw string, ports Ports) (*Target, error) {
+	bad := func(format string, a ...any) error {
+		return &InputError{Input: raw, Reason: fmt.Sprintf(format, a...)}
+	}
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, bad("enter the address of the page that shows the error, such as https://shop.example.com/")
+	}
+	if len(s) > 4096 {
+		return nil, bad("that address is %d characters long; gatecheck takes addresses of up to 4096", len(s))
+	}
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
+		return nil, bad("the address contains spaces or control characters")
+	}
+	if strings.HasPrefix(s, "//") {
+		s = "https:" + s
+	} else if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, bad("that is not a valid web address (%v)", err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, bad("gatecheck only checks http:// and https:// addresses, not %s://", u.Scheme)
+	}
+	if u.Opaque != "" {
+		return nil, bad("that is not a valid web address")
+	}
+	u.User = nil
+	u.Fragment, u.RawFragment = "", ""
+	if u.Path == "" {
+		u.Path = "/"
+	}
+
+	host := u.Hostname()
+	if host == "" {
+		return nil, bad("the address has no host name")
+	}
+	t := &Target{}
+	if a, err := netip.ParseAddr(host); err == nil && strings.Contains(host, ":") {
+		t.Addr = a.Unmap()
+		if a.Is4In6() {
+			t.Addr = a // keep the mapped form: it is what would be dialled
+		}
+		t.Host = a.String()
+	} else {
+		h, err := idna.Lookup.ToASCII(strings.TrimSuffix(host, "."))
+		if err != nil || h == "" {
+			return nil, bad("%q is not a valid host name", host)
+		}
+		h = strings.ToLower(h)
+		if a, ok, err := parseLooseIPv4(h); err != nil {
+			return nil, bad("%q looks like an IPv4 address but is not a valid one", host)
+		} else if ok {
+			t.Addr = a
+			h = a.String()
+		}
+		t.Host = h
+	}
+
+	port := ports.of(u.Scheme)
+	if ps := u.Port(); ps != "" {
+		n, err := strconv.Atoi(ps)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, bad("%q is not a valid port number", ps)
+		}
+		port = n
+	}
+	t.Port = port
+	t.DefaultPort = port == ports.of(u.Scheme)
+	u.Host = hostPort(t.Host, port, port == defaultPortOf(u.Scheme))
+	t.URL = u
+	return t, nil
+}
+
+// parseLooseIPv4 parses the IPv4 spellings inet_aton accepts: one to four
+// parts, each decimal, octal (leading 0) or hex (0x), the last filling the
+// remaining bytes. ok is false when host is not numeric at all (a name).
+func parseLooseIPv4(host string) (addr netip.Addr, ok bool, err error) {
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		return netip.Addr{}, false, nil
+	}
+	vals := make([]uint64, len(parts))
+	for i, p := range parts {
+		v, numeric, perr := parseIPv4Part(p)
+		if !numeric {
+			return netip.Addr{}, false, nil
+		}
+		if perr != nil {
+			return netip.Addr{}, true, perr
+		}
+		vals[i] = v
+	}
+	var n uint64
+	last := len(vals) - 1
+	for i, v := range vals[:last] {
+		if v > 255 {
+			return netip.Addr{}, true, errors.New("part out of range")
+		}
+		n |= v << (8 * (3 - i))
+	}
+	rest := 8 * (4 - last)
+	if vals[last] >= 1<<rest {
+		return netip.Addr{}, true, errors.New("last part out of range")
+	}
+	n |= vals[last]
+	if n > math.MaxUint32 {
+		return netip.Addr{}, true, errors.New("out of range")
+	}
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}), true, nil
+}
+
+func parseIPv4Part(p string) (v uint64, numeric bool, err error) {
+	if p == "" {
+		return 0, false, nil
+	}
+	base, digits := 10, p
+	switch {
+	case len(p) > 1 && (p[:2] == "0x" || p[:2] == "0X"):
+		base, digits = 16, p[2:]
+	case len(p) > 1 && p[0] == '0':
+		base, digits = 8, p[1:]
+	}
+	for _, r := range digits {
+		switch {
+		case base == 16 && strings.ContainsRune("0123456789abcdefABCDEF", r):
+		case base != 16 && r >= '0' && r <= '9':
+		default:
+			return 0, false, nil
+		}
+	}
+	if digits == "" {
+		return 0, true, nil
+	}
+	v, err = strconv.ParseUint(digits, base, 64)
+	if err != nil {
+		return 0, true, err
+	}
+	return v, true, nil
+}

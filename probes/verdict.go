@@ -1,0 +1,394 @@
+package probes
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// explanations say, for the person who saw the error, what each verdict
+// means and who can act on it.
+var explanations = map[Code]string{
+	Healthy: "From where gatecheck runs, the site answers normally. If you still see 502 Bad Gateway, the problem is " +
+		"probably between you and the site: a stale page in your browser's cache, your own network, a proxy or VPN, " +
+		"or an allowlist that lets gatecheck in but not you. Refreshing, clearing the cache or trying another network usually tells which.",
+	DNSNXDomain: "The site's name does not exist in DNS, so no browser can find the server. Either the address is mistyped, " +
+		"or the domain's DNS records were removed, changed or have expired. Only whoever manages the domain can fix the records; " +
+		"after a change it can take a few hours to reach everyone.",
+	DNSFailure: "The name could not be looked up: the DNS servers did not answer, or answered with an error. This is usually " +
+		"a problem with the domain's name servers or with the resolver used, not with the web server itself. It is often temporary.",
+	TCPRefused: "The server's address was found, but nothing accepted the connection on the site's port: the web server, " +
+		"or the gateway in front of it, is not running or not listening there. The site's operators need to start it or fix its configuration.",
+	TCPTimeout: "The server's address was found, but connections to it went unanswered. The server may be down or overloaded, " +
+		"or a firewall is silently dropping traffic. The site's hosting team can tell which.",
+	HTTPSUnavailable: "The site answers over plain http, but not over https. This is what happens when the https binding " +
+		"(the part of the web server configuration that listens for secure connections) is missing or broken, for example after a " +
+		"certificate change. The site's administrators need to restore the https binding with a valid certificate.",
+	TLSExpired: "The site's security certificate has expired (or is not valid yet), so browsers refuse the secure connection and " +
+		"gateways in front of the site may report a 502. The site's owner must renew the certificate and install it on the server.",
+	TLSHostnameMismatch: "The server presents a security certificate for a different name than the one you typed. Usually the https " +
+		"binding points at the wrong certificate, or the site was moved without a certificate for its name. The site's owner must install a certificate that covers this name.",
+	TLSUntrusted: "The server's security certificate is not issued by an authority browsers trust: it is self-signed, or the server " +
+		"does not send the intermediate certificates that link it to a trusted authority. The site's owner must install a certificate from a trusted authority, with its full chain.",
+	TLSHandshakeFailed: "The server accepted the connection but the secure (TLS) handshake failed: the server may not be set up for " +
+		"https on this address, may only offer obsolete protocols, or may have stopped half-way. The site's administrators need to check the https configuration.",
+	AccessBlocked: "The server refused access: it answered that you are not allowed in, or cut the connection in a way that " +
+		"firewalls and IP allowlists do. If the site is restricted to known IP addresses, the address you connect from has to be added; " +
+		"a firewall or CDN rule may also be blocking you by mistake. The site's hosting team can check.",
+	Gateway502: "A gateway (a proxy, load balancer or CDN in front of the site) is running, but the application server behind it " +
+		"sent no valid answer: it is down, crashing, overloaded, or misconfigured. Nothing on your side can fix it; it often clears when the " +
+		"application recovers. The site's operators should check the application and the gateway's logs.",
+	GatewayTimeout: "The gateway in front of the site waited for the application behind it and gave up: the application is too slow, " +
+		"overloaded or stuck. Waiting a few minutes and retrying often works; if it persists, the site's operators need to look at the application's load and logs.",
+	ServiceUnavailable: "The site is up but says it cannot serve requests right now: it is overloaded, in maintenance, or has no healthy " +
+		"servers behind its load balancer. This is usually temporary; retry in a few minutes, and check the service's status page.",
+	ServerError: "The site's application itself failed while handling the request. This is a bug or a broken configuration " +
+		"on the server side (a recent deployment, a plugin, a database change). Only the site's developers or administrators can fix it.",
+	ProtocolError: "The server answered with something that is not valid HTTP, or hung up without answering. This is the classic cause " +
+		"of a 502: a gateway gets a garbled answer from the server behind it. The server is misconfigured or crashing.",
+	RedirectLoop: "The site keeps redirecting to itself (or through too many steps), so a browser never arrives at a page. This is a " +
+		"configuration error on the site, often between http and https rules or between a CDN and the server. Clearing cookies sometimes helps; otherwise the site's owner must fix it.",
+	Intermittent: "The site sometimes works and sometimes fails: some requests succeed and others get an error. This points to one " +
+		"unhealthy server among several, an overloaded application, or a flaky network path. Refreshing may get you through; the site's operators should check each server behind the load balancer.",
+	BlockedTarget: "gatecheck does not probe this address: it is not on the public internet (a private, loopback, link-local or otherwise " +
+		"reserved address). If it is an internal site, ask your IT team; an operator can allow internal ranges explicitly.",
+	InvalidURL: "That is not an address gatecheck can check. Enter the full address of the page that showed the error, such as https://shop.example.com/.",
+}
+
+// Explanation returns the plain-language explanation of a code.
+func Explanation(c Code) string { return explanations[c] }
+
+// LayerOf returns the layer a code belongs to.
+func LayerOf(c Code) Layer {
+	switch c {
+	case DNSNXDomain, DNSFailure:
+		return LayerDNS
+	case TCPRefused, TCPTimeout, BlockedTarget:
+		return LayerTCP
+	case TLSExpired, TLSHostnameMismatch, TLSUntrusted, TLSHandshakeFailed, HTTPSUnavailable:
+		return LayerTLS
+	case InvalidURL:
+		return LayerInput
+	}
+	return LayerHTTP
+}
+
+func newVerdict(c Code, l Layer, summary string) Verdict {
+	return Verdict{Code: c, Layer: l, Summary: summary, Explanation: explanations[c]}
+}
+
+// statusCode is the verdict an HTTP status stands for on its own.
+func statusCode(status int) Code {
+	switch {
+	case status == 0:
+		return ""
+	case status == 401, status == 403, status == 451:
+		return AccessBlocked
+	case status == 429, status == 503:
+		return ServiceUnavailable
+	case status == 502, status == 520, status == 521, status == 523, status == 525, status == 526, status == 527, status == 530:
+		return Gateway502
+	case status == 504, status == 522, status == 524:
+		return GatewayTimeout
+	case status >= 500:
+		return ServerError
+	}
+	return Healthy
+}
+
+// responseCode refines statusCode with what the page says: Envoy and
+// Varnish answer 503 for what other gateways call 502.
+func responseCode(status int, g Gateway, body string) Code {
+	c := statusCode(status)
+	if status == 503 {
+		switch {
+		case g.Name == "envoy" && (strings.Contains(body, "upstream connect error") || strings.Contains(body, "reset before headers")):
+			return Gateway502
+		case (g.Name == "varnish" || g.Name == "fastly") && strings.Contains(body, "Backend fetch failed"):
+			return Gateway502
+		}
+	}
+	return c
+}
+
+var gatewayLabels = map[string]string{
+	"nginx": "nginx", "haproxy": "HAProxy", "apache": "Apache", "caddy": "Caddy", "traefik": "Traefik",
+	"envoy": "Envoy", "varnish": "Varnish", "squid": "Squid", "iis": "IIS", "cloudflare": "Cloudflare",
+	"aws-elb": "an AWS load balancer", "cloudfront": "Amazon CloudFront", "akamai": "Akamai", "fastly": "Fastly",
+	"google": "Google's load balancer", "azure-front-door": "Azure Front Door",
+}
+
+// GatewayLabel returns the display name of a gateway product.
+func GatewayLabel(name string) string {
+	if l, ok := gatewayLabels[name]; ok {
+		return l
+	}
+	return name
+}
+
+func statusLine(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return strconv.Itoa(code) + " " + t
+	}
+	return strconv.Itoa(code)
+}
+
+// fingerprintReport fingerprints the response that carries the problem: the
+// main answer, or a failing sample's when the main answer was fine.
+func fingerprintReport(r *Report) Gateway {
+	if h := r.HTTP.Final(); h != nil && h.Status != 0 && statusCode(h.Status) != Healthy {
+		return fingerprint(h.Status, h.Header, h.Body)
+	}
+	for _, s := range r.Samples {
+		if s.hop != nil && s.hop.Status != 0 && statusCode(s.hop.Status) != Healthy {
+			return fingerprint(s.hop.Status, s.hop.Header, s.hop.Body)
+		}
+	}
+	if h := r.HTTP.Final(); h != nil && h.Status != 0 {
+		return fingerprint(h.Status, h.Header, h.Body)
+	}
+	return Gateway{}
+}
+
+// decide turns the evidence into one primary verdict and secondary findings.
+func decide(r *Report, t *Target) (Verdict, []Verdict) {
+	findings := []Verdict{}
+	primary := mainVerdict(r, t)
+
+	// Samples: a mix of answers and failures is its own diagnosis.
+	good, bad := 0, 0
+	observe := func(c Code) {
+		switch c {
+		case Healthy:
+			good++
+		case "":
+		default:
+			bad++
+		}
+	}
+	observe(primary.Code)
+	for _, s := range r.Samples {
+		if s.Error == "not run: out of time" {
+			continue
+		}
+		if s.Status != 0 {
+			h := s.hop
+			observe(responseCode(s.Status, fingerprint(s.Status, h.Header, h.Body), h.Body))
+		} else {
+			observe(ProtocolError)
+		}
+	}
+	if good > 0 && bad > 0 {
+		what := primary
+		if primary.Code == Healthy {
+			what = sampleFailure(r)
+		}
+		findings = append(findings, what)
+		primary = newVerdict(Intermittent, LayerHTTP, fmt.Sprintf("%d of %d requests failed and %d succeeded: the site fails intermittently", bad, good+bad, good))
+	}
+
+	// Some addresses failing while others work explains intermittent
+	// failures in browsers that pick the bad one.
+	var tcpBad []string
+	tcpCode := TCPRefused
+	for _, c := range r.TCP {
+		switch c.Outcome {
+		case "connected", "blocked":
+		default:
+			tcpBad = append(tcpBad, c.Address+" ("+c.Outcome+")")
+			if c.Outcome != "refused" {
+				tcpCode = TCPTimeout
+			}
+		}
+	}
+	if len(tcpBad) > 0 && len(tcpBad) < len(r.TCP) {
+		findings = append(findings, newVerdict(tcpCode, LayerTCP, fmt.Sprintf("%d of %d addresses do not accept connections: %s", len(tcpBad), len(r.TCP), strings.Join(tcpBad, ", "))))
+	}
+
+	// The other scheme: http answering while https fails is the missing
+	// https binding, even when the URL typed was http.
+	if t.URL.Scheme == "http" && r.Twin != nil && !r.Twin.Answered() && primary.Code != HTTPSUnavailable {
+		if c := tlsCode(r.TLS); c != "" && c != TLSHandshakeFailed {
+			findings = append(findings, newVerdict(c, LayerTLS, "https: "+strings.Join(r.TLS.Issues, "; ")))
+		} else if r.HTTP.Answered() {
+			findings = append(findings, newVerdict(HTTPSUnavailable, LayerTLS, "http answers but https does not: "+r.Twin.Error))
+		}
+	}
+	// Certificate problems not already the verdict.
+	if c := tlsCode(r.TLS); c != "" && c != primary.Code && t.URL.Scheme == "https" && !hasCode(findings, c) && c != TLSHandshakeFailed {
+		findings = append(findings, newVerdict(c, LayerTLS, strings.Join(r.TLS.Issues, "; ")))
+	}
+	return primary, findings
+}
+
+func hasCode(vs []Verdict, c Code) bool {
+	for _, v := range vs {
+		if v.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// sampleFailure describes the first failing sample as a verdict.
+func sampleFailure(r *Report) Verdict {
+	for _, s := range r.Samples {
+		if s.Status != 0 && statusCode(s.Status) != Healthy {
+			c := responseCode(s.Status, r.Gateway, s.hop.Body)
+			return newVerdict(c, LayerHTTP, "some requests got "+statusLine(s.Status)+gatewayBy(r.Gateway))
+		}
+		if s.Status == 0 && s.Error != "" && s.Error != "not run: out of time" {
+			return newVerdict(kindCode(s.kind, "response"), LayerOf(kindCode(s.kind, "response")), "some requests failed: "+s.Error)
+		}
+	}
+	return newVerdict(ServerError, LayerHTTP, "some requests failed")
+}
+
+func gatewayBy(g Gateway) string {
+	if g.Name == "" {
+		return ""
+	}
+	return " from " + GatewayLabel(g.Name)
+}
+
+// tlsCode is the verdict the TLS probe's finding stands for, or "".
+func tlsCode(t *TLSResult) Code {
+	if t == nil {
+		return ""
+	}
+	switch t.Problem {
+	case "expired", "not_yet_valid":
+		return TLSExpired
+	case "hostname_mismatch":
+		return TLSHostnameMismatch
+	case "self_signed", "incomplete_chain", "untrusted":
+		return TLSUntrusted
+	case "handshake_failed":
+		return TLSHandshakeFailed
+	}
+	return ""
+}
+
+// kindCode is the verdict for a request that got no answer.
+func kindCode(k Kind, phase string) Code {
+	switch k {
+	case KindBlocked:
+		return BlockedTarget
+	case KindNXDomain:
+		return DNSNXDomain
+	case KindDNS:
+		return DNSFailure
+	case KindRefused:
+		return TCPRefused
+	case KindUnreachable:
+		return TCPTimeout
+	case KindTimeout:
+		switch phase {
+		case "dns":
+			return DNSFailure
+		case "connect":
+			return TCPTimeout
+		case "tls":
+			return TLSHandshakeFailed
+		}
+		return GatewayTimeout
+	case KindCertExpired:
+		return TLSExpired
+	case KindCertHostname:
+		return TLSHostnameMismatch
+	case KindCertUnknown:
+		return TLSUntrusted
+	case KindTLS:
+		return TLSHandshakeFailed
+	case KindReset:
+		if phase == "tls" {
+			return TLSHandshakeFailed
+		}
+		return AccessBlocked
+	case KindEOF:
+		if phase == "tls" {
+			return TLSHandshakeFailed
+		}
+		return ProtocolError
+	case KindRedirectLoop:
+		return RedirectLoop
+	}
+	return ProtocolError
+}
+
+// mainVerdict judges the main request, with the TLS probe and the other
+// scheme as context.
+func mainVerdict(r *Report, t *Target) Verdict {
+	h := r.HTTP
+	host := t.Host
+	if h.Answered() {
+		final := h.Final()
+		c := responseCode(h.Status, r.Gateway, final.Body)
+		by := gatewayBy(r.Gateway)
+		switch c {
+		case Healthy:
+			s := fmt.Sprintf("%s answered %s in %.0f ms", h.FinalURL, statusLine(h.Status), h.DurationMS)
+			return newVerdict(Healthy, LayerHTTP, s)
+		case Gateway502:
+			s := fmt.Sprintf("%s answered %s%s: the gateway is up but got no valid answer from the server behind it", host, statusLine(h.Status), by)
+			if r.Gateway.Note != "" {
+				s += ". " + r.Gateway.Note
+			}
+			return newVerdict(c, LayerHTTP, s)
+		case GatewayTimeout:
+			s := fmt.Sprintf("%s answered %s%s: the gateway gave up waiting for the server behind it", host, statusLine(h.Status), by)
+			if r.Gateway.Note != "" {
+				s += ". " + r.Gateway.Note
+			}
+			return newVerdict(c, LayerHTTP, s)
+		case AccessBlocked:
+			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s refused access with %s%s", host, statusLine(h.Status), by))
+		case ServiceUnavailable:
+			s := fmt.Sprintf("%s answered %s%s", host, statusLine(h.Status), by)
+			if ra := final.Header.Get("Retry-After"); ra != "" {
+				s += " (it asks to retry after " + sanitizeHeader(ra) + ")"
+			}
+			if r.Gateway.Note != "" {
+				s += ". " + r.Gateway.Note
+			}
+			return newVerdict(c, LayerHTTP, s)
+		default:
+			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s answered %s%s: the application failed", host, statusLine(h.Status), by))
+		}
+	}
+
+	// No answer. Which hop failed, and on which scheme?
+	failed := h.Final()
+	scheme := t.URL.Scheme
+	if failed != nil && strings.HasPrefix(failed.URL, "http://") {
+		scheme = "http"
+	} else if failed != nil {
+		scheme = "https"
+	}
+	httpAnswers := (scheme == "https" && r.Twin != nil && r.Twin.Answered() && r.Twin.Status < 500) ||
+		(len(h.Hops) > 1 && strings.HasPrefix(h.Hops[len(h.Hops)-2].URL, "http://"))
+	c := kindCode(h.ErrorKind, h.Phase)
+	switch c {
+	case TLSExpired, TLSHostnameMismatch, TLSUntrusted:
+		if tc := tlsCode(r.TLS); tc != "" && tc != TLSHandshakeFailed {
+			c = tc
+		}
+		detail := h.Error
+		if r.TLS != nil && len(r.TLS.Issues) > 0 {
+			detail = strings.Join(r.TLS.Issues, "; ")
+		}
+		return newVerdict(c, LayerTLS, detail)
+	case TCPRefused, TCPTimeout, TLSHandshakeFailed:
+		if scheme == "https" && httpAnswers {
+			return newVerdict(HTTPSUnavailable, LayerTLS, fmt.Sprintf("%s answers over http but not over https (%s)", host, h.Error))
+		}
+	case AccessBlocked:
+		return newVerdict(c, LayerTCP, fmt.Sprintf("%s accepted the connection, then reset it before answering: consistent with a firewall or IP allowlist", host))
+	case GatewayTimeout:
+		return newVerdict(c, LayerHTTP, fmt.Sprintf("%s accepted the connection but sent no answer within %.0f s", host, h.DurationMS/1000))
+	case ProtocolError:
+		return newVerdict(c, LayerHTTP, fmt.Sprintf("%s did not answer with valid HTTP: %s", host, h.Error))
+	}
+	return newVerdict(c, LayerOf(c), h.Error)
+}
