@@ -89,7 +89,7 @@ var (
 	reELBPage      = regexp.MustCompile(`(?s)^<html>\s*<head><title>50\d [^<]+</title></head>\s*<body>\s*<center><h1>50\d [^<]+</h1></center>\s*</body>\s*</html>\s*$`)
 	reHAProxyPage  = regexp.MustCompile(`(?s)^<html><body><h1>50[234] [^<]+</h1>\s*(The server returned an invalid or incomplete response\.|No server is available to handle this request\.|The server didn't respond in time\.)`)
 	reGooglePage   = regexp.MustCompile(`<title>Error 50\d \([^)]*\)!!1</title>`)
-	reAkamaiRef    = regexp.MustCompile(`Reference&#32;&#35;\d+\.|Reference #\d+\.[0-9a-f]+\.`)
+	reAkamaiRef    = regexp.MustCompile(`Reference&#32;&#35;\d+&#46;|Reference #\d+\.[0-9a-f]+\.|errors&#46;edgesuite&#46;net|errors\.edgesuite\.net`)
 	reTraefikPlain = regexp.MustCompile(`^(Bad Gateway|Gateway Timeout|Service Unavailable)\s*$`)
 )
 
@@ -130,6 +130,7 @@ var signals = []signal{
 
 	// Varnish.
 	{"varnish", 0.6, false, headerPresent("X-Varnish")},
+	{"varnish", 0.7, false, headerHas("Server", "varnish")},
 	{"varnish", 0.4, false, headerHas("Via", "varnish")},
 	{"varnish", 0.85, true, bodyHas("Varnish's Guru Meditation page", "Guru Meditation")},
 	{"varnish", 0.5, true, bodyHas("Varnish's backend failure text", "Backend fetch failed")},
@@ -180,6 +181,7 @@ var signals = []signal{
 	{"fastly", 0.8, false, headerPresent("X-Fastly-Request-ID")},
 	{"fastly", 0.4, false, headerPresent("X-Timer")},
 	{"fastly", 0.8, true, bodyHas("Fastly's error page", "Fastly error")},
+	{"fastly", 0.8, true, bodyMatches("Fastly's error page", regexp.MustCompile(`Details: cache-[a-z0-9-]+ \d+`))},
 
 	// Google Front End / Cloud Load Balancing.
 	{"google", 0.6, false, headerHas("Via", "1.1 google")},
@@ -188,6 +190,7 @@ var signals = []signal{
 		return "Server: " + v, v == "Google Frontend" || v == "gws" || v == "GFE/2.0" || v == "ESF"
 	}},
 	{"google", 0.85, true, bodyMatches("Google's error page", reGooglePage)},
+	{"google", 0.7, true, bodyHas("Google Cloud load balancer's error page", "The server encountered a temporary error and could not complete your request.")},
 
 	// Azure Front Door.
 	{"azure-front-door", 0.85, false, headerPresent("X-Azure-Ref")},
@@ -280,7 +283,7 @@ func quirk(name string, status int, body string) string {
 			return "Envoy answers 503 where most gateways answer 502: it could not get a response from the service behind it."
 		}
 	case "varnish", "fastly":
-		if status == 503 && strings.Contains(body, "Backend fetch failed") || status == 503 && strings.Contains(body, "first byte timeout") {
+		if status == 503 && (strings.Contains(body, "Backend fetch failed") || strings.Contains(body, "Backend.fail")) {
 			return "Varnish answers 503 \"Backend fetch failed\" where most gateways answer 502: the backend did not give it a usable answer."
 		}
 	case "haproxy":

@@ -116,6 +116,8 @@ func (t *hopTrace) phase() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	switch {
+	case !t.firstByte.IsZero():
+		return "headers"
 	case !t.wrote.IsZero():
 		return "response"
 	case !t.tlsStart.IsZero() && t.tlsDone.IsZero():

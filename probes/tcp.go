@@ -61,6 +61,7 @@ func (p *Prober) dialer() *net.Dialer {
 			}
 			return nil
 		},
+		Timeout:   p.cfg.ConnectTimeout,
 		KeepAlive: -1,
 	}
 }

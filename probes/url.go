@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -106,6 +107,9 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 	if len(s) > 4096 {
 		return nil, bad("that address is %d characters long; gatecheck takes addresses of up to 4096", len(s))
 	}
+	if !utf8.ValidString(s) {
+		return nil, bad("the address contains bytes that are not valid text")
+	}
 	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
 		return nil, bad("the address contains spaces or control characters")
 	}
@@ -148,10 +152,17 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 		t.Host = a.String()
 	} else {
 		h, err := idna.Lookup.ToASCII(strings.TrimSuffix(host, "."))
+		if err == nil {
+			// The ASCII form must be one the lookup profile accepts as is.
+			_, err = idna.Lookup.ToUnicode(h)
+		}
 		if err != nil || h == "" {
 			return nil, bad("%q is not a valid host name", host)
 		}
 		h = strings.ToLower(h)
+		if !validHostname(h) {
+			return nil, bad("%q is not a valid host name", host)
+		}
 		if a, ok, err := parseLooseIPv4(h); err != nil {
 			return nil, bad("%q looks like an IPv4 address but is not a valid one", host)
 		} else if ok {
@@ -174,6 +185,25 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 	u.Host = hostPort(t.Host, port, port == defaultPortOf(u.Scheme))
 	t.URL = u
 	return t, nil
+}
+
+// validHostname checks the ASCII form of a name: labels of 1 to 63 letters,
+// digits, hyphens or underscores, 253 characters in all.
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // parseLooseIPv4 parses the IPv4 spellings inet_aton accepts: one to four

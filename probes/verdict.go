@@ -105,7 +105,7 @@ func responseCode(status int, g Gateway, body string) Code {
 		switch {
 		case g.Name == "envoy" && (strings.Contains(body, "upstream connect error") || strings.Contains(body, "reset before headers")):
 			return Gateway502
-		case (g.Name == "varnish" || g.Name == "fastly") && strings.Contains(body, "Backend fetch failed"):
+		case (g.Name == "varnish" || g.Name == "fastly") && (strings.Contains(body, "Backend fetch failed") || strings.Contains(body, "Backend.fail")):
 			return Gateway502
 		}
 	}
@@ -383,9 +383,27 @@ func mainVerdict(r *Report, t *Target) Verdict {
 		if scheme == "https" && httpAnswers {
 			return newVerdict(HTTPSUnavailable, LayerTLS, fmt.Sprintf("%s answers over http but not over https (%s)", host, h.Error))
 		}
+		addr := host
+		if failed != nil && failed.RemoteAddr != "" {
+			addr += " (" + failed.RemoteAddr + ")"
+		} else if len(r.TCP) > 0 {
+			addr += " (" + r.TCP[0].Address + ")"
+		}
+		switch c {
+		case TCPRefused:
+			return newVerdict(c, LayerTCP, addr+" refused the connection: nothing is listening on that port")
+		case TCPTimeout:
+			return newVerdict(c, LayerTCP, addr+" did not accept the connection in time ("+h.Error+")")
+		}
+		if r.TLS != nil && r.TLS.Error != "" {
+			return newVerdict(c, LayerTLS, r.TLS.Error)
+		}
 	case AccessBlocked:
 		return newVerdict(c, LayerTCP, fmt.Sprintf("%s accepted the connection, then reset it before answering: consistent with a firewall or IP allowlist", host))
 	case GatewayTimeout:
+		if h.Phase == "headers" {
+			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s started answering but did not finish its response headers within %.0f s", host, h.DurationMS/1000))
+		}
 		return newVerdict(c, LayerHTTP, fmt.Sprintf("%s accepted the connection but sent no answer within %.0f s", host, h.DurationMS/1000))
 	case ProtocolError:
 		return newVerdict(c, LayerHTTP, fmt.Sprintf("%s did not answer with valid HTTP: %s", host, h.Error))

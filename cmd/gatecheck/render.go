@@ -61,11 +61,14 @@ func writeReport(w io.Writer, r *probes.Report) {
 		}
 	}
 	if n := r.Counts; n.Total > 0 {
-		fmt.Fprintf(w, "\nSamples: %d requests on fresh connections: %d ok, %d gateway errors, %d other errors, %d without an answer\n",
-			n.Total, n.OK, n.Gateway, n.Other, n.Errors)
+		fmt.Fprintln(w)
+		writeWrapped(w, "Samples: ", fmt.Sprintf("%d requests on fresh connections: %d ok, %d gateway errors, %d other errors, %d without an answer",
+			n.Total, n.OK, n.Gateway, n.Other, n.Errors))
 	}
 	for _, t := range r.Timings {
-		writeTiming(w, t)
+		if t.TotalMS > 0 && t.ConnectMS+t.WaitMS > 0 {
+			writeTiming(w, t)
+		}
 	}
 }
 

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestDiagnoseExitStatus(t *testing.T) {
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hi")) }))
+	defer healthy.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "nginx/1.24.0")
+		w.WriteHeader(502)
+		w.Write([]byte("<html><body><center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center></body></html>"))
+	}))
+	defer broken.Close()
+
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"healthy", []string{"diagnose", "--samples", "2", "--allow-net", "127.0.0.0/8", healthy.URL}, 0, "[healthy · http layer]"},
+		{"broken gateway", []string{"diagnose", "--samples", "2", "--allow-net", "127.0.0.1", broken.URL}, 1, "Gateway: nginx"},
+		{"flags after the URL", []string{"diagnose", broken.URL, "--allow-net", "127.0.0.1/32", "--samples", "1"}, 1, "gateway_502"},
+		{"refused target", []string{"diagnose", "--samples", "0", healthy.URL}, 2, "blocked_target"},
+		{"invalid URL", []string{"diagnose", "ftp://example.com/"}, 2, "invalid_url"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCmd(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit = %d, want %d\n%s%s", code, tt.code, out, errs)
+			}
+			if !strings.Contains(out, tt.out) {
+				t.Errorf("output lacks %q:\n%s", tt.out, out)
+			}
+			for _, line := range strings.Split(out, "\n") {
+				if n := utf8.RuneCountInString(line); n > 80 {
+					t.Errorf("line of %d columns: %q", n, line)
+				}
+			}
+		})
+	}
+}
+
+func TestDiagnoseJSON(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server", "nginx")
+		w.WriteHeader(504)
+	}))
+	defer srv.Close()
+	code, out, errs := runCmd(t, "diagnose", "--json", "--samples", "3", "--allow-net", "127.0.0.0/8", srv.URL)
+	if code != 1 {
+		t.Fatalf("exit = %d, want 1: %s", code, errs)
+	}
+	var got struct {
+		URL     string `json:"url"`
+		Verdict struct {
+			Code, Layer, Summary string
+		} `json:"verdict"`
+		Gateway struct {
+			Name       string  `json:"name"`
+			Confidence float64 `json:"confidence"`
+		} `json:"gateway"`
+		Checks []struct {
+			Name       string   `json:"name"`
+			Status     string   `json:"status"`
+			Detail     string   `json:"detail"`
+			DurationMS *float64 `json:"duration_ms"`
+		} `json:"checks"`
+		Samples []struct {
+			Status     int      `json:"status"`
+			Error      string   `json:"error"`
+			DurationMS *float64 `json:"duration_ms"`
+		} `json:"samples"`
+		Timings []struct {
+			URL     string  `json:"url"`
+			TotalMS float64 `json:"total_ms"`
+			WaitMS  float64 `json:"wait_ms"`
+		} `json:"timings"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if got.URL != srv.URL+"/" || got.Verdict.Code != "gateway_timeout" || got.Verdict.Layer != "http" || got.Verdict.Summary == "" {
+		t.Errorf("url/verdict = %q %+v", got.URL, got.Verdict)
+	}
+	if got.Gateway.Name != "nginx" || got.Gateway.Confidence <= 0 {
+		t.Errorf("gateway = %+v", got.Gateway)
+	}
+	if len(got.Checks) < 3 {
+		t.Errorf("checks = %+v", got.Checks)
+	}
+	for _, c := range got.Checks {
+		if c.Name == "" || c.DurationMS == nil || !strings.Contains("ok warn fail skip", c.Status) {
+			t.Errorf("bad check %+v", c)
+		}
+	}
+	if len(got.Samples) != 3 || got.Samples[0].Status != 504 || got.Samples[0].DurationMS == nil {
+		t.Errorf("samples = %+v", got.Samples)
+	}
+	if len(got.Timings) != 1 || got.Timings[0].TotalMS <= 0 || got.Timings[0].URL == "" {
+		t.Errorf("timings = %+v", got.Timings)
+	}
+}
+
+func TestDiagnoseUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"diagnose"},
+		{"diagnose", "a.example", "b.example"},
+		{"diagnose", "--samples", "-1", "a.example"},
+		{"diagnose", "--timeout", "1ms", "a.example"},
+		{"diagnose", "--allow-net", "intranet", "a.example"},
+		{"diagnose", "--bogus", "a.example"},
+	} {
+		code, _, errs := runCmd(t, args...)
+		if code != 2 || errs == "" {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and a message", args, code, errs)
+		}
+	}
+	if code, out, _ := runCmd(t, "help"); code != 0 || !strings.Contains(out, "diagnose") {
+		t.Errorf("help: %d %q", code, out)
+	}
+}
+
+func TestAllowNetsFromEnvironment(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	t.Setenv("GATECHECK_ALLOW_NETS", "10.0.0.0/8, 127.0.0.0/8")
+	if code, out, _ := runCmd(t, "diagnose", "--samples", "0", srv.URL); code != 0 {
+		t.Errorf("exit %d with the range allowed from the environment:\n%s", code, out)
+	}
+}

@@ -1,0 +1,60 @@
+package probes
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// The pair below compares one full diagnosis of a healthy loopback target
+// with a bare http.Get of it:
+//
+//	go test ./probes -run XXX -bench 'Diagnose|BareGet' -benchtime 50x
+func newBenchTarget(b *testing.B) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "<html><body><h1>shop</h1></body></html>")
+	}))
+	b.Cleanup(srv.Close)
+	return srv
+}
+
+func benchDiagnose(b *testing.B, spacing time.Duration) {
+	srv := newBenchTarget(b)
+	cfg := DefaultConfig()
+	cfg.AllowNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	cfg.SampleSpacing = spacing
+	p := New(cfg)
+	b.ResetTimer()
+	for b.Loop() {
+		if r := p.Diagnose(context.Background(), srv.URL); r.Verdict.Code != Healthy {
+			b.Fatalf("verdict %s", r.Verdict.Code)
+		}
+	}
+}
+
+// BenchmarkDiagnoseDefault is what a user waits for: five samples spaced
+// 200 ms apart dominate it by design.
+func BenchmarkDiagnoseDefault(b *testing.B) { benchDiagnose(b, 200*time.Millisecond) }
+
+// BenchmarkDiagnoseUnspaced is the probing work itself: every probe and
+// five samples, with no pause between the samples.
+func BenchmarkDiagnoseUnspaced(b *testing.B) { benchDiagnose(b, time.Microsecond) }
+
+func BenchmarkBareGet(b *testing.B) {
+	srv := newBenchTarget(b)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
