@@ -34,7 +34,7 @@ type dnsServer struct {
 	// "AAAA ::1", "CNAME other.test", "SERVFAIL", "SILENT".
 	records map[string][]string
 	// answer, when set, decides the A records per query (DNS rebinding).
-	answer func(name string, n int) []string
+	answer  func(name string, n int) []string
 	queries map[string]int
 }
 
