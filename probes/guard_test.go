@@ -117,7 +117,7 @@ func TestGuardRefusesBypasses(t *testing.T) {
 			e.dns.set("mapped.test", "AAAA ::ffff:127.0.0.1")
 			e.dns.set("alias.test", "CNAME internal.test")
 			e.dns.set("both-private.test", "A 10.1.2.3", "A 192.168.0.7", "AAAA fd00::7")
-			e.dns.answer = func(name string, n int) []string {
+			e.dns.setAnswer(func(name string, n int) []string {
 				if name != "rebind.test" {
 					return nil
 				}
@@ -125,7 +125,7 @@ func TestGuardRefusesBypasses(t *testing.T) {
 					return []string{"A 127.0.0.2"}
 				}
 				return []string{"A 127.0.0.1"}
-			}
+			})
 			before := secretHits.Load()
 			r := e.diagnose(u)
 			t.Logf("%s", r.Verdict.Summary)

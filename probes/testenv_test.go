@@ -58,6 +58,13 @@ func (s *dnsServer) set(name string, recs ...string) {
 	s.records[name] = append(s.records[name], recs...)
 }
 
+// setAnswer installs a function deciding A records per query.
+func (s *dnsServer) setAnswer(f func(name string, n int) []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.answer = f
+}
+
 func (s *dnsServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(req)
@@ -356,3 +363,5 @@ func (e *env) diagnose(url string) *Report {
 }
 
 var discardLogger = log.New(io.Discard, "", 0)
+
+func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
