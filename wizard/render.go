@@ -1,0 +1,184 @@
+package wizard
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+)
+
+// renderer fills placeholders from the settings and the facts.
+type renderer struct {
+	s Settings
+	f Facts
+}
+
+func or(v, fallback string) string {
+	if strings.TrimSpace(v) == "" {
+		return fallback
+	}
+	return v
+}
+
+func (r renderer) value(name string) string {
+	rep := r.f.Report
+	switch name {
+	case "org":
+		return or(r.s.Org, "your organisation")
+	case "team":
+		return or(r.s.Team, "the hosting team")
+	case "team_contact":
+		return or(r.s.TeamContact, "your helpdesk, who know how to reach them")
+	case "support_contact":
+		return or(r.s.SupportContact, "your helpdesk")
+	case "status_page":
+		return or(r.s.StatusPage, "the service's status page (if it has one)")
+	case "url":
+		if rep != nil && rep.URL != "" {
+			return rep.URL
+		}
+		return or(r.f.URL, "the address")
+	case "host":
+		if rep != nil && rep.Host != "" {
+			return rep.Host
+		}
+		return or(hostOf(r.f.URL), "the site")
+	case "requester_ip":
+		return or(r.f.RequesterIP, "unknown")
+	case "verdict":
+		if rep == nil {
+			return "not probed yet"
+		}
+		return string(rep.Verdict.Code)
+	case "verdict_summary":
+		if rep == nil {
+			return "the probes have not run"
+		}
+		return rep.Verdict.Summary
+	case "gateway":
+		if rep == nil || rep.Gateway.Name == "" {
+			return "an unidentified gateway"
+		}
+		return probes.GatewayLabel(rep.Gateway.Name)
+	case "ticket":
+		return or(r.f.Ticket, "none")
+	}
+	return "{" + name + "}"
+}
+
+func hostOf(u string) string {
+	t, err := probes.Normalize(u, probes.DefaultPorts)
+	if err != nil {
+		return ""
+	}
+	return t.Host
+}
+
+// fill replaces {name} placeholders; validation has made sure every name
+// is known.
+func (r renderer) fill(s string) string {
+	if !strings.Contains(s, "{") {
+		return s
+	}
+	return placeholderPattern.ReplaceAllStringFunc(s, func(m string) string {
+		return r.value(m[1 : len(m)-1])
+	})
+}
+
+// evidenceHeaders are the response headers a team can trace a request by.
+var evidenceHeaders = []string{"CF-RAY", "X-Amz-Cf-Id", "X-Azure-Ref", "X-Served-By", "X-Request-Id", "X-Varnish", "Server", "Via"}
+
+// summary writes the ready-to-send text of an escalation: everything the
+// receiving team needs without a round trip.
+func (r renderer) summary(t *Tree, e *Escalation, path []PathEntry) string {
+	var b strings.Builder
+	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
+	loc := r.s.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	now := r.f.Now
+	if now.IsZero() {
+		now = time.Unix(0, 0)
+	}
+	line("To: %s (%s)", e.Team, e.Contact)
+	line("Subject: 502 Bad Gateway on %s", r.value("host"))
+	line("")
+	if e.Request != "" {
+		line("%s", e.Request)
+		line("")
+	}
+	line("URL: %s", r.value("url"))
+	if r.f.Ticket != "" {
+		line("Ticket: %s", r.f.Ticket)
+	}
+	line("Time: %s", now.In(loc).Format("2006-01-02 15:04 MST (UTC-07:00)"))
+	line("Requester's IP address (as the server sees it): %s", r.value("requester_ip"))
+	if rep := r.f.Report; rep != nil {
+		line("Diagnosis: %s (%s layer): %s", rep.Verdict.Code, rep.Verdict.Layer, rep.Verdict.Summary)
+		for _, fd := range rep.Findings {
+			line("Also found: %s: %s", fd.Code, fd.Summary)
+		}
+		if g := rep.Gateway; g.Name != "" {
+			line("Gateway: %s (%s confidence: %s)", probes.GatewayLabel(g.Name), g.Certainty, strings.Join(g.Signals, "; "))
+		}
+		if h := rep.HTTP.Final(); h != nil && h.Header != nil {
+			var ev []string
+			for _, k := range evidenceHeaders {
+				if v := h.Header.Get(k); v != "" {
+					ev = append(ev, k+": "+oneLine(v))
+				}
+			}
+			if len(ev) > 0 {
+				line("Response headers: %s", strings.Join(ev, "; "))
+			}
+		}
+		if rep.DNS != nil && len(rep.DNS.Addresses) > 0 {
+			line("DNS: %s → %s", rep.DNS.Name, strings.Join(rep.DNS.Addresses, ", "))
+		}
+		if tl := rep.TLS; tl != nil && len(tl.Chain) > 0 {
+			c := tl.Chain[0]
+			line("Certificate: %s, issued by %s, valid %s to %s", c.Subject, c.Issuer, c.NotBefore.Format("2006-01-02"), c.NotAfter.Format("2006-01-02"))
+			if len(tl.Issues) > 0 {
+				line("Certificate problems: %s", strings.Join(tl.Issues, "; "))
+			}
+		} else if tl != nil && tl.Error != "" {
+			line("TLS: %s", tl.Error)
+		}
+		if n := rep.Counts; n.Total > 0 {
+			line("Samples: %d requests, %d ok, %d gateway errors, %d other errors, %d without an answer", n.Total, n.OK, n.Gateway, n.Other, n.Errors)
+		}
+		line("Probed at: %s", rep.StartedAt.In(loc).Format("2006-01-02 15:04:05 MST"))
+	}
+	var done []string
+	for _, p := range path {
+		if p.Kind == KindCheck && p.Auto {
+			continue
+		}
+		done = append(done, fmt.Sprintf("- %s: %s", p.Title, p.ChoiceLabel))
+	}
+	if len(done) > 0 {
+		line("")
+		line("What was tried:")
+		for _, d := range done {
+			line("%s", d)
+		}
+	}
+	line("")
+	line("Troubleshooting tree: %s", t.ID())
+	return b.String()
+}
+
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 120 {
+		s = s[:120] + "…"
+	}
+	return s
+}
