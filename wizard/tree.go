@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -184,6 +185,11 @@ func (n *Node) UnmarshalYAML(v *yaml.Node) error {
 		return err
 	}
 	n.Line = v.Line
+	for i, c := range n.Choices {
+		if c == nil {
+			return &LineError{Line: v.Line, Col: v.Column, Msg: fmt.Sprintf("node %q: choice %d is empty", n.ID, i+1)}
+		}
+	}
 	return nil
 }
 
@@ -243,6 +249,9 @@ func Parse(name string, data []byte) (*Tree, error) {
 			le = ptr(yamlError(err))
 		}
 		return nil, Errors{{File: name, LineError: *le}}
+	}
+	if i := slices.Index(t.Nodes, nil); i >= 0 {
+		return nil, Errors{{File: name, LineError: LineError{Line: root.Line, Msg: fmt.Sprintf("node %d is empty", i+1)}}}
 	}
 	sum := sha256.Sum256(data)
 	t.Hash = hex.EncodeToString(sum[:])[:12]

@@ -4,6 +4,8 @@
 // Usage:
 //
 //	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+//	gatecheck tree check FILE
+//	gatecheck tree show [--dot] [FILE]
 package main
 
 import (
@@ -38,6 +40,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
+	case "tree":
+		return cmdTree(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -53,6 +57,11 @@ Usage:
       Probe URL (DNS, TCP, TLS, HTTP on both schemes, repeated samples) and say
       what is wrong, which layer failed and which gateway answered.
       Exit status: 0 healthy, 1 a problem was diagnosed, 2 bad input or refused target.
+
+  gatecheck tree check FILE
+  gatecheck tree show [--dot] [FILE]
+      Validate a troubleshooting tree file, or print one (the built-in 502 tree
+      by default) as an outline or as Graphviz dot.
 
 Run "gatecheck COMMAND --help" for the flags of a command.
 `
