@@ -403,3 +403,29 @@ func (t *Tree) step(n *Node, r renderer, path []PathEntry) *Step {
 	}
 	return st
 }
+
+// StepAt renders the node id as a step to answer, without walking to it:
+// it is how a person revisits a node on the path (to disagree with an
+// automatic check, say). Path is left empty.
+func (t *Tree) StepAt(s Settings, f Facts, id string) (*Step, error) {
+	n := t.nodes[id]
+	if n == nil {
+		return nil, fmt.Errorf("no node %q in the tree", id)
+	}
+	return t.step(n, renderer{s: s, f: f}, nil), nil
+}
+
+// Revise returns the answers with the one at node replaced by choice, and
+// everything after it dropped: going back to an earlier step and changing
+// the answer.
+func (t *Tree) Revise(s Settings, f Facts, answers []Answer, node, choice string, at time.Time) ([]Answer, error) {
+	kept, err := t.Rewind(s, f, answers, node)
+	if err != nil {
+		return nil, err
+	}
+	n := t.nodes[node]
+	if !slices.Contains(n.choiceIDs(), choice) {
+		return nil, &AnswerError{Index: len(kept), Node: node, Reason: fmt.Sprintf("%q is not one of its choices", choice)}
+	}
+	return append(kept, Answer{Node: node, Choice: choice, At: at}), nil
+}

@@ -20,64 +20,81 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// probeFlags are the flags every command that probes shares.
+type probeFlags struct {
+	samples *int
+	timeout *time.Duration
+	allow   stringList
+}
+
+func addProbeFlags(fs *flag.FlagSet) *probeFlags {
+	def := probes.DefaultConfig()
+	pf := &probeFlags{
+		samples: fs.Int("samples", def.Samples, "repeated requests on fresh connections, to catch intermittent failures (0 for none)"),
+		timeout: fs.Duration("timeout", def.Timeout, "deadline for the whole diagnosis"),
+	}
+	fs.Var(&pf.allow, "allow-net", "allow probing this non-public range (CIDR or address; repeatable; also GATECHECK_ALLOW_NETS)")
+	return pf
+}
+
+// config checks the flags and builds the probes' configuration.
+func (pf *probeFlags) config() (probes.Config, error) {
+	cfg := probes.DefaultConfig()
+	if *pf.samples < 0 || *pf.samples > 50 {
+		return cfg, errors.New("--samples must be between 0 and 50")
+	}
+	if *pf.timeout < time.Second || *pf.timeout > 5*time.Minute {
+		return cfg, errors.New("--timeout must be between 1s and 5m")
+	}
+	nets, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_ALLOW_NETS")}, pf.allow...)...)
+	if err != nil {
+		return cfg, fmt.Errorf("--allow-net: %w", err)
+	}
+	cfg.Samples, cfg.Timeout, cfg.AllowNets = *pf.samples, *pf.timeout, nets
+	return cfg, nil
+}
+
+// parseArgs parses flags that may come before or after the positional
+// arguments (people type "diagnose URL --json"). help reports -h.
+func parseArgs(fs *flag.FlagSet, args []string) (positional []string, help bool, err error) {
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return nil, errors.Is(err, flag.ErrHelp), err
+		}
+		if fs.NArg() == 0 {
+			return positional, false, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+}
+
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	def := probes.DefaultConfig()
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
-	samples := fs.Int("samples", def.Samples, "repeated requests on fresh connections, to catch intermittent failures (0 for none)")
-	timeout := fs.Duration("timeout", def.Timeout, "deadline for the whole diagnosis")
-	var allow stringList
-	fs.Var(&allow, "allow-net", "allow probing this non-public range (CIDR or address; repeatable; also GATECHECK_ALLOW_NETS)")
+	pf := addProbeFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL\n\n")
 		fs.PrintDefaults()
 	}
-	// Accept flags after the URL too: people type "diagnose URL --json".
-	var positional []string
-	for rest := args; ; {
-		if err := fs.Parse(rest); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return exitOK
-			}
-			return exitUsage
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		rest = fs.Args()[1:]
+	positional, help, err := parseArgs(fs, args)
+	if help {
+		return exitOK
+	} else if err != nil {
+		return exitUsage
 	}
 	if len(positional) != 1 {
 		fmt.Fprintln(stderr, "gatecheck diagnose: give exactly one URL")
 		fs.Usage()
 		return exitUsage
 	}
-	if *samples < 0 || *samples > 50 {
-		fmt.Fprintln(stderr, "gatecheck diagnose: --samples must be between 0 and 50")
-		return exitUsage
-	}
-	if *timeout < time.Second || *timeout > 5*time.Minute {
-		fmt.Fprintln(stderr, "gatecheck diagnose: --timeout must be between 1s and 5m")
-		return exitUsage
-	}
-	nets, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_ALLOW_NETS")}, allow...)...)
+	cfg, err := pf.config()
 	if err != nil {
-		fmt.Fprintln(stderr, "gatecheck diagnose: --allow-net:", err)
+		fmt.Fprintln(stderr, "gatecheck diagnose:", err)
 		return exitUsage
 	}
-	cfg := def
-	cfg.Samples, cfg.Timeout, cfg.AllowNets = *samples, *timeout, nets
-	p := probes.New(cfg)
-
-	var progress func(probes.Check)
-	if !*asJSON && isTerminal(stderr) {
-		progress = func(c probes.Check) { fmt.Fprintf(stderr, "\r\033[K  … %s", c.Name) }
-	}
-	rep := p.Run(ctx, positional[0], progress)
-	if progress != nil {
-		fmt.Fprint(stderr, "\r\033[K")
-	}
+	rep := runProbes(ctx, cfg, positional[0], !*asJSON, stderr)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -89,6 +106,19 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		writeReport(stdout, rep)
 	}
 	return exitStatus(rep)
+}
+
+// runProbes diagnoses url, showing progress on a terminal.
+func runProbes(ctx context.Context, cfg probes.Config, url string, showProgress bool, stderr io.Writer) *probes.Report {
+	var progress func(probes.Check)
+	if showProgress && isTerminal(stderr) {
+		progress = func(c probes.Check) { fmt.Fprintf(stderr, "\r\033[K  … %s", c.Name) }
+	}
+	rep := probes.New(cfg).Run(ctx, url, progress)
+	if progress != nil {
+		fmt.Fprint(stderr, "\r\033[K")
+	}
+	return rep
 }
 
 // exitStatus maps a verdict to the command's exit status.

@@ -4,12 +4,14 @@
 // Usage:
 //
 //	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+//	gatecheck wizard [flags] URL
 //	gatecheck tree check FILE
 //	gatecheck tree show [--dot] [FILE]
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +42,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
+	case "wizard":
+		return cmdWizard(ctx, args[1:], stdin, stdout, stderr)
 	case "tree":
 		return cmdTree(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -58,6 +62,12 @@ Usage:
       what is wrong, which layer failed and which gateway answered.
       Exit status: 0 healthy, 1 a problem was diagnosed, 2 bad input or refused target.
 
+  gatecheck wizard [flags] URL
+      Probe URL, then walk the troubleshooting tree in the terminal, from what
+      was found to the fix. Operator settings: --tree FILE, --org, --team,
+      --team-contact, --support-contact, --status-page, --time-zone,
+      --hosted-allowlist (each with a GATECHECK_ environment twin).
+
   gatecheck tree check FILE
   gatecheck tree show [--dot] [FILE]
       Validate a troubleshooting tree file, or print one (the built-in 502 tree
@@ -65,3 +75,14 @@ Usage:
 
 Run "gatecheck COMMAND --help" for the flags of a command.
 `
+
+// newFlagSet returns a flag set that reports to stderr with a usage line.
+func newFlagSet(name string, stderr io.Writer, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s\n\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
