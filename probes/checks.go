@@ -17,6 +17,9 @@ func dnsCheck(d *DNSResult) Check {
 	}
 	c.Status = StatusOK
 	c.Detail = d.Name + " → " + joinMax(d.Addresses, 6)
+	if d.Withheld > 0 {
+		c.Detail += fmt.Sprintf(" (and %d non-public addresses, withheld)", d.Withheld)
+	}
 	if len(d.CNAMEs) > 0 {
 		c.Detail += " (via " + strings.Join(d.CNAMEs, ", ") + ")"
 	}
@@ -103,7 +106,7 @@ func twinCheck(scheme string, h *HTTPResult) Check {
 func countSamples(ss []Sample) SampleCounts {
 	var n SampleCounts
 	for _, s := range ss {
-		if s.Error == "not run: out of time" {
+		if s.CutOff {
 			continue
 		}
 		n.Total++

@@ -20,8 +20,12 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
 	defer cancel()
 
+	// The chain is evidence only: it gets a short budget of its own and
+	// is not waited for past it.
+	chainCtx, chainCancel := context.WithTimeout(ctx, min(p.cfg.DNSTimeout, 1500*time.Millisecond))
+	defer chainCancel()
 	chain := make(chan []string, 1)
-	go func() { chain <- p.cnameChain(ctx, host) }()
+	go func() { chain <- p.cnameChain(chainCtx, host) }()
 
 	ips, err := p.resolver().LookupNetIP(ctx, "ip", host)
 	res.DurationMS = ms(time.Since(start))
@@ -47,7 +51,10 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 			res.Addresses = append(res.Addresses, a.String())
 		}
 	}
-	res.CNAMEs = <-chain
+	select {
+	case res.CNAMEs = <-chain:
+	case <-chainCtx.Done():
+	}
 	return res, addrs
 }
 
@@ -73,7 +80,7 @@ func (p *Prober) cnameChain(ctx context.Context, host string) []string {
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(host), dns.TypeA)
-	c := &dns.Client{Timeout: p.cfg.DNSTimeout}
+	c := &dns.Client{Timeout: min(p.cfg.DNSTimeout, 1500*time.Millisecond)}
 	for _, s := range servers {
 		in, _, err := c.ExchangeContext(ctx, m, s)
 		if err != nil || in == nil {

@@ -131,5 +131,6 @@ func plainError(err error) string {
 	if errors.As(err, &opErr) && opErr.Err != nil {
 		msg = opErr.Err.Error()
 	}
-	return strings.TrimPrefix(msg, "net/http: ")
+	// Certificate names and server bytes end up in error texts.
+	return clean(strings.TrimPrefix(msg, "net/http: "))
 }

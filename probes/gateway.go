@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,13 +17,13 @@ type Gateway struct {
 	// Confidence is how sure the fingerprint is, from 0 to 1.
 	Confidence float64 `json:"confidence"`
 	// Certainty is Confidence in words: high, medium or low.
-	Certainty string `json:"certainty,omitempty"`
+	Certainty string `json:"certainty"`
 	// Signals are the pieces of evidence, as they were seen.
 	Signals []string `json:"signals,omitempty"`
 	// Others are products also seen on the path (a CDN in front, say).
-	Others []string `json:"others,omitempty"`
+	Others []string `json:"others"`
 	// Note explains a product quirk that matters for this response.
-	Note string `json:"note,omitempty"`
+	Note string `json:"note"`
 }
 
 // GatewayNames are the products the fingerprint knows.
@@ -246,14 +247,15 @@ func fingerprint(status int, h http.Header, body string) Gateway {
 	// Fastly runs Varnish: Varnish-looking headers next to Fastly's own
 	// are Fastly's, not a second product.
 	if scores["fastly"] != nil && names[0] == "varnish" && !scores["varnish"].page {
-		names[0], names[1] = "fastly", names[0]
+		rest := slices.DeleteFunc(slices.Clone(names[1:]), func(n string) bool { return n == "fastly" })
+		names = append([]string{"fastly"}, rest...)
 	}
 	best := scores[names[0]]
 	g := Gateway{
 		Name:       names[0],
 		Confidence: math.Round((1-best.miss)*100) / 100,
 		Signals:    best.signals,
-		Others:     names[1:],
+		Others:     append([]string{}, names[1:]...),
 	}
 	switch {
 	case g.Confidence >= 0.8:
@@ -308,17 +310,29 @@ var cloudflareCodes = map[int]string{
 	530: "Cloudflare 530: Cloudflare could not resolve or reach the origin (the page names a 1xxx error).",
 }
 
-// sanitizeHeader keeps a signal printable: remote servers choose these bytes.
-func sanitizeHeader(s string) string {
+// clean makes text a remote server chose safe to print on a terminal: valid
+// UTF-8, without C0 or C1 control characters (escape sequences) or the
+// bidirectional overrides that reorder what a reader sees.
+func clean(s string) string {
 	s = strings.ToValidUTF8(s, "�")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n' || r == '\t':
+			return ' '
+		case r < 0x20, r >= 0x7f && r <= 0x9f:
+			return -1
+		case r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
 			return -1
 		}
 		return r
 	}, s)
-	if len(s) > 200 {
-		s = s[:200] + "…"
+}
+
+// sanitizeHeader cleans a header value and cuts it to 200 characters.
+func sanitizeHeader(s string) string {
+	s = clean(s)
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
 	}
 	return s
 }

@@ -26,8 +26,10 @@ type BlockedError struct {
 	Reason string // the kind of range, in plain words
 }
 
+// Error names the kind of address but not the address itself: a stranger
+// must not learn what an internal name resolves to.
 func (e *BlockedError) Error() string {
-	return fmt.Sprintf("refused to connect to %s: %s, not a public internet address", e.Addr, e.Reason)
+	return fmt.Sprintf("refused to connect: the address is %s, not a public internet address", e.Reason)
 }
 
 // NewGuard returns a guard that refuses every non-public address except

@@ -19,7 +19,7 @@ import (
 func (p *Prober) newTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                  nil,
-		DialContext:            p.dialer().DialContext,
+		DialContext:            p.dial,
 		TLSClientConfig:        &tls.Config{RootCAs: p.cfg.RootCAs},
 		TLSHandshakeTimeout:    p.cfg.TLSTimeout,
 		DisableKeepAlives:      true,

@@ -3,12 +3,13 @@ package probes
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -129,7 +130,8 @@ func (p *Prober) Diagnose(ctx context.Context, rawURL string) *Report {
 // check as soon as it completes (from one goroutine at a time).
 func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *Report {
 	start := time.Now()
-	r := &Report{StartedAt: start.UTC(), Findings: []Verdict{}, Samples: []Sample{}, Timings: []HopTiming{}}
+	r := &Report{StartedAt: start.UTC(), Findings: []Verdict{}, Samples: []Sample{}, Timings: []HopTiming{},
+		Gateway: Gateway{Others: []string{}}}
 	rec := &recorder{onCheck: onCheck}
 	defer func() {
 		r.DurationMS = ms(time.Since(start))
@@ -155,8 +157,8 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		rec.add(1, Check{Name: "dns", Status: StatusSkip, Detail: "the address is an IP address; no lookup needed"})
 	} else {
 		r.DNS, addrs = p.probeDNS(ctx, t.Host)
-		rec.add(1, dnsCheck(r.DNS))
 		if len(addrs) == 0 {
+			rec.add(1, dnsCheck(r.DNS))
 			code := DNSFailure
 			if r.DNS.NotFound {
 				code = DNSNXDomain
@@ -167,20 +169,36 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	}
 
 	// Refuse up front when every address is off limits: nothing to dial.
+	// Refused addresses are withheld from the report: what an internal
+	// name resolves to is not for strangers to learn.
 	var refusals []string
+	allowed := addrs[:0:0]
 	for _, a := range addrs {
 		if err := p.guard.Check(a); err != nil {
 			refusals = append(refusals, err.Error())
+			if r.DNS != nil {
+				r.DNS.Addresses = slices.DeleteFunc(r.DNS.Addresses, func(s string) bool { return s == a.String() })
+				r.DNS.Withheld++
+			}
+			continue
 		}
+		allowed = append(allowed, a)
 	}
-	if len(refusals) == len(addrs) {
+	if r.DNS != nil {
+		if len(allowed) == 0 {
+			r.DNS.CNAMEs = nil
+		}
+		rec.add(1, dnsCheck(r.DNS))
+	}
+	if len(allowed) == 0 {
 		r.Verdict = newVerdict(BlockedTarget, LayerTCP, refusals[0])
-		rec.add(2, Check{Name: "guard", Status: StatusFail, Detail: joinMax(refusals, 4)})
+		rec.add(2, Check{Name: "guard", Status: StatusFail, Detail: joinMax(slices.Compact(refusals), 4)})
 		return r
 	}
 	if len(refusals) > 0 {
-		rec.add(2, Check{Name: "guard", Status: StatusWarn, Detail: joinMax(refusals, 4)})
+		rec.add(2, Check{Name: "guard", Status: StatusWarn, Detail: fmt.Sprintf("%d of the name's addresses are not public and were not probed", len(refusals))})
 	}
+	addrs = allowed
 
 	tr := p.newTransport()
 	defer tr.CloseIdleConnections()
@@ -227,7 +245,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 				select {
 				case <-time.After(time.Duration(i) * p.cfg.SampleSpacing):
 				case <-ctx.Done():
-					r.Samples[i] = Sample{Error: "not run: out of time", kind: KindTimeout}
+					r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
 					return
 				}
 				r.Samples[i] = p.sample(ctx, tr, t.String())
@@ -244,7 +262,9 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	for _, h := range r.HTTP.Hops {
 		r.Timings = append(r.Timings, h.Timing)
 	}
-	r.Gateway = fingerprintReport(r)
+	if g := fingerprintReport(r); g.Name != "" {
+		r.Gateway = g
+	}
 	if r.Gateway.Name != "" {
 		rec.add(60, gatewayCheck(r.Gateway))
 	}
@@ -264,25 +284,40 @@ func tlsPortOf(t, twin *Target) int {
 
 func (p *Prober) sample(ctx context.Context, tr *http.Transport, target string) Sample {
 	res := p.fetch(ctx, tr, target)
-	s := Sample{Status: res.Status, DurationMS: res.DurationMS, kind: res.ErrorKind}
+	s := Sample{Status: res.Status, DurationMS: res.DurationMS, kind: res.ErrorKind, phase: res.Phase}
 	if res.Error != "" {
 		s.Status, s.Error = 0, res.Error
+		if ctx.Err() != nil {
+			// Stopped by the diagnosis deadline, not by the site.
+			s.Error, s.CutOff = "cut off by the diagnosis deadline", true
+		}
 	}
 	s.hop = res.Final()
 	return s
 }
 
 // redactInput keeps an unusable input for the record without credentials
-// and without unbounded length.
+// and without unbounded length. It works on the text, since the input may
+// not parse as a URL at all.
 func redactInput(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.User != nil {
-		u.User = nil
-		raw = u.String()
+	raw = strings.TrimSpace(raw)
+	start := 0
+	if i := strings.Index(raw, "://"); i >= 0 {
+		start = i + 3
+	} else if strings.HasPrefix(raw, "//") {
+		start = 2
 	}
-	if len(raw) > 300 {
-		raw = raw[:300] + "…"
+	end := len(raw)
+	if i := strings.IndexAny(raw[start:], "/?#"); i >= 0 {
+		end = start + i
 	}
-	return sanitizeHeader(raw)
+	if at := strings.LastIndex(raw[start:end], "@"); at >= 0 {
+		raw = raw[:start] + raw[start+at+1:]
+	}
+	if r := []rune(raw); len(r) > 300 {
+		raw = string(r[:300]) + "…"
+	}
+	return clean(raw)
 }
 
 // recorder collects checks from concurrent probes, reports each as it
@@ -299,6 +334,7 @@ type slotCheck struct {
 }
 
 func (rc *recorder) add(slot int, c Check) {
+	c.Detail = clean(c.Detail)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	rc.checks = append(rc.checks, slotCheck{slot, c})

@@ -112,13 +112,15 @@ func (r *Report) Problem() bool { return r.Verdict.Code != Healthy }
 
 // DNSResult is what name resolution found.
 type DNSResult struct {
-	Name       string   `json:"name"`
-	Addresses  []string `json:"addresses"`
-	CNAMEs     []string `json:"cname_chain,omitempty"`
-	Error      string   `json:"error,omitempty"`
-	NotFound   bool     `json:"not_found,omitempty"`
-	TimedOut   bool     `json:"timed_out,omitempty"`
-	DurationMS float64  `json:"duration_ms"`
+	Name      string   `json:"name"`
+	Addresses []string `json:"addresses"`
+	CNAMEs    []string `json:"cname_chain,omitempty"`
+	// Withheld counts addresses left out because they are not public.
+	Withheld   int     `json:"withheld,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	NotFound   bool    `json:"not_found,omitempty"`
+	TimedOut   bool    `json:"timed_out,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
 }
 
 // TCPResult is one connection attempt to one address.
@@ -212,10 +214,14 @@ type HopTiming struct {
 // Sample is one of the repeated requests on fresh connections.
 type Sample struct {
 	Status     int     `json:"status"`
-	Error      string  `json:"error,omitempty"`
+	Error      string  `json:"error"`
 	DurationMS float64 `json:"duration_ms"`
-	kind       Kind
-	hop        *Hop // the final hop, kept for fingerprinting a failure
+	// CutOff marks a sample the diagnosis deadline stopped: it says
+	// nothing about the site and is left out of the counts.
+	CutOff bool `json:"cut_off,omitempty"`
+	kind   Kind
+	phase  string
+	hop    *Hop // the final hop, kept for fingerprinting a failure
 }
 
 // SampleCounts sums the samples up.

@@ -26,7 +26,7 @@ func (p *Prober) probeTLS(ctx context.Context, host, address string) *TLSResult 
 	start := time.Now()
 	defer func() { res.DurationMS = ms(time.Since(start)) }()
 
-	raw, err := p.dialer().DialContext(ctx, "tcp", address)
+	raw, err := p.dial(ctx, "tcp", address)
 	if err != nil {
 		res.Problem, res.Error = "connect_failed", plainError(err)
 		return res
@@ -89,7 +89,7 @@ func (p *Prober) verifyChain(certs []*x509.Certificate, host string) (problem st
 		if problem == "" {
 			problem = kind
 		}
-		issues = append(issues, msg)
+		issues = append(issues, clean(msg))
 	}
 	now := p.now()
 	leaf := certs[0]
@@ -137,6 +137,14 @@ func (p *Prober) verifyChain(certs []*x509.Certificate, host string) (problem st
 	return problem, issues
 }
 
+func cleanAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = clean(s)
+	}
+	return out
+}
+
 func roundAge(d time.Duration) string {
 	switch {
 	case d >= 48*time.Hour:
@@ -167,9 +175,9 @@ func certNames(c *x509.Certificate) []string {
 func describeCert(c *x509.Certificate) Certificate {
 	sum := sha256.Sum256(c.Raw)
 	out := Certificate{
-		Subject:    c.Subject.String(),
-		Issuer:     c.Issuer.String(),
-		DNSNames:   c.DNSNames,
+		Subject:    clean(c.Subject.String()),
+		Issuer:     clean(c.Issuer.String()),
+		DNSNames:   cleanAll(c.DNSNames),
 		NotBefore:  c.NotBefore.UTC(),
 		NotAfter:   c.NotAfter.UTC(),
 		Serial:     c.SerialNumber.Text(16),

@@ -3,6 +3,7 @@ package probes
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 )
@@ -75,7 +76,7 @@ func LayerOf(c Code) Layer {
 }
 
 func newVerdict(c Code, l Layer, summary string) Verdict {
-	return Verdict{Code: c, Layer: l, Summary: summary, Explanation: explanations[c]}
+	return Verdict{Code: c, Layer: l, Summary: clean(summary), Explanation: explanations[c]}
 }
 
 // statusCode is the verdict an HTTP status stands for on its own.
@@ -169,7 +170,7 @@ func decide(r *Report, t *Target) (Verdict, []Verdict) {
 	}
 	observe(primary.Code)
 	for _, s := range r.Samples {
-		if s.Error == "not run: out of time" {
+		if s.CutOff {
 			continue
 		}
 		if s.Status != 0 {
@@ -191,19 +192,22 @@ func decide(r *Report, t *Target) (Verdict, []Verdict) {
 	// Some addresses failing while others work explains intermittent
 	// failures in browsers that pick the bad one.
 	var tcpBad []string
-	tcpCode := TCPRefused
+	tcpCode, tried := TCPRefused, 0
 	for _, c := range r.TCP {
 		switch c.Outcome {
-		case "connected", "blocked":
+		case "blocked":
+			continue
+		case "connected":
 		default:
 			tcpBad = append(tcpBad, c.Address+" ("+c.Outcome+")")
 			if c.Outcome != "refused" {
 				tcpCode = TCPTimeout
 			}
 		}
+		tried++
 	}
-	if len(tcpBad) > 0 && len(tcpBad) < len(r.TCP) {
-		findings = append(findings, newVerdict(tcpCode, LayerTCP, fmt.Sprintf("%d of %d addresses do not accept connections: %s", len(tcpBad), len(r.TCP), strings.Join(tcpBad, ", "))))
+	if len(tcpBad) > 0 && len(tcpBad) < tried {
+		findings = append(findings, newVerdict(tcpCode, LayerTCP, fmt.Sprintf("%d of %d addresses do not accept connections: %s", len(tcpBad), tried, strings.Join(tcpBad, ", "))))
 	}
 
 	// The other scheme: http answering while https fails is the missing
@@ -238,8 +242,9 @@ func sampleFailure(r *Report) Verdict {
 			c := responseCode(s.Status, r.Gateway, s.hop.Body)
 			return newVerdict(c, LayerHTTP, "some requests got "+statusLine(s.Status)+gatewayBy(r.Gateway))
 		}
-		if s.Status == 0 && s.Error != "" && s.Error != "not run: out of time" {
-			return newVerdict(kindCode(s.kind, "response"), LayerOf(kindCode(s.kind, "response")), "some requests failed: "+s.Error)
+		if s.Status == 0 && s.Error != "" && !s.CutOff {
+			c := kindCode(s.kind, s.phase)
+			return newVerdict(c, LayerOf(c), "some requests failed: "+s.Error)
 		}
 	}
 	return newVerdict(ServerError, LayerHTTP, "some requests failed")
@@ -318,76 +323,79 @@ func kindCode(k Kind, phase string) Code {
 }
 
 // mainVerdict judges the main request, with the TLS probe and the other
-// scheme as context.
+// scheme as context. Summaries name the host of the hop that failed or
+// answered, which after a redirect is not the one typed.
 func mainVerdict(r *Report, t *Target) Verdict {
 	h := r.HTTP
-	host := t.Host
+	last := h.Final()
+	host, scheme := t.Host, t.URL.Scheme
+	if last != nil {
+		if u, err := url.Parse(last.URL); err == nil && u.Hostname() != "" {
+			host, scheme = u.Hostname(), u.Scheme
+		}
+	}
 	if h.Answered() {
-		final := h.Final()
-		c := responseCode(h.Status, r.Gateway, final.Body)
+		c := responseCode(h.Status, r.Gateway, last.Body)
 		by := gatewayBy(r.Gateway)
+		note := ""
+		if r.Gateway.Note != "" {
+			note = ". " + r.Gateway.Note
+		}
 		switch c {
 		case Healthy:
-			s := fmt.Sprintf("%s answered %s in %.0f ms", h.FinalURL, statusLine(h.Status), h.DurationMS)
-			return newVerdict(Healthy, LayerHTTP, s)
+			return newVerdict(Healthy, LayerHTTP, fmt.Sprintf("%s answered %s in %.0f ms", h.FinalURL, statusLine(h.Status), h.DurationMS))
 		case Gateway502:
-			s := fmt.Sprintf("%s answered %s%s: the gateway is up but got no valid answer from the server behind it", host, statusLine(h.Status), by)
-			if r.Gateway.Note != "" {
-				s += ". " + r.Gateway.Note
-			}
-			return newVerdict(c, LayerHTTP, s)
+			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s answered %s%s: the gateway is up but got no valid answer from the server behind it%s", host, statusLine(h.Status), by, note))
 		case GatewayTimeout:
-			s := fmt.Sprintf("%s answered %s%s: the gateway gave up waiting for the server behind it", host, statusLine(h.Status), by)
-			if r.Gateway.Note != "" {
-				s += ". " + r.Gateway.Note
-			}
-			return newVerdict(c, LayerHTTP, s)
+			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s answered %s%s: the gateway gave up waiting for the server behind it%s", host, statusLine(h.Status), by, note))
 		case AccessBlocked:
 			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s refused access with %s%s", host, statusLine(h.Status), by))
 		case ServiceUnavailable:
 			s := fmt.Sprintf("%s answered %s%s", host, statusLine(h.Status), by)
-			if ra := final.Header.Get("Retry-After"); ra != "" {
+			if ra := last.Header.Get("Retry-After"); ra != "" {
 				s += " (it asks to retry after " + sanitizeHeader(ra) + ")"
 			}
-			if r.Gateway.Note != "" {
-				s += ". " + r.Gateway.Note
-			}
-			return newVerdict(c, LayerHTTP, s)
+			return newVerdict(c, LayerHTTP, s+note)
 		default:
 			return newVerdict(c, LayerHTTP, fmt.Sprintf("%s answered %s%s: the application failed", host, statusLine(h.Status), by))
 		}
 	}
 
-	// No answer. Which hop failed, and on which scheme?
-	failed := h.Final()
-	scheme := t.URL.Scheme
-	if failed != nil && strings.HasPrefix(failed.URL, "http://") {
-		scheme = "http"
-	} else if failed != nil {
-		scheme = "https"
+	// No answer. Does the same host answer over plain http? Either the
+	// other-scheme probe got an answer on its first hop (it may redirect
+	// back to https and fail there), or the hop before the failing one was
+	// http on the same host.
+	httpAnswers := false
+	if scheme == "https" {
+		if host == t.Host && r.Twin != nil && len(r.Twin.Hops) > 0 && r.Twin.Hops[0].Status > 0 && r.Twin.Hops[0].Status < 500 {
+			httpAnswers = true
+		}
+		if n := len(h.Hops); n > 1 {
+			if u, err := url.Parse(h.Hops[n-2].URL); err == nil && u.Scheme == "http" && u.Hostname() == host {
+				httpAnswers = true
+			}
+		}
 	}
-	httpAnswers := (scheme == "https" && r.Twin != nil && r.Twin.Answered() && r.Twin.Status < 500) ||
-		(len(h.Hops) > 1 && strings.HasPrefix(h.Hops[len(h.Hops)-2].URL, "http://"))
+	// The TLS probe speaks of the host typed; use it only for that host.
+	tlsHere := r.TLS
+	if tlsHere != nil && host != t.Host {
+		tlsHere = nil
+	}
 	c := kindCode(h.ErrorKind, h.Phase)
 	switch c {
 	case TLSExpired, TLSHostnameMismatch, TLSUntrusted:
-		if tc := tlsCode(r.TLS); tc != "" && tc != TLSHandshakeFailed {
-			c = tc
-		}
 		detail := h.Error
-		if r.TLS != nil && len(r.TLS.Issues) > 0 {
-			detail = strings.Join(r.TLS.Issues, "; ")
+		if tc := tlsCode(tlsHere); tc != "" && tc != TLSHandshakeFailed {
+			c, detail = tc, strings.Join(tlsHere.Issues, "; ")
 		}
 		return newVerdict(c, LayerTLS, detail)
 	case TCPRefused, TCPTimeout, TLSHandshakeFailed:
-		if scheme == "https" && httpAnswers {
+		if httpAnswers {
 			return newVerdict(HTTPSUnavailable, LayerTLS, fmt.Sprintf("%s answers over http but not over https (%s)", host, h.Error))
 		}
 		addr := host
-		if failed != nil && failed.RemoteAddr != "" {
-			addr += " (" + failed.RemoteAddr + ")"
-		} else if len(r.TCP) > 0 {
-			addr += " (" + r.TCP[0].Address + ")"
+		if last != nil && last.RemoteAddr != "" {
+			addr += " (" + last.RemoteAddr + ")"
 		}
 		switch c {
 		case TCPRefused:
@@ -395,8 +403,11 @@ func mainVerdict(r *Report, t *Target) Verdict {
 		case TCPTimeout:
 			return newVerdict(c, LayerTCP, addr+" did not accept the connection in time ("+h.Error+")")
 		}
-		if r.TLS != nil && r.TLS.Error != "" {
-			return newVerdict(c, LayerTLS, r.TLS.Error)
+		if tlsHere != nil && tlsHere.Error != "" {
+			return newVerdict(c, LayerTLS, tlsHere.Error)
+		}
+		if tlsHere != nil && len(tlsHere.Issues) > 0 {
+			return newVerdict(c, LayerTLS, strings.Join(tlsHere.Issues, "; "))
 		}
 	case AccessBlocked:
 		return newVerdict(c, LayerTCP, fmt.Sprintf("%s accepted the connection, then reset it before answering: consistent with a firewall or IP allowlist", host))
