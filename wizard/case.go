@@ -1,0 +1,165 @@
+package wizard
+
+import (
+	"slices"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+)
+
+// Status is where a case stands.
+type Status string
+
+// The case statuses.
+const (
+	StatusOpen       Status = "open"
+	StatusResolved   Status = "resolved"
+	StatusEscalated  Status = "escalated"
+	StatusUnresolved Status = "unresolved"
+)
+
+// Statuses lists every status, in the order staff see them.
+var Statuses = []Status{StatusOpen, StatusResolved, StatusEscalated, StatusUnresolved}
+
+// Valid reports whether s is a known status.
+func (s Status) Valid() bool { return slices.Contains(Statuses, s) }
+
+// StatusOf is the status a walk's outcome gives its case.
+func StatusOf(o Outcome) Status {
+	switch o {
+	case Resolved:
+		return StatusResolved
+	case Escalated:
+		return StatusEscalated
+	case Unresolved:
+		return StatusUnresolved
+	}
+	return StatusOpen
+}
+
+// Case is one person's 502, from the URL to the outcome.
+type Case struct {
+	ID    int64  `json:"-"`
+	Token string `json:"token"`
+	URL   string `json:"url"`
+	Host  string `json:"host"`
+	// Ticket is the reference in the helpdesk's ticket system, if any.
+	Ticket string `json:"ticket"`
+	// RequesterIP is the address of the person who opened the case, as the
+	// server saw it.
+	RequesterIP string `json:"requester_ip"`
+	Status      Status `json:"status"`
+	// TreeVersion is the ID of the tree the case walks (Tree.ID).
+	TreeVersion string `json:"tree_version"`
+	// Verdict and Gateway are copied from the latest finished probe run,
+	// for lists and filters.
+	Verdict   string    `json:"verdict"`
+	Gateway   string    `json:"gateway"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// StepRecord is one entry of a case's append-only step log. An answer
+// record puts Node/Choice at position Index of the answers and drops
+// everything after it; a back record (Choice empty) cuts the answers to
+// Index. Replaying the log gives the current answers, and the log itself
+// is the full history, including answers later changed.
+type StepRecord struct {
+	Seq    int64     `json:"seq"`
+	Index  int       `json:"index"`
+	Node   string    `json:"node"`
+	Choice string    `json:"choice"`
+	Actor  string    `json:"actor,omitempty"`
+	At     time.Time `json:"at"`
+}
+
+// Back reports whether the record is a step back.
+func (r StepRecord) Back() bool { return r.Choice == "" }
+
+// ReplayAnswers returns the answers a step log leaves in force.
+func ReplayAnswers(log []StepRecord) []Answer {
+	var out []Answer
+	for _, r := range log {
+		i := min(max(r.Index, 0), len(out))
+		out = out[:i]
+		if !r.Back() {
+			out = append(out, Answer{Node: r.Node, Choice: r.Choice, At: r.At})
+		}
+	}
+	return out
+}
+
+// RecordsFor returns the step records that turn the answers old into new:
+// a back record to the common prefix when needed, then the new answers.
+func RecordsFor(old, new []Answer, actor string, at time.Time) []StepRecord {
+	common := 0
+	for common < len(old) && common < len(new) && old[common].Node == new[common].Node && old[common].Choice == new[common].Choice {
+		common++
+	}
+	var out []StepRecord
+	if common < len(old) && common == len(new) {
+		out = append(out, StepRecord{Index: common, Actor: actor, At: at})
+	}
+	for i := common; i < len(new); i++ {
+		out = append(out, StepRecord{Index: i, Node: new[i].Node, Choice: new[i].Choice, Actor: actor, At: at})
+	}
+	return out
+}
+
+// ProbeState is where a probe run stands.
+type ProbeState string
+
+// The probe run states.
+const (
+	ProbeQueued  ProbeState = "queued"
+	ProbeRunning ProbeState = "running"
+	ProbeDone    ProbeState = "done"
+)
+
+// ProbeRun is one diagnosis of a case's URL.
+type ProbeRun struct {
+	ID         int64          `json:"id"`
+	State      ProbeState     `json:"state"`
+	Report     *probes.Report `json:"report"`
+	Actor      string         `json:"actor,omitempty"`
+	QueuedAt   time.Time      `json:"queued_at"`
+	StartedAt  time.Time      `json:"started_at,omitzero"`
+	FinishedAt time.Time      `json:"finished_at,omitzero"`
+}
+
+// Note is a staff member's note on a case.
+type Note struct {
+	ID     int64     `json:"id"`
+	Author string    `json:"author"`
+	Body   string    `json:"body"`
+	At     time.Time `json:"at"`
+}
+
+// StatusChange records a case moving from one status to another.
+type StatusChange struct {
+	From  Status    `json:"from"`
+	To    Status    `json:"to"`
+	Actor string    `json:"actor"`
+	At    time.Time `json:"at"`
+}
+
+// CaseFilter selects cases for the staff list. Zero fields do not filter.
+type CaseFilter struct {
+	Status  Status
+	Verdict string
+	Host    string
+	Ticket  string
+	// Query is full-text search over URL, ticket and notes.
+	Query    string
+	From, To time.Time
+	Limit    int
+	Offset   int
+}
+
+// User is a helpdesk staff account.
+type User struct {
+	ID           int64
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+}

@@ -1,0 +1,391 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// CreateCase stores a new case, giving it a token and times, and keeps the
+// source of the tree it walks (once per version).
+func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := db.Now()
+	c.Token, c.CreatedAt, c.UpdatedAt = newToken(), now.UTC(), now.UTC()
+	if c.Status == "" {
+		c.Status = wizard.StatusOpen
+	}
+	if treeSource != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO trees (version, source, created_at) VALUES (?, ?, ?)`,
+			c.TreeVersion, treeSource, nanos(now)); err != nil {
+			return err
+		}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, ticket, requester_ip, status, tree_version, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Token, c.URL, c.Host, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now))
+	if err != nil {
+		return err
+	}
+	if c.ID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanCase(row scanner) (*wizard.Case, error) {
+	var c wizard.Case
+	var created, updated int64
+	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
+		&c.Verdict, &c.Gateway, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errNotFound
+	} else if err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &c, nil
+}
+
+// Case returns the case with token.
+func (db *DB) Case(ctx context.Context, token string) (*wizard.Case, error) {
+	return scanCase(db.read.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE token = ?`, token))
+}
+
+// TreeSource returns the source of a tree version a case walked.
+func (db *DB) TreeSource(ctx context.Context, version string) ([]byte, error) {
+	var src []byte
+	err := db.read.QueryRowContext(ctx, `SELECT source FROM trees WHERE version = ?`, version).Scan(&src)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wizard.Errorf(wizard.ENOTFOUND, "tree version %s is not stored", version)
+	}
+	return src, err
+}
+
+// AppendSteps adds records to a case's step log. The log is append-only
+// (the schema refuses updates and deletes).
+func (db *DB) AppendSteps(ctx context.Context, caseID int64, recs []wizard.StepRecord) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, r := range recs {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(db.Now()), caseID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Steps returns a case's step log, oldest first.
+func (db *DB) Steps(ctx context.Context, caseID int64) ([]wizard.StepRecord, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, idx, node, choice, actor, at FROM steps WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []wizard.StepRecord
+	for rows.Next() {
+		var r wizard.StepRecord
+		var at int64
+		if err := rows.Scan(&r.Seq, &r.Index, &r.Node, &r.Choice, &r.Actor, &at); err != nil {
+			return nil, err
+		}
+		r.At = fromNanos(at)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SetStatus moves a case to status, recording the change; setting the
+// status it already has records nothing.
+func (db *DB) SetStatus(ctx context.Context, caseID int64, to wizard.Status, actor string) error {
+	if !to.Valid() {
+		return wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var from wizard.Status
+	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+		return errNotFound
+	} else if err != nil {
+		return err
+	}
+	if from == to {
+		return nil
+	}
+	now := nanos(db.Now())
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, to, now, caseID); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
+		caseID, from, to, actor, now); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// StatusChanges returns a case's status history, oldest first.
+func (db *DB) StatusChanges(ctx context.Context, caseID int64) ([]wizard.StatusChange, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT from_status, to_status, actor, at FROM status_changes WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []wizard.StatusChange
+	for rows.Next() {
+		var s wizard.StatusChange
+		var at int64
+		if err := rows.Scan(&s.From, &s.To, &s.Actor, &at); err != nil {
+			return nil, err
+		}
+		s.At = fromNanos(at)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// AddNote adds a staff note to a case.
+func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return nil, wizard.Errorf(wizard.EINVALID, "The note is empty.")
+	}
+	if len(body) > 10000 {
+		return nil, wizard.Errorf(wizard.EINVALID, "The note is %d characters long; notes take up to 10000.", len(body))
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	now := db.Now().UTC()
+	res, err := tx.ExecContext(ctx, `INSERT INTO notes (case_id, author, body, at) VALUES (?, ?, ?, ?)`, caseID, author, body, nanos(now))
+	if err != nil {
+		return nil, err
+	}
+	id, _ := res.LastInsertId()
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
+		return nil, err
+	}
+	return &wizard.Note{ID: id, Author: author, Body: body, At: now}, tx.Commit()
+}
+
+// Notes returns a case's notes, oldest first.
+func (db *DB) Notes(ctx context.Context, caseID int64) ([]wizard.Note, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, author, body, at FROM notes WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []wizard.Note
+	for rows.Next() {
+		var n wizard.Note
+		var at int64
+		if err := rows.Scan(&n.ID, &n.Author, &n.Body, &at); err != nil {
+			return nil, err
+		}
+		n.At = fromNanos(at)
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// QueueProbe records a probe run waiting to start.
+func (db *DB) QueueProbe(ctx context.Context, caseID int64, actor string) (*wizard.ProbeRun, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	now := db.Now().UTC()
+	res, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at) VALUES (?, 'queued', ?, ?)`, caseID, actor, nanos(now))
+	if err != nil {
+		return nil, err
+	}
+	id, _ := res.LastInsertId()
+	return &wizard.ProbeRun{ID: id, State: wizard.ProbeQueued, Actor: actor, QueuedAt: now}, tx.Commit()
+}
+
+// StartProbe marks a probe run as running.
+func (db *DB) StartProbe(ctx context.Context, runID int64) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ?`, nanos(db.Now()), runID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// FinishProbe stores a probe run's report and copies its verdict and
+// gateway to the case.
+func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error {
+	raw, err := json.Marshal(rep)
+	if err != nil {
+		return err
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	now := nanos(db.Now())
+	var caseID int64
+	if err := tx.QueryRowContext(ctx, `UPDATE probe_runs SET state = 'done', report = ?, finished_at = ? WHERE id = ? RETURNING case_id`,
+		string(raw), now, runID).Scan(&caseID); err != nil {
+		return fmt.Errorf("finishing probe run %d: %w", runID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ? WHERE id = ?`,
+		rep.Verdict.Code, rep.Gateway.Name, now, caseID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ProbeRuns returns a case's probe runs, oldest first.
+func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, state, report, actor, queued_at, started_at, finished_at FROM probe_runs WHERE case_id = ? ORDER BY id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*wizard.ProbeRun
+	for rows.Next() {
+		var p wizard.ProbeRun
+		var report sql.NullString
+		var q, s, f int64
+		if err := rows.Scan(&p.ID, &p.State, &report, &p.Actor, &q, &s, &f); err != nil {
+			return nil, err
+		}
+		p.QueuedAt, p.StartedAt, p.FinishedAt = fromNanos(q), fromNanos(s), fromNanos(f)
+		if report.Valid {
+			p.Report = new(probes.Report)
+			if err := json.Unmarshal([]byte(report.String), p.Report); err != nil {
+				return nil, fmt.Errorf("probe run %d: %w", p.ID, err)
+			}
+		}
+		out = append(out, &p)
+	}
+	return out, rows.Err()
+}
+
+// InterruptedProbes returns runs left queued or running by a stopped
+// server, so that they can be run again.
+func (db *DB) InterruptedProbes(ctx context.Context) (map[int64]int64, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, case_id FROM probe_runs WHERE state != 'done'`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[int64]int64{}
+	for rows.Next() {
+		var id, caseID int64
+		if err := rows.Scan(&id, &caseID); err != nil {
+			return nil, err
+		}
+		out[id] = caseID
+	}
+	return out, rows.Err()
+}
+
+// CaseByID returns the case with id.
+func (db *DB) CaseByID(ctx context.Context, id int64) (*wizard.Case, error) {
+	return scanCase(db.read.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = ?`, id))
+}
+
+// FindCases returns the cases matching f, newest first, and how many match
+// in all.
+func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Case, int, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, f.Status)
+	}
+	if f.Verdict != "" {
+		where, args = append(where, "verdict = ?"), append(args, f.Verdict)
+	}
+	if f.Host != "" {
+		where, args = append(where, "host = ?"), append(args, strings.ToLower(f.Host))
+	}
+	if f.Ticket != "" {
+		where, args = append(where, "ticket = ?"), append(args, f.Ticket)
+	}
+	if !f.From.IsZero() {
+		where, args = append(where, "created_at >= ?"), append(args, nanos(f.From))
+	}
+	if !f.To.IsZero() {
+		where, args = append(where, "created_at < ?"), append(args, nanos(f.To))
+	}
+	if q := ftsQuery(f.Query); q != "" {
+		where, args = append(where, "id IN (SELECT docid FROM case_search WHERE case_search MATCH ?)"), append(args, q)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM cases`+cond, args...).Scan(&total); err != nil {
+		return nil, 0, err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+caseColumns+` FROM cases`+cond+` ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+		append(args, limit, max(f.Offset, 0))...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	var out []*wizard.Case
+	for rows.Next() {
+		c, err := scanCase(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	return out, total, rows.Err()
+}
+
+// ftsQuery turns what a person typed into an FTS query that cannot be a
+// syntax error: each word quoted, all required, the last one as a prefix.
+func ftsQuery(s string) string {
+	var terms []string
+	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
+		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
+	}) {
+		terms = append(terms, `"`+strings.ReplaceAll(w, `"`, ``)+`"`)
+	}
+	if len(terms) == 0 {
+		return ""
+	}
+	last := terms[len(terms)-1]
+	terms[len(terms)-1] = last[:len(last)-1] + `*"`
+	return strings.Join(terms, " ")
+}

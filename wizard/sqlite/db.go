@@ -1,0 +1,178 @@
+// Package sqlite is gatecheck's case store on SQLite.
+package sqlite
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"embed"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gatecheck/gatecheck/wizard"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+//go:embed migration/*.sql
+var migrationFS embed.FS
+
+// DB is the case store. Writes go through one connection, so they queue in
+// Go instead of failing with "database is locked"; reads use a pool.
+type DB struct {
+	path  string
+	write *sql.DB
+	read  *sql.DB
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// dsn builds a data source name; options go in the DSN so that every
+// pooled connection gets them.
+func dsn(path string, extra ...string) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "5000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL")
+	for i := 0; i+1 < len(extra); i += 2 {
+		q.Set(extra[i], extra[i+1])
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Open opens (creating if needed) and migrates the database at path.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || strings.Contains(path, ":memory:") {
+		return nil, errors.New("the case store needs a file: an in-memory database differs per connection")
+	}
+	w, err := sql.Open("sqlite3", dsn(path, "_txlock", "immediate"))
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	r, err := sql.Open("sqlite3", dsn(path, "_query_only", "true"))
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
+	db := &DB{path: path, write: w, read: r, Now: time.Now}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Ping checks the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	var n int
+	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&n)
+}
+
+// migrate applies the embedded migrations not yet applied, in name order,
+// each in its own transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return err
+	}
+	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := db.migrateOne(ctx, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, name string) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
+		return err
+	}
+	src, err := migrationFS.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, string(src)); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name) VALUES (?)`, name); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Backup writes a consistent copy of the live database to path (which must
+// not exist), with VACUUM INTO: readers and writers carry on meanwhile.
+func (db *DB) Backup(ctx context.Context, path string) error {
+	// Its own connection: the readers are query-only, and the writer
+	// must stay free for the application while the copy is made.
+	conn, err := sql.Open("sqlite3", dsn(db.path))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	return nil
+}
+
+// IntegrityCheck runs SQLite's integrity check and returns its verdict.
+func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
+	var res string
+	err := db.read.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res)
+	return res, err
+}
+
+// newToken returns 160 random bits in lower-case base32: unguessable
+// case links and session tokens.
+func newToken() string {
+	b := make([]byte, 20)
+	rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UTC().UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// isConstraint reports a SQLite constraint violation (unique name, say).
+func isConstraint(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
+}
+
+var errNotFound = wizard.Errorf(wizard.ENOTFOUND, "There is no such case. Check the link: it may have been cut short.")
