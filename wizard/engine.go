@@ -429,3 +429,14 @@ func (t *Tree) Revise(s Settings, f Facts, answers []Answer, node, choice string
 	}
 	return append(kept, Answer{Node: node, Choice: choice, At: at}), nil
 }
+
+// Describe returns a node's title and a choice's label, for histories; the
+// ids themselves when the tree does not have them (an older case).
+func (t *Tree) Describe(s Settings, f Facts, node, choice string) (title, label string) {
+	n := t.nodes[node]
+	if n == nil {
+		return node, choice
+	}
+	r := renderer{s: s, f: f}
+	return r.fill(n.Title), r.fill(n.choiceLabel(choice))
+}

@@ -317,3 +317,6 @@ func (es Errors) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// DefaultSource returns the bytes of the built-in tree.
+func DefaultSource() []byte { return append([]byte(nil), default502...) }

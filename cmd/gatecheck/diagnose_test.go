@@ -120,7 +120,6 @@ func TestDiagnoseJSON(t *testing.T) {
 
 func TestDiagnoseUsage(t *testing.T) {
 	for _, args := range [][]string{
-		{},
 		{"frobnicate"},
 		{"diagnose"},
 		{"diagnose", "a.example", "b.example"},

@@ -3,6 +3,9 @@
 //
 // Usage:
 //
+//	gatecheck [serve] [flags]
+//	gatecheck user add|passwd NAME
+//	gatecheck backup COPY
 //	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
 //	gatecheck wizard [flags] URL
 //	gatecheck tree check FILE
@@ -16,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -35,11 +39,16 @@ func main() {
 
 // run dispatches to a subcommand and returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+		return cmdServe(ctx, args, stdout, stderr)
 	}
 	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "user":
+		return cmdUser(ctx, args[1:], stdin, stdout, stderr)
+	case "backup":
+		return cmdBackup(ctx, args[1:], stdout, stderr)
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
 	case "wizard":
@@ -57,6 +66,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 const usage = `gatecheck helps people get past an HTTP 502 Bad Gateway error.
 
 Usage:
+  gatecheck [serve] [flags]
+      Serve the wizard, the helpdesk pages and the API (default
+      http://localhost:8080, database gatecheck.db). "gatecheck serve --help"
+      lists the flags; each has a GATECHECK_ environment twin.
+
+  gatecheck user add|passwd NAME
+      Create a helpdesk account, or change its password (from a prompt, or
+      the first line of standard input).
+
+  gatecheck backup COPY
+      Write a consistent copy of the live database to the file COPY.
+
   gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
       Probe URL (DNS, TCP, TLS, HTTP on both schemes, repeated samples) and say
       what is wrong, which layer failed and which gateway answered.

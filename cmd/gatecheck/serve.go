@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/web"
+	"github.com/gatecheck/gatecheck/wizard"
+	"github.com/gatecheck/gatecheck/wizard/sqlite"
+)
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return n
+	}
+	return def
+}
+
+// cmdServe serves the wizard, the staff pages and the API until ctx ends,
+// then shuts down gracefully: requests in flight finish, the probe workers
+// stop (unfinished runs resume at the next start), the database closes.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("serve", stderr, "gatecheck [serve] [flags]")
+	addr := fs.String("addr", envOr("GATECHECK_ADDR", "localhost:8080"), "address to listen on (GATECHECK_ADDR)")
+	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file, created on first start (GATECHECK_DB)")
+	baseURL := fs.String("base-url", os.Getenv("GATECHECK_BASE_URL"), "public address of gatecheck, for case links (GATECHECK_BASE_URL)")
+	var trusted stringList
+	fs.Var(&trusted, "trusted-proxy", "range whose X-Forwarded-For is believed (repeatable; GATECHECK_TRUSTED_PROXIES, comma-separated)")
+	workers := fs.Int("probe-workers", envInt("GATECHECK_PROBE_WORKERS", 4), "probes run at once (GATECHECK_PROBE_WORKERS)")
+	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
+	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
+	verbose := fs.Bool("verbose", false, "log every request")
+	pf := addProbeFlags(fs)
+	sf := addSettingsFlags(fs)
+	positional, help, err := parseArgs(fs, args)
+	if help {
+		return exitOK
+	} else if err != nil {
+		return exitUsage
+	}
+	if len(positional) > 0 {
+		fmt.Fprintf(stderr, "gatecheck serve: unexpected argument %q\n", positional[0])
+		return exitUsage
+	}
+	tree, settings, err := sf.resolve()
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitUsage
+	}
+	cfg, err := pf.config()
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitUsage
+	}
+	proxies, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_TRUSTED_PROXIES")}, trusted...)...)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve: --trusted-proxy:", err)
+		return exitUsage
+	}
+	if *baseURL != "" {
+		if _, err := probes.Normalize(*baseURL, probes.DefaultPorts); err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve: --base-url:", err)
+			return exitUsage
+		}
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	db, err := sqlite.Open(ctx, *dbPath)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitProblem
+	}
+	defer db.Close()
+	src, err := treeSource(*sf.tree)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitUsage
+	}
+	srv := web.New(web.Config{
+		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
+		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
+		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
+	})
+	if err := srv.Start(ctx); err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitProblem
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		srv.Close(context.Background())
+		return exitProblem
+	}
+	hs := &http.Server{
+		Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), *dbPath, tree.ID())
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		srv.Close(context.Background())
+		return exitProblem
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing requests in flight")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("shutdown", "err", err)
+	}
+	if err := srv.Close(shutdownCtx); err != nil {
+		log.Error("stopping probes", "err", err)
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+// treeSource returns the bytes of the tree in use, stored with each case's
+// version so that old cases stay readable.
+func treeSource(path string) ([]byte, error) {
+	if path == "" {
+		return wizard.DefaultSource(), nil
+	}
+	return os.ReadFile(path)
+}

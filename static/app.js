@@ -1,0 +1,55 @@
+// gatecheck's only script: live probe progress and the copy button. Every
+// page works without it.
+(function () {
+  "use strict";
+
+  // Live progress: the probing page lists checks as they complete, then
+  // reloads into the wizard's first step.
+  var live = document.querySelector("[data-events]");
+  if (live && window.EventSource) {
+    var list = document.querySelector("[data-checks]");
+    var status = document.querySelector("[data-queue]");
+    var es = new EventSource(live.getAttribute("data-events"));
+    es.addEventListener("check", function (e) {
+      var c = JSON.parse(e.data);
+      var li = document.createElement("li");
+      var st = document.createElement("span");
+      st.className = "status-" + c.status;
+      st.textContent = c.status;
+      var name = document.createElement("span");
+      name.textContent = c.name;
+      var detail = document.createElement("span");
+      detail.className = "detail";
+      detail.textContent = c.detail;
+      li.append(st, name, detail);
+      list.append(li);
+    });
+    es.addEventListener("queue", function (e) {
+      if (status) status.textContent = e.data;
+    });
+    es.addEventListener("done", function () {
+      es.close();
+      window.location.reload();
+    });
+  }
+
+  // Copy buttons copy the text of the element their data-copy names.
+  document.querySelectorAll("[data-copy]").forEach(function (btn) {
+    btn.hidden = false;
+    btn.addEventListener("click", function () {
+      var el = document.getElementById(btn.getAttribute("data-copy"));
+      var done = function () {
+        var old = btn.textContent;
+        btn.textContent = "Copied";
+        setTimeout(function () { btn.textContent = old; }, 2000);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(el.value || el.textContent).then(done);
+      } else {
+        el.select();
+        document.execCommand("copy");
+        done();
+      }
+    });
+  });
+})();

@@ -1,0 +1,191 @@
+// Package templates holds gatecheck's HTML, as templ components, and the
+// view models the pages need.
+package templates
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// PageMeta is what every page's layout needs.
+type PageMeta struct {
+	Title string
+	// Refresh, when positive, reloads the page after that many seconds for
+	// browsers without JavaScript.
+	Refresh int
+	// Staff is the signed-in staff member's name, if any.
+	Staff string
+	Wide  bool
+}
+
+// HomeView is the start page's form.
+type HomeView struct {
+	URL, Ticket, Error string
+}
+
+// ProbingView is the page shown while the probes run.
+type ProbingView struct {
+	Token, URL, Queue string
+	Checks            []probes.Check
+}
+
+// StepView is one wizard step of a case.
+type StepView struct {
+	Case   *wizard.Case
+	Link   string // the case's full link
+	Step   *wizard.Step
+	Report *probes.Report
+	// Revisit is set when the person is changing an earlier answer.
+	Revisit bool
+	Error   string
+	// CanGoBack is set when there is an answer to take back.
+	CanGoBack bool
+}
+
+// LoginView is the staff sign-in form.
+type LoginView struct {
+	Name, Error, Next string
+}
+
+// CaseListView is the staff case list.
+type CaseListView struct {
+	Cases                                          []*wizard.Case
+	Total, Page, Pages                             int
+	Status, Verdict, Host, Ticket, From, To, Query string
+	PrevURL, NextURL                               string
+	Error                                          string
+}
+
+// TimelineEntry is one event in a case's history.
+type TimelineEntry struct {
+	At    time.Time
+	Kind  string // step, back, note, status, probe
+	Actor string
+	Text  string
+}
+
+// StaffCaseView is a case as staff see it.
+type StaffCaseView struct {
+	Case     *wizard.Case
+	Link     string
+	Timeline []TimelineEntry
+	Latest   *wizard.ProbeRun
+	Changes  []string // what changed between the last two probe runs
+	Step     *wizard.Step
+	Notes    []wizard.Note
+	Error    string
+	Statuses []wizard.Status
+	TreeNote string // set when the case walks an older tree version
+}
+
+// ErrorView is an error page.
+type ErrorView struct {
+	Status  int
+	Message string
+}
+
+// Since says how long ago t was, for people.
+func Since(t time.Time) string {
+	d := time.Since(t)
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return t.Format("2 Jan 2006")
+}
+
+// When formats a time fully, in UTC.
+func When(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
+
+// GatewayLabel names a gateway for people.
+func GatewayLabel(name string) string {
+	if name == "" {
+		return "—"
+	}
+	return probes.GatewayLabel(name)
+}
+
+// bar is one phase of a timing bar.
+type bar struct {
+	Name       string
+	X, W       float64
+	MS         float64
+	Class      string
+	LabelX     float64
+	LabelValue string
+}
+
+// bars lays out a hop's phases as proportional SVG rectangles (attributes,
+// not inline styles, so the CSP can forbid those).
+func bars(t probes.HopTiming) []bar {
+	phases := []struct {
+		name, class string
+		ms          float64
+	}{
+		{"DNS", "dns", t.DNSMS}, {"Connect", "connect", t.ConnectMS}, {"TLS", "tls", t.TLSMS},
+		{"Wait", "wait", t.WaitMS}, {"Transfer", "transfer", t.TransferMS},
+	}
+	total := 0.0
+	for _, p := range phases {
+		total += p.ms
+	}
+	if total <= 0 {
+		return nil
+	}
+	var out []bar
+	x := 0.0
+	for _, p := range phases {
+		w := p.ms / total * 600
+		out = append(out, bar{Name: p.name, X: x, W: max(w, 0.5), MS: p.ms, Class: p.class})
+		x += w
+	}
+	return out
+}
+
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+func ms(v float64) string {
+	if v >= 1000 {
+		return fmt.Sprintf("%.2f s", v/1000)
+	}
+	return fmt.Sprintf("%.0f ms", v)
+}
+
+func verdictClass(r *probes.Report) string {
+	if r != nil && r.Verdict.Code == probes.Healthy {
+		return "card verdict healthy"
+	}
+	return "card verdict"
+}
+
+func statusClass(s probes.Status) string { return "status-" + string(s) }
+
+func caseURL(token string, parts ...string) string {
+	return "/c/" + token + strings.Join(parts, "")
+}
+
+func staffCaseURL(token string, parts ...string) string {
+	return "/staff/c/" + token + strings.Join(parts, "")
+}
+
+// finalHop returns a report's last response, or nil.
+func finalHop(r *probes.Report) *probes.Hop {
+	if r == nil {
+		return nil
+	}
+	return r.HTTP.Final()
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+func joinNames(c probes.Certificate) string {
+	return strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ", ")
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// apiStep is one answer in force, for the API.
+type apiStep struct {
+	Node   string    `json:"node"`
+	Title  string    `json:"title"`
+	Answer string    `json:"answer"`
+	Label  string    `json:"label"`
+	At     time.Time `json:"at"`
+}
+
+type apiProbe struct {
+	State         wizard.ProbeState `json:"state"`
+	QueuePosition int               `json:"queue_position,omitempty"`
+	Report        *probes.Report    `json:"report"`
+}
+
+type apiCurrent struct {
+	Node    string         `json:"node"`
+	Kind    wizard.Kind    `json:"kind"`
+	Title   string         `json:"title"`
+	Done    bool           `json:"done"`
+	Outcome wizard.Outcome `json:"outcome,omitempty"`
+}
+
+type apiCase struct {
+	Token       string        `json:"token"`
+	Link        string        `json:"link"`
+	URL         string        `json:"url"`
+	Ticket      string        `json:"ticket"`
+	Status      wizard.Status `json:"status"`
+	TreeVersion string        `json:"tree_version"`
+	CreatedAt   time.Time     `json:"created_at"`
+	UpdatedAt   time.Time     `json:"updated_at"`
+	Steps       []apiStep     `json:"steps"`
+	Current     *apiCurrent   `json:"current,omitempty"`
+	Probe       apiProbe      `json:"probe"`
+}
+
+func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
+	out := &apiCase{
+		Token: st.c.Token, Link: s.baseURL(r) + "/c/" + st.c.Token, URL: st.c.URL, Ticket: st.c.Ticket,
+		Status: st.c.Status, TreeVersion: st.c.TreeVersion, CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
+		Steps: []apiStep{},
+	}
+	for _, a := range st.answers {
+		title, label := st.tree.Describe(s.cfg.Settings, st.facts, a.Node, a.Choice)
+		out.Steps = append(out.Steps, apiStep{Node: a.Node, Title: title, Answer: a.Choice, Label: label, At: a.At})
+	}
+	out.Probe.State = wizard.ProbeQueued
+	if st.latest != nil {
+		out.Probe.State = st.latest.State
+	}
+	out.Probe.Report = st.facts.Report
+	if ok, pos, _ := s.runner.Progress(st.c.ID); ok {
+		out.Probe.QueuePosition = pos
+		if pos == 0 {
+			out.Probe.State = wizard.ProbeRunning
+		}
+	}
+	if !st.probing() {
+		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome}
+	}
+	return out, nil
+}
+
+// handleAPICreate answers POST /api/cases {"url", "ticket"}: 201 with the
+// case's token and link, the probes started.
+func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.errorStatus(w, r, http.StatusUnsupportedMediaType, `Send JSON with Content-Type: application/json, such as {"url": "https://shop.example.com/", "ticket": "INC-42"}.`)
+		return
+	}
+	var in struct {
+		URL    string `json:"url"`
+		Ticket string `json:"ticket"`
+	}
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&in); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.Error(w, r, errTooLarge)
+			return
+		}
+		s.errorStatus(w, r, http.StatusBadRequest, `The body is not the JSON expected, {"url": "...", "ticket": "..."}: `+err.Error())
+		return
+	}
+	c, err := s.createCase(r, in.URL, in.Ticket)
+	var limited *limitedError
+	if errors.As(err, &limited) {
+		s.tooMany(w, r, limited.wait, limited.what)
+		return
+	} else if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	link := s.baseURL(r) + "/c/" + c.Token
+	w.Header().Set("Location", "/api/cases/"+c.Token)
+	writeJSON(w, http.StatusCreated, map[string]string{"token": c.Token, "link": link})
+}
+
+// handleAPICase answers GET /api/cases/{token}.
+func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request) {
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	doc, err := s.caseJSON(r.Context(), r, st)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
+}

@@ -1,0 +1,403 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// handleHome answers GET /: the form.
+func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), templates.HomeView{}))
+}
+
+// handleStart answers GET /start?url=...&ticket=...: the form, filled in,
+// for links from ticket systems. Starting the probes stays a POST.
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := templates.HomeView{URL: clip(q.Get("url"), 4096), Ticket: clip(q.Get("ticket"), 100)}
+	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), v))
+}
+
+func clip(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
+	if len(s) > n {
+		s = s[:n]
+	}
+	return s
+}
+
+// handleCreateCase answers POST /cases: check the input, open the case,
+// queue the probes, and go to the case's page.
+func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	rawURL, ticket := r.PostForm.Get("url"), r.PostForm.Get("ticket")
+	c, err := s.createCase(r, rawURL, ticket)
+	var limited *limitedError
+	switch {
+	case errors.As(err, &limited):
+		s.tooMany(w, r, limited.wait, limited.what)
+		return
+	case wizard.ErrorCode(err) == wizard.EINVALID:
+		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 100), Error: wizard.ErrorMessage(err)}
+		s.render(w, r, http.StatusUnprocessableEntity, templates.Home(s.meta(r, "Check the address"), v))
+		return
+	case err != nil:
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/c/"+c.Token, http.StatusSeeOther)
+}
+
+// limitedError is a refusal for being too fast or too many.
+type limitedError struct {
+	wait time.Duration
+	what string
+}
+
+func (e *limitedError) Error() string { return "rate limited: " + e.what }
+
+// createCase validates the input, applies the limits and opens a case with
+// its first probe run queued.
+func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Case, error) {
+	t, err := probes.Normalize(rawURL, probes.DefaultPorts)
+	if err != nil {
+		return nil, wizard.Errorf(wizard.EINVALID, "%s", capitalise(err.Error()))
+	}
+	ticket, err = cleanTicket(ticket)
+	if err != nil {
+		return nil, err
+	}
+	ip := s.clientIP(r)
+	if ok, wait := s.probeLimit.allow(ip); !ok {
+		return nil, &limitedError{wait, "checks started"}
+	}
+	if s.runner.Full() {
+		return nil, &limitedError{30 * time.Second, "checks are waiting; gatecheck is busy"}
+	}
+	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
+	if err := s.cfg.Store.CreateCase(r.Context(), c, s.cfg.TreeSource); err != nil {
+		return nil, err
+	}
+	if err := s.queueProbe(r.Context(), c, ""); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string) error {
+	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
+	if err != nil {
+		return err
+	}
+	if err := s.runner.Enqueue(run.ID, c.ID, c.URL, false); err != nil {
+		// The run stays queued in the store and is picked up at the next
+		// start; the person is told to come back.
+		return err
+	}
+	return nil
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func peerAddr(r *http.Request) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a.Unmap()
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	return string(unicode.ToUpper(r)) + s[n:]
+}
+
+func cleanTicket(t string) (string, error) {
+	t = strings.TrimSpace(t)
+	switch {
+	case !utf8.ValidString(t):
+		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference contains characters that are not valid text.")
+	case len(t) > 100:
+		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference is %d characters long; it can have up to 100.", len(t))
+	case strings.IndexFunc(t, unicode.IsControl) >= 0:
+		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference contains control characters.")
+	}
+	return t, nil
+}
+
+func formError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge
+	}
+	return wizard.Errorf(wizard.EINVALID, "The form could not be read.")
+}
+
+// caseState is a case with what the wizard needs to show it.
+type caseState struct {
+	c       *wizard.Case
+	tree    *wizard.Tree
+	latest  *wizard.ProbeRun
+	log     []wizard.StepRecord
+	answers []wizard.Answer // in force and still fitting the tree
+	facts   wizard.Facts
+	step    *wizard.Step
+	stale   bool // some answers no longer fit (the probes were re-run)
+}
+
+func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error) {
+	c, err := s.cfg.Store.Case(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	st := &caseState{c: c}
+	st.tree, _ = s.treeFor(ctx, c)
+	runs, err := s.cfg.Store.ProbeRuns(ctx, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	var report *probes.Report
+	for _, run := range runs {
+		st.latest = run
+		if run.State == wizard.ProbeDone {
+			report = run.Report
+		}
+	}
+	if st.log, err = s.cfg.Store.Steps(ctx, c.ID); err != nil {
+		return nil, err
+	}
+	st.answers = wizard.ReplayAnswers(st.log)
+	st.facts = wizard.Facts{Report: report, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
+	var ae *wizard.AnswerError
+	if errors.As(err, &ae) {
+		// Answers given before a re-run of the probes may no longer fit:
+		// keep those that do.
+		st.answers, st.stale = st.answers[:ae.Index], true
+		st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
+	}
+	return st, err
+}
+
+// probing reports whether the case has no finished probe run yet.
+func (st *caseState) probing() bool { return st.facts.Report == nil }
+
+// handleCase answers GET /c/{token}: progress while the first probe runs,
+// then the current wizard step.
+func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if st.probing() {
+		s.renderProbing(w, r, st)
+		return
+	}
+	v := s.stepView(r, st)
+	if st.stale {
+		v.Error = "The site was checked again and some earlier answers no longer apply; the wizard continues from here."
+	}
+	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, st.step.Title), v))
+}
+
+func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
+	ok, pos, checks := s.runner.Progress(st.c.ID)
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: queueText(pos)}
+	if !ok {
+		v.Queue = "Waiting for gatecheck to start checking…"
+	}
+	m := s.meta(r, "Checking "+st.c.Host)
+	m.Refresh = 2
+	s.render(w, r, http.StatusOK, templates.Probing(m, v))
+}
+
+func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
+	return templates.StepView{
+		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
+		CanGoBack: len(st.answers) > 0,
+	}
+}
+
+// handleAnswer answers POST /c/{token}/answer: record the choice at the
+// current step, or, for an earlier step, change that answer.
+func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if st.probing() {
+		http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
+		return
+	}
+	node, choice := r.PostForm.Get("node"), r.PostForm.Get("choice")
+	now := s.cfg.Now()
+	var next []wizard.Answer
+	if node == st.step.Node && !st.step.Done {
+		next = append(st.answers[:len(st.answers):len(st.answers)], wizard.Answer{Node: node, Choice: choice, At: now})
+		if _, err := st.tree.Next(s.cfg.Settings, st.facts, next); err != nil {
+			s.answerRefused(w, r, st, "That is not one of this step's choices.")
+			return
+		}
+	} else {
+		next, err = st.tree.Revise(s.cfg.Settings, st.facts, st.answers, node, choice, now)
+		if err != nil {
+			s.answerRefused(w, r, st, "That answer no longer fits this case (it may have moved on in another window). This is where it is now.")
+			return
+		}
+	}
+	if err := s.saveAnswers(r.Context(), st, next, ""); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
+}
+
+// answerRefused shows the current step again with a message.
+func (s *Server) answerRefused(w http.ResponseWriter, r *http.Request, st *caseState, msg string) {
+	v := s.stepView(r, st)
+	v.Error = msg
+	s.render(w, r, http.StatusConflict, templates.Step(s.meta(r, st.step.Title), v))
+}
+
+// saveAnswers appends the records that turn the case's answers into next,
+// and sets the status the walk's end gives.
+func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.Answer, actor string) error {
+	// Records are relative to the answers as stored, which may include
+	// answers dropped as stale.
+	stored := wizard.ReplayAnswers(st.log)
+	recs := wizard.RecordsFor(stored, next, actor, s.cfg.Now())
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := s.cfg.Store.AppendSteps(ctx, st.c.ID, recs); err != nil {
+		return err
+	}
+	step, err := st.tree.Next(s.cfg.Settings, st.facts, next)
+	if err != nil {
+		return err
+	}
+	if step.Done {
+		return s.cfg.Store.SetStatus(ctx, st.c.ID, wizard.StatusOf(step.Outcome), "wizard")
+	}
+	return nil
+}
+
+// handleBack answers POST /c/{token}/back: take back the last answer.
+func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if len(st.answers) > 0 {
+		if err := s.saveAnswers(r.Context(), st, wizard.Back(st.answers), ""); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
+}
+
+// handleRevisit answers GET /c/{token}/at/{node}: an earlier step shown
+// again, to change its answer (or disagree with an automatic one).
+func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	node := chi.URLParam(r, "node")
+	if _, err := st.tree.Rewind(s.cfg.Settings, st.facts, st.answers, node); err != nil {
+		s.Error(w, r, wizard.Errorf(wizard.ENOTFOUND, "That step is not on this case's path."))
+		return
+	}
+	step, err := st.tree.StepAt(s.cfg.Settings, st.facts, node)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	v := s.stepView(r, st)
+	v.Step, v.Revisit = step, true
+	if step.Found != "" {
+		v.Error = ""
+	}
+	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, "Change: "+step.Title), v))
+}
+
+// handleEvents answers GET /c/{token}/events: the probe's progress as
+// server-sent events (check, queue, done).
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	rc.SetWriteDeadline(time.Time{})
+	events, cancel, ok := s.runner.Subscribe(c.ID)
+	defer cancel()
+	if !ok {
+		fmt.Fprint(w, "event: done\ndata: finished\n\n")
+		rc.Flush()
+		return
+	}
+	tick := time.NewTicker(heartbeat)
+	defer tick.Stop()
+	for {
+		select {
+		case e, open := <-events:
+			if !open {
+				fmt.Fprint(w, "event: done\ndata: finished\n\n")
+				rc.Flush()
+				return
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.name, e.data)
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case <-tick.C:
+			fmt.Fprint(w, ": still checking\n\n")
+			if err := rc.Flush(); err != nil {
+				return
+			}
+		case <-r.Context().Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+var codeStatus = map[string]int{
+	wizard.EINVALID:      http.StatusUnprocessableEntity,
+	wizard.ENOTFOUND:     http.StatusNotFound,
+	wizard.ECONFLICT:     http.StatusConflict,
+	wizard.EUNAUTHORIZED: http.StatusUnauthorized,
+	wizard.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// errTooLarge is the message for a request body over the limit.
+var errTooLarge = wizard.Errorf(wizard.EINVALID, "That request is too large.")
+
+// Error answers a failed request: it maps the error's code to a status,
+// logs only internal errors, and answers JSON to the API and a page to
+// people. Every failing handler goes through here.
+func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		err = errTooLarge
+	}
+	code := wizard.ErrorCode(err)
+	status := codeStatus[code]
+	if code == wizard.EINTERNAL {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if errors.Is(err, errTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	s.errorStatus(w, r, status, wizard.ErrorMessage(err))
+}
+
+// errorStatus answers status with a message.
+func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if isAPI(r) {
+		writeJSON(w, status, map[string]string{"error": msg})
+		return
+	}
+	title := http.StatusText(status)
+	s.render(w, r, status, templates.ErrorPage(s.meta(r, title), templates.ErrorView{Status: status, Message: msg}))
+}
+
+func isAPI(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasSuffix(r.URL.Path, ".json")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		slog.Debug("writing JSON", "err", err)
+	}
+}

@@ -1,0 +1,261 @@
+// Package web is gatecheck's HTTP face: the wizard for people who see a 502,
+// the case pages and case list for helpdesk staff, and the JSON API for
+// ticket systems. It is the only package that speaks HTTP.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/static"
+	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// Config is what the server needs; zero limits take their defaults.
+type Config struct {
+	Store      wizard.CaseStore
+	Prober     *probes.Prober
+	Tree       *wizard.Tree
+	TreeSource []byte
+	Settings   wizard.Settings
+	// BaseURL is the public address of gatecheck, for case links; empty
+	// means the address the request came to.
+	BaseURL string
+	// TrustedProxies are the ranges whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	Logger         *slog.Logger
+
+	ProbeWorkers    int     // probes at once (default 4)
+	ProbeQueue      int     // probes waiting at most (default 50)
+	ProbesPerMinute float64 // per client (default 6, burst ProbeBurst)
+	ProbeBurst      int     // (default 5)
+	LoginsPerMinute float64 // per client (default 5, burst 5)
+	SessionTTL      time.Duration
+	MaxBodyBytes    int64
+	Now             func() time.Time
+}
+
+// Server is gatecheck's web application.
+type Server struct {
+	cfg        Config
+	log        *slog.Logger
+	handler    http.Handler
+	runner     *Runner
+	probeLimit *limiter
+	loginLimit *limiter
+	trees      sync.Map // version -> *wizard.Tree
+	dummyHash  []byte
+}
+
+// New builds the server; Start starts its probe workers.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ProbeWorkers <= 0 {
+		cfg.ProbeWorkers = 4
+	}
+	if cfg.ProbeQueue <= 0 {
+		cfg.ProbeQueue = 50
+	}
+	if cfg.ProbesPerMinute <= 0 {
+		cfg.ProbesPerMinute = 6
+	}
+	if cfg.ProbeBurst <= 0 {
+		cfg.ProbeBurst = 5
+	}
+	if cfg.LoginsPerMinute <= 0 {
+		cfg.LoginsPerMinute = 5
+	}
+	if cfg.SessionTTL <= 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		runner:     NewRunner(cfg.Prober, cfg.Store, cfg.Logger, cfg.ProbeWorkers, cfg.ProbeQueue),
+		probeLimit: newLimiter(cfg.ProbesPerMinute, cfg.ProbeBurst),
+		loginLimit: newLimiter(cfg.LoginsPerMinute, 5),
+		dummyHash:  mustHash("gatecheck: no such user"),
+	}
+	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
+	s.handler = s.routes()
+	return s
+}
+
+// Start runs again the probe runs a previous process left unfinished, and
+// starts the workers.
+func (s *Server) Start(ctx context.Context) error {
+	pending, err := s.cfg.Store.InterruptedProbes(ctx)
+	if err != nil {
+		return err
+	}
+	for runID, caseID := range pending {
+		c, err := s.cfg.Store.CaseByID(ctx, caseID)
+		if err != nil {
+			return err
+		}
+		s.runner.Enqueue(runID, caseID, c.URL, true)
+	}
+	if len(pending) > 0 {
+		s.log.Info("resuming interrupted probe runs", "count", len(pending))
+	}
+	s.runner.Start()
+	return nil
+}
+
+// Close stops the probe workers.
+func (s *Server) Close(ctx context.Context) error { return s.runner.Close(ctx) }
+
+// Runner returns the probe runner (for measurements).
+func (s *Server) Runner() *Runner { return s.runner }
+
+// ServeHTTP serves the application.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() http.Handler {
+	r := chi.NewRouter()
+	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody(s.cfg.MaxBodyBytes))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		s.errorStatus(w, r, http.StatusNotFound, "There is nothing at this address.")
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		s.errorStatus(w, r, http.StatusMethodNotAllowed, "That method is not allowed here.")
+	})
+
+	r.Get("/healthz", s.handleHealthz)
+	r.Get("/static/{name}", s.handleStatic)
+
+	r.Get("/", s.handleHome)
+	r.Get("/start", s.handleStart)
+	r.Post("/cases", s.handleCreateCase)
+	r.Get("/c/{token}", s.handleCase)
+	r.Get("/c/{token}/events", s.handleEvents)
+	r.Post("/c/{token}/answer", s.handleAnswer)
+	r.Post("/c/{token}/back", s.handleBack)
+	r.Get("/c/{token}/at/{node}", s.handleRevisit)
+
+	r.Get("/staff/login", s.handleLoginForm)
+	r.Post("/staff/login", s.handleLogin)
+	r.Post("/staff/logout", s.handleLogout)
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireStaff)
+		r.Get("/staff", s.handleCaseList)
+		r.Get("/staff/c/{token}", s.handleStaffCase)
+		r.Get("/staff/c/{token}/export.json", s.handleExport)
+		r.Post("/staff/c/{token}/notes", s.handleAddNote)
+		r.Post("/staff/c/{token}/status", s.handleSetStatus)
+		r.Post("/staff/c/{token}/probe", s.handleRerun)
+	})
+
+	r.Post("/api/cases", s.handleAPICreate)
+	r.Get("/api/cases/{token}", s.handleAPICase)
+
+	// Every state-changing request must come from our own pages (or from a
+	// client that is not a browser, like a ticket system).
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorStatus(w, r, http.StatusForbidden, "This form was sent from another site, so it was refused. Open gatecheck's page and try again.")
+	}))
+	return cop.Handler(r)
+}
+
+// handleHealthz answers GET /healthz: up, and the database answers.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.log.Error("health check", "err", err)
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// handleStatic answers GET /static/{name}: hashed names are cached for
+// ever.
+func (s *Server) handleStatic(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if plain, ok := static.Lookup(name); ok {
+		w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		name = plain
+	} else {
+		w.Header().Set("Cache-Control", "no-cache")
+	}
+	http.ServeFileFS(w, r, static.FS, name)
+}
+
+// render writes a component with a status.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c templ.Component) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := c.Render(r.Context(), w); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Error("rendering", "path", r.URL.Path, "err", err)
+	}
+}
+
+// meta is the layout's data for a page.
+func (s *Server) meta(r *http.Request, title string) templates.PageMeta {
+	m := templates.PageMeta{Title: title}
+	if u := staffFrom(r.Context()); u != nil {
+		m.Staff = u.Name
+	}
+	return m
+}
+
+// baseURL is gatecheck's public address.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.BaseURL != "" {
+		return s.cfg.BaseURL
+	}
+	scheme := "http"
+	if s.secure(r) {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+// secure reports whether the client reached us over https.
+func (s *Server) secure(r *http.Request) bool {
+	if r.TLS != nil || strings.HasPrefix(s.cfg.BaseURL, "https://") {
+		return true
+	}
+	return s.trusted(peerAddr(r)) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+// treeFor returns the tree a case walks: the current one, or the version
+// stored when the case began.
+func (s *Server) treeFor(ctx context.Context, c *wizard.Case) (*wizard.Tree, bool) {
+	if t, ok := s.trees.Load(c.TreeVersion); ok {
+		return t.(*wizard.Tree), true
+	}
+	src, err := s.cfg.Store.TreeSource(ctx, c.TreeVersion)
+	if err == nil {
+		if t, err := wizard.Parse("stored tree "+c.TreeVersion, src); err == nil {
+			s.trees.Store(c.TreeVersion, t)
+			return t, true
+		}
+	}
+	s.log.Warn("case walks a tree version that cannot be loaded; using the current tree", "case", c.Token, "version", c.TreeVersion)
+	return s.cfg.Tree, false
+}

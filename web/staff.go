@@ -1,0 +1,446 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+const sessionCookie = "gatecheck_session"
+
+type staffKey struct{}
+
+func staffFrom(ctx context.Context) *wizard.User {
+	u, _ := ctx.Value(staffKey{}).(*wizard.User)
+	return u
+}
+
+// HashPassword returns the bcrypt hash of a password, for new accounts.
+func HashPassword(pw string) (string, error) {
+	if len(pw) < 10 {
+		return "", wizard.Errorf(wizard.EINVALID, "A password needs at least 10 characters.")
+	}
+	if len(pw) > 72 {
+		return "", wizard.Errorf(wizard.EINVALID, "A password can have at most 72 bytes.")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+func mustHash(pw string) []byte {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.DefaultCost)
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// requireStaff lets signed-in staff through and sends others to sign in.
+func (s *Server) requireStaff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ck, err := r.Cookie(sessionCookie); err == nil {
+			if u, err := s.cfg.Store.SessionUser(r.Context(), ck.Value); err == nil {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), staffKey{}, u)))
+				return
+			}
+		}
+		if r.Method == http.MethodGet && !isAPI(r) {
+			http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		s.errorStatus(w, r, http.StatusUnauthorized, "Please sign in first.")
+	})
+}
+
+func safeNext(next string) string {
+	if strings.HasPrefix(next, "/staff") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+		return next
+	}
+	return "/staff"
+}
+
+// handleLoginForm answers GET /staff/login.
+func (s *Server) handleLoginForm(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, templates.Login(s.meta(r, "Sign in"), templates.LoginView{Next: safeNext(r.URL.Query().Get("next"))}))
+}
+
+// handleLogin answers POST /staff/login.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	if ok, wait := s.loginLimit.allow(s.clientIP(r)); !ok {
+		s.tooMany(w, r, wait, "sign-in attempts")
+		return
+	}
+	name, pw, next := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	u, err := s.cfg.Store.UserByName(r.Context(), name)
+	hash := s.dummyHash // compare anyway, so timing does not tell which names exist
+	if err == nil {
+		hash = []byte(u.PasswordHash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(pw)) != nil || err != nil {
+		v := templates.LoginView{Name: clip(name, 100), Next: next, Error: "That name and password do not match an account."}
+		s.render(w, r, http.StatusUnauthorized, templates.Login(s.meta(r, "Sign in"), v))
+		return
+	}
+	token, err := s.cfg.Store.CreateSession(r.Context(), u.ID, s.cfg.SessionTTL)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.secureCookie(r),
+		SameSite: http.SameSiteLaxMode, MaxAge: int(s.cfg.SessionTTL.Seconds()),
+	})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// secureCookie: Secure on https, and on loopback, where browsers accept it.
+func (s *Server) secureCookie(r *http.Request) bool {
+	if s.secure(r) {
+		return true
+	}
+	host := r.Host
+	if h, _, err := splitHost(host); err == nil {
+		host = h
+	}
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "[::1]" || host == "::1"
+}
+
+func splitHost(hostport string) (string, string, error) {
+	u, err := url.Parse("//" + hostport)
+	if err != nil {
+		return "", "", err
+	}
+	return u.Hostname(), u.Port(), nil
+}
+
+// handleLogout answers POST /staff/logout.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		s.cfg.Store.DeleteSession(r.Context(), ck.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.secureCookie(r), SameSite: http.SameSiteLaxMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+const pageSize = 50
+
+// handleCaseList answers GET /staff: the cases, newest first, filtered.
+func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	v := templates.CaseListView{
+		Status: q.Get("status"), Verdict: q.Get("verdict"), Host: clip(strings.TrimSpace(q.Get("host")), 300),
+		Ticket: clip(strings.TrimSpace(q.Get("ticket")), 100), From: q.Get("from"), To: q.Get("to"),
+		Query: clip(q.Get("q"), 300), Page: 1,
+	}
+	f := wizard.CaseFilter{Host: v.Host, Ticket: v.Ticket, Query: v.Query, Limit: pageSize}
+	var problems []string
+	if v.Status != "" {
+		if st := wizard.Status(v.Status); st.Valid() {
+			f.Status = st
+		} else {
+			problems, v.Status = append(problems, "unknown status "+strconv.Quote(clip(v.Status, 30))), ""
+		}
+	}
+	if v.Verdict != "" {
+		if slices.Contains(probes.Codes, probes.Code(v.Verdict)) {
+			f.Verdict = v.Verdict
+		} else {
+			problems, v.Verdict = append(problems, "unknown verdict "+strconv.Quote(clip(v.Verdict, 30))), ""
+		}
+	}
+	for _, d := range []struct {
+		raw *string
+		to  *time.Time
+		add time.Duration
+	}{{&v.From, &f.From, 0}, {&v.To, &f.To, 24 * time.Hour}} {
+		if *d.raw == "" {
+			continue
+		}
+		t, err := time.Parse("2006-01-02", *d.raw)
+		if err != nil {
+			problems, *d.raw = append(problems, "dates are written 2026-11-21"), ""
+			continue
+		}
+		*d.to = t.Add(d.add)
+	}
+	if p, err := strconv.Atoi(q.Get("page")); err == nil && p > 1 && p < 100000 {
+		v.Page = p
+	}
+	f.Offset = (v.Page - 1) * pageSize
+	cases, total, err := s.cfg.Store.FindCases(r.Context(), f)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	v.Cases, v.Total = cases, total
+	v.Pages = max(1, (total+pageSize-1)/pageSize)
+	page := func(n int) string {
+		qq := url.Values{}
+		for k, val := range map[string]string{"status": v.Status, "verdict": v.Verdict, "host": v.Host, "ticket": v.Ticket, "from": v.From, "to": v.To, "q": v.Query} {
+			if val != "" {
+				qq.Set(k, val)
+			}
+		}
+		qq.Set("page", strconv.Itoa(n))
+		return "/staff?" + qq.Encode()
+	}
+	if v.Page > 1 {
+		v.PrevURL = page(v.Page - 1)
+	}
+	if v.Page < v.Pages {
+		v.NextURL = page(v.Page + 1)
+	}
+	if len(problems) > 0 {
+		v.Error = "Some filters were ignored: " + strings.Join(problems, "; ") + "."
+	}
+	m := s.meta(r, "Cases")
+	m.Wide = true
+	s.render(w, r, http.StatusOK, templates.CaseList(m, v))
+}
+
+// handleStaffCase answers GET /staff/c/{token}: the whole case.
+func (s *Server) handleStaffCase(w http.ResponseWriter, r *http.Request) {
+	s.renderStaffCase(w, r, http.StatusOK, "")
+}
+
+func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	ctx := r.Context()
+	st, err := s.loadCase(ctx, chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	runs, err := s.cfg.Store.ProbeRuns(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	notes, err := s.cfg.Store.Notes(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	changes, err := s.cfg.Store.StatusChanges(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	v := templates.StaffCaseView{
+		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg,
+		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes),
+	}
+	if !st.probing() {
+		v.Step = st.step
+	}
+	var done []*wizard.ProbeRun
+	for _, run := range runs {
+		v.Latest = run
+		if run.State == wizard.ProbeDone {
+			done = append(done, run)
+		}
+	}
+	if n := len(done); n > 0 && v.Latest.State != wizard.ProbeDone {
+		v.Latest = done[n-1]
+	}
+	if n := len(done); n >= 2 {
+		v.Changes = diffReports(done[n-2].Report, done[n-1].Report)
+		if len(v.Changes) == 0 {
+			v.Changes = []string{"Nothing: the last two probe runs found the same."}
+		}
+	}
+	if st.c.TreeVersion != s.cfg.Tree.ID() {
+		v.TreeNote = "(an earlier version of the tree; the current one is " + s.cfg.Tree.ID() + ")"
+	}
+	m := s.meta(r, st.c.Host)
+	m.Wide = true
+	s.render(w, r, status, templates.StaffCase(m, v))
+}
+
+// timeline merges a case's events in time order.
+func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard.Note, changes []wizard.StatusChange) []templates.TimelineEntry {
+	out := []templates.TimelineEntry{{At: st.c.CreatedAt, Kind: "open", Actor: st.c.RequesterIP, Text: "Case opened for " + st.c.URL}}
+	for _, rec := range st.log {
+		who := rec.Actor
+		if who == "" {
+			who = "visitor"
+		}
+		if rec.Back() {
+			out = append(out, templates.TimelineEntry{At: rec.At, Kind: "back", Actor: who, Text: fmt.Sprintf("Went back to step %d", rec.Index+1)})
+			continue
+		}
+		title, label := st.tree.Describe(s.cfg.Settings, st.facts, rec.Node, rec.Choice)
+		out = append(out, templates.TimelineEntry{At: rec.At, Kind: "step", Actor: who, Text: fmt.Sprintf("Step %d, %s: %s", rec.Index+1, title, label)})
+	}
+	for _, run := range runs {
+		actor := run.Actor
+		if actor == "" {
+			actor = "gatecheck"
+		}
+		out = append(out, templates.TimelineEntry{At: run.QueuedAt, Kind: "probe", Actor: actor, Text: "Probes queued"})
+		if run.State == wizard.ProbeDone && run.Report != nil {
+			out = append(out, templates.TimelineEntry{At: run.FinishedAt, Kind: "probe", Actor: "gatecheck",
+				Text: "Probes finished: " + string(run.Report.Verdict.Code) + ": " + run.Report.Verdict.Summary})
+		}
+	}
+	for _, n := range notes {
+		out = append(out, templates.TimelineEntry{At: n.At, Kind: "note", Actor: n.Author, Text: "Note: " + n.Body})
+	}
+	for _, c := range changes {
+		out = append(out, templates.TimelineEntry{At: c.At, Kind: "status", Actor: c.Actor, Text: fmt.Sprintf("Status %s → %s", c.From, c.To)})
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return out
+}
+
+// diffReports says, in words, what changed between two probe reports.
+func diffReports(a, b *probes.Report) []string {
+	if a == nil || b == nil {
+		return nil
+	}
+	var out []string
+	if a.Verdict.Code != b.Verdict.Code {
+		out = append(out, fmt.Sprintf("Verdict: %s → %s", a.Verdict.Code, b.Verdict.Code))
+	}
+	if a.Gateway.Name != b.Gateway.Name {
+		out = append(out, fmt.Sprintf("Gateway: %s → %s", templates.GatewayLabel(a.Gateway.Name), templates.GatewayLabel(b.Gateway.Name)))
+	}
+	before := map[string]probes.Status{}
+	for _, c := range a.Checks {
+		before[c.Name] = c.Status
+	}
+	for _, c := range b.Checks {
+		if old, ok := before[c.Name]; !ok {
+			out = append(out, fmt.Sprintf("New check %s: %s", c.Name, c.Status))
+		} else if old != c.Status {
+			out = append(out, fmt.Sprintf("Check %s: %s → %s", c.Name, old, c.Status))
+		}
+		delete(before, c.Name)
+	}
+	for name := range before {
+		out = append(out, "Check "+name+" no longer made")
+	}
+	if a.Counts != b.Counts {
+		out = append(out, fmt.Sprintf("Samples: %d/%d ok → %d/%d ok", a.Counts.OK, a.Counts.Total, b.Counts.OK, b.Counts.Total))
+	}
+	return out
+}
+
+// handleAddNote answers POST /staff/c/{token}/notes.
+func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
+	if _, err := s.cfg.Store.AddNote(r.Context(), c.ID, staffFrom(r.Context()).Name, body); err != nil {
+		if wizard.ErrorCode(err) == wizard.EINVALID {
+			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err))
+			return
+		}
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+}
+
+// handleSetStatus answers POST /staff/c/{token}/status.
+func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	to := wizard.Status(r.PostForm.Get("status"))
+	if err := s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name); err != nil {
+		if wizard.ErrorCode(err) == wizard.EINVALID {
+			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err))
+			return
+		}
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+}
+
+// handleRerun answers POST /staff/c/{token}/probe: probe the URL again.
+func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if ok, _, _ := s.runner.Progress(c.ID); ok {
+		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.")
+		return
+	}
+	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
+		s.tooMany(w, r, wait, "checks started")
+		return
+	}
+	if err := s.queueProbe(r.Context(), c, staffFrom(r.Context()).Name); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+}
+
+// handleExport answers GET /staff/c/{token}/export.json: the whole case.
+func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	st, err := s.loadCase(ctx, chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	doc, err := s.caseJSON(ctx, r, st)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	notes, err := s.cfg.Store.Notes(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	changes, err := s.cfg.Store.StatusChanges(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	runs, err := s.cfg.Store.ProbeRuns(ctx, st.c.ID)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="gatecheck-case-`+st.c.Token[:8]+`.json"`)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"case": doc, "step_log": st.log, "notes": notes, "status_changes": changes, "probe_runs": runs,
+		"requester_ip": st.c.RequesterIP, "host": st.c.Host, "verdict": st.c.Verdict, "gateway": st.c.Gateway,
+	})
+}

@@ -1,0 +1,38 @@
+package wizard
+
+import (
+	"context"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+)
+
+// CaseStore keeps cases and everything that happens to them. The web
+// layer uses it; wizard/sqlite implements it.
+type CaseStore interface {
+	CreateCase(ctx context.Context, c *Case, treeSource []byte) error
+	Case(ctx context.Context, token string) (*Case, error)
+	CaseByID(ctx context.Context, id int64) (*Case, error)
+	FindCases(ctx context.Context, f CaseFilter) ([]*Case, int, error)
+	TreeSource(ctx context.Context, version string) ([]byte, error)
+
+	AppendSteps(ctx context.Context, caseID int64, recs []StepRecord) error
+	Steps(ctx context.Context, caseID int64) ([]StepRecord, error)
+	SetStatus(ctx context.Context, caseID int64, to Status, actor string) error
+	StatusChanges(ctx context.Context, caseID int64) ([]StatusChange, error)
+	AddNote(ctx context.Context, caseID int64, author, body string) (*Note, error)
+	Notes(ctx context.Context, caseID int64) ([]Note, error)
+
+	QueueProbe(ctx context.Context, caseID int64, actor string) (*ProbeRun, error)
+	StartProbe(ctx context.Context, runID int64) error
+	FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error
+	ProbeRuns(ctx context.Context, caseID int64) ([]*ProbeRun, error)
+	InterruptedProbes(ctx context.Context) (map[int64]int64, error)
+
+	UserByName(ctx context.Context, name string) (*User, error)
+	CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, error)
+	SessionUser(ctx context.Context, token string) (*User, error)
+	DeleteSession(ctx context.Context, token string) error
+
+	Ping(ctx context.Context) error
+}
