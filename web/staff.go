@@ -227,17 +227,7 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 		s.Error(w, r, err)
 		return
 	}
-	runs, err := s.cfg.Store.ProbeRuns(ctx, st.c.ID)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	notes, err := s.cfg.Store.Notes(ctx, st.c.ID)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	changes, err := s.cfg.Store.StatusChanges(ctx, st.c.ID)
+	runs, notes, changes, err := s.records(ctx, st.c.ID)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -271,6 +261,20 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 	m := s.meta(r, st.c.Host)
 	m.Wide = true
 	s.render(w, r, status, templates.StaffCase(m, v))
+}
+
+// records loads what staff see of a case besides its steps.
+func (s *Server) records(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, []wizard.Note, []wizard.StatusChange, error) {
+	runs, err := s.cfg.Store.ProbeRuns(ctx, caseID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	notes, err := s.cfg.Store.Notes(ctx, caseID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	changes, err := s.cfg.Store.StatusChanges(ctx, caseID)
+	return runs, notes, changes, err
 }
 
 // timeline merges a case's events in time order.
@@ -423,17 +427,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	notes, err := s.cfg.Store.Notes(ctx, st.c.ID)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	changes, err := s.cfg.Store.StatusChanges(ctx, st.c.ID)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	runs, err := s.cfg.Store.ProbeRuns(ctx, st.c.ID)
+	runs, notes, changes, err := s.records(ctx, st.c.ID)
 	if err != nil {
 		s.Error(w, r, err)
 		return

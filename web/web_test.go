@@ -567,3 +567,19 @@ func TestHealthzAndErrors(t *testing.T) {
 		t.Errorf("static: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+func TestPanicsBecomePlainErrorPages(t *testing.T) {
+	a := newApp(t)
+	h := a.srv.recoverer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom at line 42") }))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/c/x", nil))
+	body := rec.Body.String()
+	if rec.Code != 500 || strings.Contains(body, "boom") || strings.Contains(body, "goroutine") || !strings.Contains(body, "Something went wrong") {
+		t.Errorf("%d %s", rec.Code, body)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/cases/x", nil))
+	if rec.Code != 500 || !strings.Contains(rec.Body.String(), `"error"`) {
+		t.Errorf("API panic: %d %s", rec.Code, rec.Body.String())
+	}
+}

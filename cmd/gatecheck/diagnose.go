@@ -55,39 +55,38 @@ func (pf *probeFlags) config() (probes.Config, error) {
 }
 
 // parseArgs parses flags that may come before or after the positional
-// arguments (people type "diagnose URL --json"). help reports -h.
-func parseArgs(fs *flag.FlagSet, args []string) (positional []string, help bool, err error) {
+// arguments (people type "diagnose URL --json"). When it returns ok false
+// the command should exit with code: 0 after -h, 2 after a bad flag, or
+// when the number of positional arguments is not want (-1: any).
+func parseArgs(fs *flag.FlagSet, args []string, want int) (positional []string, code int, ok bool) {
 	for rest := args; ; {
 		if err := fs.Parse(rest); err != nil {
-			return nil, errors.Is(err, flag.ErrHelp), err
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitOK, false
+			}
+			return nil, exitUsage, false
 		}
 		if fs.NArg() == 0 {
-			return positional, false, nil
+			break
 		}
 		positional = append(positional, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
+	if want >= 0 && len(positional) != want {
+		fmt.Fprintf(fs.Output(), "gatecheck %s: expected %d argument(s), got %d\n", fs.Name(), want, len(positional))
+		fs.Usage()
+		return nil, exitUsage, false
+	}
+	return positional, 0, true
 }
 
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
 	pf := addProbeFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL\n\n")
-		fs.PrintDefaults()
-	}
-	positional, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
-	}
-	if len(positional) != 1 {
-		fmt.Fprintln(stderr, "gatecheck diagnose: give exactly one URL")
-		fs.Usage()
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, 1)
+	if !ok {
+		return code
 	}
 	cfg, err := pf.config()
 	if err != nil {

@@ -48,15 +48,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verbose := fs.Bool("verbose", false, "log every request")
 	pf := addProbeFlags(fs)
 	sf := addSettingsFlags(fs)
-	positional, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
-	}
-	if len(positional) > 0 {
-		fmt.Fprintf(stderr, "gatecheck serve: unexpected argument %q\n", positional[0])
-		return exitUsage
+	if _, code, ok := parseArgs(fs, args, 0); !ok {
+		return code
 	}
 	tree, settings, err := sf.resolve()
 	if err != nil {

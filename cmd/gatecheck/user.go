@@ -20,13 +20,11 @@ import (
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("user", stderr, "gatecheck user add|passwd [--db FILE] NAME")
 	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
-	positional, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, 2)
+	if !ok {
+		return code
 	}
-	if len(positional) != 2 || (positional[0] != "add" && positional[0] != "passwd") {
+	if positional[0] != "add" && positional[0] != "passwd" {
 		fs.Usage()
 		return exitUsage
 	}
@@ -98,15 +96,9 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("backup", stderr, "gatecheck backup [--db FILE] COPY")
 	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
-	positional, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
-	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, 1)
+	if !ok {
+		return code
 	}
 	if _, err := os.Stat(positional[0]); err == nil {
 		fmt.Fprintf(stderr, "gatecheck backup: %s exists; choose a new file name\n", positional[0])

@@ -18,16 +18,9 @@ func cmdWizard(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	fs := newFlagSet("wizard", stderr, "gatecheck wizard [flags] URL")
 	pf := addProbeFlags(fs)
 	sf := addSettingsFlags(fs)
-	positional, help, err := parseArgs(fs, args)
-	if help {
-		return exitOK
-	} else if err != nil {
-		return exitUsage
-	}
-	if len(positional) != 1 {
-		fmt.Fprintln(stderr, "gatecheck wizard: give exactly one URL")
-		fs.Usage()
-		return exitUsage
+	positional, code, ok := parseArgs(fs, args, 1)
+	if !ok {
+		return code
 	}
 	tree, settings, err := sf.resolve()
 	if err != nil {
