@@ -115,12 +115,10 @@ func GatewayLabel(name string) string {
 
 // bar is one phase of a timing bar.
 type bar struct {
-	Name       string
-	X, W       float64
-	MS         float64
-	Class      string
-	LabelX     float64
-	LabelValue string
+	Name  string
+	X, W  float64
+	MS    float64
+	Class string
 }
 
 // bars lays out a hop's phases as proportional SVG rectangles (attributes,

@@ -350,9 +350,6 @@ func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
 	}
 	v := s.stepView(r, st)
 	v.Step, v.Revisit = step, true
-	if step.Found != "" {
-		v.Error = ""
-	}
 	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, "Change: "+step.Title), v))
 }
 

@@ -125,9 +125,6 @@ func (s *Server) Start(ctx context.Context) error {
 // Close stops the probe workers.
 func (s *Server) Close(ctx context.Context) error { return s.runner.Close(ctx) }
 
-// Runner returns the probe runner (for measurements).
-func (s *Server) Runner() *Runner { return s.runner }
-
 // ServeHTTP serves the application.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 

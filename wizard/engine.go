@@ -132,7 +132,7 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 	i := 0
 	cur := t.nodes[t.Start]
 	for len(path) < maxPath {
-		pending := func(kind Kind) (*Answer, bool) {
+		pending := func() (*Answer, bool) {
 			if i < len(answers) && answers[i].Node == cur.ID {
 				return &answers[i], true
 			}
@@ -155,7 +155,7 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 				auto = cur.pick(value, f)
 				entry.Found = reason
 			}
-			if a, ok := pending(cur.Kind); ok {
+			if a, ok := pending(); ok {
 				if cur.Choice(a.Choice) == nil {
 					return nil, &AnswerError{Index: i, Node: a.Node, Reason: fmt.Sprintf("%q is not one of its choices", a.Choice)}
 				}
@@ -169,7 +169,7 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 				return st, nil
 			}
 		case KindQuestion, KindFix, KindEscalate:
-			a, ok := pending(cur.Kind)
+			a, ok := pending()
 			if !ok {
 				if i < len(answers) {
 					return nil, &AnswerError{Index: i, Node: answers[i].Node, Reason: "that node is not the next on the path (the wizard is at " + cur.ID + ")"}
