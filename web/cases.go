@@ -264,20 +264,20 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	node, choice := r.PostForm.Get("node"), r.PostForm.Get("choice")
 	now := s.cfg.Now()
 	var next []wizard.Answer
+	refusal := "That answer no longer fits this case (it may have moved on in another window). This is where it is now."
 	if node == st.step.Node && !st.step.Done {
 		next = append(st.answers[:len(st.answers):len(st.answers)], wizard.Answer{Node: node, Choice: choice, At: now})
-		if _, err := st.tree.Next(s.cfg.Settings, st.facts, next); err != nil {
-			s.answerRefused(w, r, st, "That is not one of this step's choices.")
-			return
-		}
-	} else {
-		next, err = st.tree.Revise(s.cfg.Settings, st.facts, st.answers, node, choice, now)
-		if err != nil {
-			s.answerRefused(w, r, st, "That answer no longer fits this case (it may have moved on in another window). This is where it is now.")
-			return
-		}
+		refusal = "That is not one of this step's choices."
+	} else if next, err = st.tree.Revise(s.cfg.Settings, st.facts, st.answers, node, choice, now); err != nil {
+		s.answerRefused(w, r, st, refusal)
+		return
 	}
-	if err := s.saveAnswers(r.Context(), st, next, ""); err != nil {
+	step, err := st.tree.Next(s.cfg.Settings, st.facts, next)
+	if err != nil {
+		s.answerRefused(w, r, st, refusal)
+		return
+	}
+	if err := s.saveAnswers(r.Context(), st, next, step, ""); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -291,9 +291,9 @@ func (s *Server) answerRefused(w http.ResponseWriter, r *http.Request, st *caseS
 	s.render(w, r, http.StatusConflict, templates.Step(s.meta(r, st.step.Title), v))
 }
 
-// saveAnswers appends the records that turn the case's answers into next,
-// and sets the status the walk's end gives.
-func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.Answer, actor string) error {
+// saveAnswers appends the records that turn the case's answers into next
+// (whose step is step), and sets the status the walk's end gives.
+func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.Answer, step *wizard.Step, actor string) error {
 	// Records are relative to the answers as stored, which may include
 	// answers dropped as stale.
 	stored := wizard.ReplayAnswers(st.log)
@@ -302,10 +302,6 @@ func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.A
 		return nil
 	}
 	if err := s.cfg.Store.AppendSteps(ctx, st.c.ID, recs); err != nil {
-		return err
-	}
-	step, err := st.tree.Next(s.cfg.Settings, st.facts, next)
-	if err != nil {
 		return err
 	}
 	if step.Done {
@@ -322,7 +318,12 @@ func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(st.answers) > 0 {
-		if err := s.saveAnswers(r.Context(), st, wizard.Back(st.answers), ""); err != nil {
+		back := wizard.Back(st.answers)
+		step, err := st.tree.Next(s.cfg.Settings, st.facts, back)
+		if err == nil {
+			err = s.saveAnswers(r.Context(), st, back, step, "")
+		}
+		if err != nil {
 			s.Error(w, r, err)
 			return
 		}

@@ -17,6 +17,7 @@ var codeStatus = map[string]int{
 	wizard.ECONFLICT:     http.StatusConflict,
 	wizard.EUNAUTHORIZED: http.StatusUnauthorized,
 	wizard.EINTERNAL:     http.StatusInternalServerError,
+	codeQueueFull:        http.StatusTooManyRequests,
 }
 
 // errTooLarge is the message for a request body over the limit.
@@ -31,8 +32,12 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 		err = errTooLarge
 	}
 	code := wizard.ErrorCode(err)
-	status := codeStatus[code]
-	if code == wizard.EINTERNAL {
+	if code == codeQueueFull {
+		w.Header().Set("Retry-After", "30")
+	}
+	status, known := codeStatus[code]
+	if !known || code == wizard.EINTERNAL {
+		status = http.StatusInternalServerError
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if errors.Is(err, errTooLarge) {

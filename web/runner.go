@@ -45,7 +45,10 @@ type job struct {
 type event struct{ name, data string }
 
 // errQueueFull is returned when no more probe jobs may wait.
-var errQueueFull = wizard.Errorf("queue_full", "gatecheck is busy checking other sites. Please try again in a minute.")
+var errQueueFull = wizard.Errorf(codeQueueFull, "gatecheck is busy checking other sites. Please try again in a minute.")
+
+// codeQueueFull is the error code of a refused probe job (429).
+const codeQueueFull = "queue_full"
 
 // NewRunner returns a runner; Start starts its workers.
 func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, workers, maxQueue int) *Runner {
@@ -88,7 +91,7 @@ func (r *Runner) Enqueue(runID, caseID int64, url string, force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return wizard.Errorf("queue_full", "gatecheck is shutting down. Please try again in a minute.")
+		return wizard.Errorf(codeQueueFull, "gatecheck is shutting down. Please try again in a minute.")
 	}
 	if !force && len(r.queue) >= r.maxQueue {
 		return errQueueFull

@@ -583,3 +583,21 @@ func TestPanicsBecomePlainErrorPages(t *testing.T) {
 		t.Errorf("API panic: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// A job refused by a full (or closing) queue after the early check is a
+// 429 with Retry-After, not a failure.
+func TestQueueRefusalIsA429(t *testing.T) {
+	a := newApp(t)
+	for _, path := range []string{"/cases", "/api/cases"} {
+		rec := httptest.NewRecorder()
+		a.srv.Error(rec, httptest.NewRequest("POST", path, nil), errQueueFull)
+		if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("%s: %d %v", path, rec.Code, rec.Header())
+		}
+	}
+	rec := httptest.NewRecorder()
+	a.srv.Error(rec, httptest.NewRequest("GET", "/", nil), wizard.Errorf("some_new_code", "x"))
+	if rec.Code != http.StatusInternalServerError {
+		t.Errorf("unknown code: %d", rec.Code)
+	}
+}
