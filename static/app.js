@@ -10,7 +10,14 @@
     var list = document.querySelector("[data-checks]");
     var status = document.querySelector("[data-queue]");
     var es = new EventSource(live.getAttribute("data-events"));
+    // Every connection (and reconnection) replays the run's checks from
+    // the first; the ones already on the page are skipped.
+    var received = 0;
+    es.addEventListener("open", function () { received = 0; });
     es.addEventListener("check", function (e) {
+      received++;
+      live.setAttribute("data-received", String(received));
+      if (received <= list.children.length) return;
       var c = JSON.parse(e.data);
       var li = document.createElement("li");
       var st = document.createElement("span");
@@ -21,6 +28,12 @@
       var detail = document.createElement("span");
       detail.className = "detail";
       detail.textContent = c.detail;
+      if (c.duration_ms > 0) {
+        var took = document.createElement("span");
+        took.className = "muted small";
+        took.textContent = " (" + (c.duration_ms >= 1000 ? (c.duration_ms / 1000).toFixed(2) + " s" : Math.round(c.duration_ms) + " ms") + ")";
+        detail.append(took);
+      }
       li.append(st, name, detail);
       list.append(li);
     });
