@@ -56,12 +56,17 @@
         btn.textContent = "Copied";
         setTimeout(function () { btn.textContent = old; }, 2000);
       };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(el.value || el.textContent).then(done);
-      } else {
+      // The old way works where the clipboard API is missing or refused
+      // (no permission, an insecure origin).
+      var fallback = function () {
         el.select();
         document.execCommand("copy");
         done();
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(el.value || el.textContent).then(done, fallback);
+      } else {
+        fallback();
       }
     });
   });

@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -283,10 +284,22 @@ func (tb *tab) keyboardReach(page string) {
 	seen := make(map[string]bool)
 	for i := 0; i < 2*len(controls)+5 && len(seen) < len(controls); i++ {
 		tb.do(chromedp.KeyEvent(kb.Tab))
-		id := tb.eval(`(document.activeElement && document.activeElement.getAttribute("data-kbd")) || ""`)
-		if id != "" {
-			seen[id] = true
+		// The focused control's id, and whether it shows that it has focus.
+		got := tb.eval(`(() => {
+			const e = document.activeElement;
+			if (!e || !e.hasAttribute("data-kbd")) return "";
+			const s = getComputedStyle(e);
+			return e.getAttribute("data-kbd") + (s.outlineStyle !== "none" && parseFloat(s.outlineWidth) > 0 ? "" : " unmarked");
+		})()`)
+		id, unmarked := strings.CutSuffix(got, " unmarked")
+		if id == "" {
+			continue
 		}
+		if unmarked && !seen[id] {
+			n, _ := strconv.Atoi(id)
+			tb.t.Errorf("%s: %s has the keyboard focus but shows no focus outline", page, controls[n])
+		}
+		seen[id] = true
 	}
 	for i, c := range controls {
 		if !seen[fmt.Sprint(i)] {
@@ -532,6 +545,11 @@ func TestBrowser(t *testing.T) {
 		}
 		if hidden := tb.eval(`String(document.querySelector('[data-copy="summary"]').hidden)`); hidden != "false" {
 			t.Errorf("with JavaScript the copy button should show (hidden=%s)", hidden)
+		}
+		tb.do(chromedp.Click(chromedp.CSS(`[data-copy="summary"]`), chromedp.NodeVisible))
+		if _, err := chromedp.Run(tb.ctx, chromedp.Poll[bool](`document.querySelector('[data-copy="summary"]').textContent === "Copied"`,
+			chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+			t.Errorf("the copy button does not say it copied: %v", err)
 		}
 		tb.audit("escalation (certificate)")
 	})
