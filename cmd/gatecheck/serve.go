@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 	"time"
@@ -46,6 +47,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
 	verbose := fs.Bool("verbose", false, "log every request")
+	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
 	sf := addSettingsFlags(fs)
 	if _, code, ok := parseArgs(fs, args, 0); !ok {
@@ -109,6 +111,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if *profAddr != "" {
+		prof, err := serveProfiler(*profAddr, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve: --pprof:", err)
+			ln.Close()
+			srv.Close(context.Background())
+			return exitUsage
+		}
+		defer prof.Close()
+		fmt.Fprintf(stdout, "profiler on http://%s/debug/pprof/\n", prof.Addr)
+	}
 	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), *dbPath, tree.ID())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -130,6 +143,33 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// serveProfiler serves net/http/pprof on addr, which must be a loopback
+// address: profiles show the server's insides, and a CPU profile costs
+// CPU, so they are for the operator on the machine only.
+func serveProfiler(addr string, log *slog.Logger) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return nil, fmt.Errorf("%s is not a loopback address (use 127.0.0.1:PORT)", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("profiler stopped", "err", err)
+		}
+	}()
+	return hs, nil
 }
 
 // treeSource returns the bytes of the tree in use, stored with each case's

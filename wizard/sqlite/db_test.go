@@ -149,25 +149,40 @@ func TestFindCases(t *testing.T) {
 		{"full text in ticket", wizard.CaseFilter{Query: "INC-14"}, 1, 14},
 		{"hostile query", wizard.CaseFilter{Query: `"' OR 1=1; -- NEAR(`}, 0, -1},
 		{"page 2", wizard.CaseFilter{Limit: 10, Offset: 10}, 30, 19},
+		{"full text, page 2", wizard.CaseFilter{Query: "portal", Limit: 3, Offset: 3}, 10, 18},
+		{"full text and status", wizard.CaseFilter{Query: "example", Status: wizard.StatusOpen}, 29, 29},
+		{"full text and status, none", wizard.CaseFilter{Query: "portal", Status: wizard.StatusResolved}, 0, -1},
+		{"full text and date range", wizard.CaseFilter{Query: "shop", From: base.Add(10 * time.Hour), To: base.Add(13 * time.Hour)}, 2, 11},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			got, total, err := db.FindCases(ctx, tt.f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if total != tt.total {
-				t.Errorf("total = %d, want %d", total, tt.total)
-			}
-			if tt.first < 0 {
-				if len(got) != 0 {
-					t.Errorf("got %d cases, want none", len(got))
+		// Few matches are fetched by id, many by walking the cases in
+		// date order: both ways must give the same answers.
+		for _, many := range []int{manyMatches, 0} {
+			t.Run(fmt.Sprintf("%s/many=%d", tt.name, many), func(t *testing.T) {
+				defer func(old int) { manyMatches = old }(manyMatches)
+				manyMatches = many
+				got, total, err := db.FindCases(ctx, tt.f)
+				if err != nil {
+					t.Fatal(err)
 				}
-				return
-			}
-			if len(got) == 0 || got[0].ID != cases[tt.first].ID {
-				t.Errorf("first = %+v, want case %d", got, tt.first)
-			}
-		})
+				if total != tt.total {
+					t.Errorf("total = %d, want %d", total, tt.total)
+				}
+				if tt.first < 0 {
+					if len(got) != 0 {
+						t.Errorf("got %d cases, want none", len(got))
+					}
+					return
+				}
+				if len(got) == 0 || got[0].ID != cases[tt.first].ID {
+					t.Errorf("first = %+v, want case %d", got, tt.first)
+				}
+				for i := 1; i < len(got); i++ {
+					if !got[i].CreatedAt.Before(got[i-1].CreatedAt) {
+						t.Errorf("case %d is not older than the one before it", i)
+					}
+				}
+			})
+		}
 	}
 }
 
