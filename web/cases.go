@@ -88,11 +88,12 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 	if ok, wait := s.probeLimit.allow(ip); !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	if s.runner.Full() {
-		return nil, &limitedError{30 * time.Second, "checks are waiting; gatecheck is busy"}
+	if err := s.runner.Reserve(); err != nil {
+		return nil, err
 	}
 	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
 	if err := s.cfg.Store.CreateCase(r.Context(), c, s.cfg.TreeSource); err != nil {
+		s.runner.Release()
 		return nil, err
 	}
 	if err := s.queueProbe(r.Context(), c, ""); err != nil {
@@ -101,14 +102,17 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 	return c, nil
 }
 
+// queueProbe stores a probe run and queues it in the place the caller
+// holds from s.runner.Reserve.
 func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string) error {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
+		s.runner.Release()
 		return err
 	}
-	if err := s.runner.Enqueue(run.ID, c.ID, c.URL, false); err != nil {
-		// The run stays queued in the store and is picked up at the next
-		// start; the person is told to come back.
+	if err := s.runner.Enqueue(run.ID, c.ID, c.URL, true); err != nil {
+		// Shutting down: the run stays queued in the store and is picked
+		// up at the next start; the person is told to come back.
 		return err
 	}
 	return nil
@@ -395,6 +399,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		case <-r.Context().Done():
+			return
+		case <-s.draining:
+			// Shutting down: end without "done", so that the page
+			// reconnects rather than reloads.
 			return
 		}
 	}

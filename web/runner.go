@@ -14,7 +14,7 @@ import (
 
 // Runner runs probe jobs with bounded concurrency. Jobs beyond the workers
 // wait in a queue whose positions people see; beyond the queue's length,
-// Enqueue refuses with errQueueFull.
+// Reserve refuses with errQueueFull.
 type Runner struct {
 	prober   *probes.Prober
 	store    wizard.CaseStore
@@ -22,11 +22,12 @@ type Runner struct {
 	workers  int
 	maxQueue int
 
-	mu     sync.Mutex
-	cond   *sync.Cond
-	queue  []*job
-	byCase map[int64]*job
-	closed bool
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*job
+	reserved int // places promised by Reserve and not yet taken by Enqueue
+	byCase   map[int64]*job
+	closed   bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -46,6 +47,9 @@ type event struct{ name, data string }
 
 // errQueueFull is returned when no more probe jobs may wait.
 var errQueueFull = wizard.Errorf(codeQueueFull, "gatecheck is busy checking other sites. Please try again in a minute.")
+
+// errShuttingDown is returned when the runner takes no more jobs.
+var errShuttingDown = wizard.Errorf(codeQueueFull, "gatecheck is shutting down. Please try again in a minute.")
 
 // codeQueueFull is the error code of a refused probe job (429).
 const codeQueueFull = "queue_full"
@@ -85,16 +89,41 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 }
 
-// Enqueue adds a job; force skips the queue-length check (for runs
-// recovered at start).
-func (r *Runner) Enqueue(runID, caseID int64, url string, force bool) error {
+// Reserve holds a place in the queue for a job about to be stored, so that
+// a request the queue cannot take is refused before it writes anything: a
+// refused case would be left behind, its probe run waiting for the next
+// start. Enqueue takes the place; Release gives it back.
+func (r *Runner) Reserve() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return wizard.Errorf(codeQueueFull, "gatecheck is shutting down. Please try again in a minute.")
+		return errShuttingDown
 	}
-	if !force && len(r.queue) >= r.maxQueue {
+	if len(r.queue)+r.reserved >= r.maxQueue {
 		return errQueueFull
+	}
+	r.reserved++
+	return nil
+}
+
+// Release gives back a place Reserve held, when the job will not come.
+func (r *Runner) Release() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reserved = max(r.reserved-1, 0)
+}
+
+// Enqueue adds a job. reserved says it takes the place the caller holds
+// from Reserve; runs recovered at start come without one and are not
+// counted against the queue's length.
+func (r *Runner) Enqueue(runID, caseID int64, url string, reserved bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if reserved {
+		r.reserved = max(r.reserved-1, 0)
+	}
+	if r.closed {
+		return errShuttingDown
 	}
 	j := &job{runID: runID, caseID: caseID, url: url, subs: map[chan event]struct{}{}}
 	r.queue = append(r.queue, j)
@@ -102,13 +131,6 @@ func (r *Runner) Enqueue(runID, caseID int64, url string, force bool) error {
 	r.cond.Signal()
 	r.announceQueueLocked()
 	return nil
-}
-
-// Full reports whether a new job would be refused.
-func (r *Runner) Full() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.closed || len(r.queue) >= r.maxQueue
 }
 
 // Stats returns the number of jobs waiting and running.
@@ -141,6 +163,10 @@ func (r *Runner) work() {
 func (r *Runner) run(j *job) {
 	ctx := r.ctx
 	if err := r.store.StartProbe(ctx, j.runID); err != nil {
+		if ctx.Err() != nil {
+			// Shutting down: the run stays queued and runs at start.
+			return
+		}
 		r.log.Error("starting probe run", "run", j.runID, "err", err)
 	}
 	rep := r.prober.Run(ctx, j.url, func(c probes.Check) {

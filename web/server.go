@@ -56,6 +56,8 @@ type Server struct {
 	loginLimit *limiter
 	trees      sync.Map // version -> *wizard.Tree
 	dummyHash  []byte
+	draining   chan struct{} // closed by Drain
+	drainOnce  sync.Once
 }
 
 // New builds the server; Start starts its probe workers.
@@ -95,6 +97,7 @@ func New(cfg Config) *Server {
 		probeLimit: newLimiter(cfg.ProbesPerMinute, cfg.ProbeBurst),
 		loginLimit: newLimiter(cfg.LoginsPerMinute, 5),
 		dummyHash:  mustHash("gatecheck: no such user"),
+		draining:   make(chan struct{}),
 	}
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
 	s.handler = s.routes()
@@ -113,7 +116,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.runner.Enqueue(runID, caseID, c.URL, true)
+		s.runner.Enqueue(runID, caseID, c.URL, false)
 	}
 	if len(pending) > 0 {
 		s.log.Info("resuming interrupted probe runs", "count", len(pending))
@@ -122,8 +125,17 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the probe workers.
-func (s *Server) Close(ctx context.Context) error { return s.runner.Close(ctx) }
+// Drain ends the progress streams, for a graceful shutdown: an open one
+// would hold the shutdown until its case's probes ran, the whole queue
+// before it. Browsers reconnect on their own once gatecheck is back. Give
+// it to http.Server.RegisterOnShutdown.
+func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
+
+// Close ends the progress streams and stops the probe workers.
+func (s *Server) Close(ctx context.Context) error {
+	s.Drain()
+	return s.runner.Close(ctx)
+}
 
 // ServeHTTP serves the application.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }

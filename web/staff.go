@@ -407,6 +407,10 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.tooMany(w, r, wait, "checks started")
 		return
 	}
+	if err := s.runner.Reserve(); err != nil {
+		s.Error(w, r, err)
+		return
+	}
 	if err := s.queueProbe(r.Context(), c, staffFrom(r.Context()).Name); err != nil {
 		s.Error(w, r, err)
 		return

@@ -111,6 +111,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	hs.RegisterOnShutdown(srv.Drain)
 	if *profAddr != "" {
 		prof, err := serveProfiler(*profAddr, log)
 		if err != nil {
