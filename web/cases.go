@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -32,9 +34,14 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), v))
 }
 
+// clip drops the bytes of s that are not UTF-8 and cuts it to at most n
+// bytes, never inside a character.
 func clip(s string, n int) string {
 	s = strings.ToValidUTF8(s, "")
 	if len(s) > n {
+		for n > 0 && !utf8.RuneStart(s[n]) {
+			n--
+		}
 		s = s[:n]
 	}
 	return s
@@ -214,8 +221,18 @@ func (st *caseState) probing() bool { return st.facts.Report == nil }
 
 // handleCase answers GET /c/{token}: progress while the first probe runs,
 // then the current wizard step.
+//
+// Step pages are kept in s.pages: the page depends on the case and the
+// address it is seen under (the case link), nothing else of the request.
 func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	token := chi.URLParam(r, "token")
+	key := token + " " + s.baseURL(r)
+	if page, ok := s.pages.get(key); ok {
+		writePage(w, page)
+		return
+	}
+	from := s.pages.begin()
+	st, err := s.loadCase(r.Context(), token)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -228,7 +245,23 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	if st.stale {
 		v.Error = "The site was checked again and some earlier answers no longer apply; the wizard continues from here."
 	}
-	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, st.step.Title), v))
+	var buf bytes.Buffer
+	if err := templates.Step(s.meta(r, st.step.Title), v).Render(r.Context(), &buf); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.pages.put(key, st.c.ID, from, buf.Bytes())
+	writePage(w, buf.Bytes())
+}
+
+// writePage sends a rendered page.
+func writePage(w http.ResponseWriter, page []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(page)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(page)
 }
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {

@@ -52,6 +52,7 @@ type Server struct {
 	log        *slog.Logger
 	handler    http.Handler
 	runner     *Runner
+	pages      *pageCache
 	probeLimit *limiter
 	loginLimit *limiter
 	trees      sync.Map // version -> *wizard.Tree
@@ -90,7 +91,12 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	// Every write, the runner's included, goes through the page cache's
+	// store so that no kept page outlives a change to its case.
+	pages := newPageCache(cfg.Now, 16<<20)
+	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages}
 	s := &Server{
+		pages:      pages,
 		cfg:        cfg,
 		log:        cfg.Logger,
 		runner:     NewRunner(cfg.Prober, cfg.Store, cfg.Logger, cfg.ProbeWorkers, cfg.ProbeQueue),

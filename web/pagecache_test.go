@@ -1,0 +1,212 @@
+package web
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// TestCachingStoreCoversEveryWrite fails when wizard.CaseStore gains a
+// method that writes and cachingStore does not override it: the page
+// cache would then serve pages from before that write.
+func TestCachingStoreCoversEveryWrite(t *testing.T) {
+	reads := map[string]bool{
+		"Case": true, "CaseByID": true, "FindCases": true, "TreeSource": true, "Steps": true,
+		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "InterruptedProbes": true,
+		// Staff sessions and accounts are not on any cached page.
+		"UserByName": true, "CreateSession": true, "SessionUser": true, "DeleteSession": true,
+		"Ping": true,
+	}
+	fset := token.NewFileSet()
+	store, err := parser.ParseFile(fset, "../wizard/store.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	ast.Inspect(store, func(n ast.Node) bool {
+		if ts, ok := n.(*ast.TypeSpec); ok && ts.Name.Name == "CaseStore" {
+			for _, m := range ts.Type.(*ast.InterfaceType).Methods.List {
+				for _, name := range m.Names {
+					methods = append(methods, name.Name)
+				}
+			}
+		}
+		return true
+	})
+	if len(methods) == 0 {
+		t.Fatal("found no CaseStore methods in wizard/store.go")
+	}
+	cache, err := parser.ParseFile(fset, "pagecache.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	overridden := map[string]bool{}
+	for _, d := range cache.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
+			if id, ok := fd.Recv.List[0].Type.(*ast.Ident); ok && id.Name == "cachingStore" {
+				overridden[fd.Name.Name] = true
+			}
+		}
+	}
+	for _, m := range methods {
+		if !reads[m] && !overridden[m] {
+			t.Errorf("CaseStore.%s is not known as a read and cachingStore does not override it", m)
+		}
+		if reads[m] && overridden[m] {
+			t.Errorf("CaseStore.%s is listed as a read but cachingStore overrides it", m)
+		}
+	}
+}
+
+// countingStore counts the reads of step logs, one per page built.
+type countingStore struct {
+	wizard.CaseStore
+	steps atomic.Int64
+}
+
+func (c *countingStore) Steps(ctx context.Context, caseID int64) ([]wizard.StepRecord, error) {
+	c.steps.Add(1)
+	return c.CaseStore.Steps(ctx, caseID)
+}
+
+func TestStepPageCache(t *testing.T) {
+	var counter *countingStore
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 21, 10, 15, 30, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	a := newApp(t, func(c *Config) {
+		counter = &countingStore{CaseStore: c.Store}
+		c.Store = counter
+		c.Now = clock
+	})
+	gw := brokenGateway(t)
+	token := a.createCase(gw.URL, "INC-9")
+	a.waitProbed(token)
+
+	get := func() string {
+		t.Helper()
+		resp, page := a.do("GET", "/c/"+token, nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Security-Policy") == "" || resp.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("GET: %d %v", resp.StatusCode, resp.Header)
+		}
+		return page
+	}
+	first := get()
+	built := counter.steps.Load()
+	if second := get(); second != first {
+		t.Error("the same case gave two different pages with nothing written between")
+	}
+	if n := counter.steps.Load(); n != built {
+		t.Errorf("the second view read the store again (%d reads, want %d)", n, built)
+	}
+	// Another address for the same server gets its own case link.
+	req, _ := http.NewRequest("GET", a.ts.URL+"/c/"+token, nil)
+	req.Host = "gatecheck.example"
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if other := string(body); resp.StatusCode != 200 || !strings.Contains(other, "http://gatecheck.example/c/"+token) {
+		t.Errorf("the page under another host name shows another host's link")
+	}
+
+	// An answer changes the page at once.
+	a.answer(token, "role-gateway", "user")
+	if page := get(); !strings.Contains(page, "Wait a few minutes, then try again") {
+		t.Errorf("after an answer the page still shows the old step")
+	}
+	// So do Back, a staff status change and a re-run of the probes.
+	a.do("POST", "/c/"+token+"/back", url.Values{})
+	if page := get(); !strings.Contains(page, "Who are you in this?") {
+		t.Errorf("after Back the page still shows the old step")
+	}
+	before := counter.steps.Load()
+	get()
+	if counter.steps.Load() != before {
+		t.Error("the page after Back was not kept")
+	}
+	if err := a.srv.cfg.Store.SetStatus(context.Background(), a.caseID(token), wizard.StatusEscalated, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	get()
+	if counter.steps.Load() == before {
+		t.Error("a status change did not drop the kept page")
+	}
+
+	// Pages lapse with the minute: an escalation summary shows the time.
+	a.answer(token, "role-gateway", "owner")
+	a.answer(token, "owner-backup", "done")
+	a.answer(token, "owner-logs", "broken")
+	page := get()
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if later := get(); later == page {
+		// Not every step shows the time; the store must be read again anyway.
+		if counter.steps.Load() == before {
+			t.Error("a page outlived its minute")
+		}
+	}
+}
+
+// caseID looks a case's ID up by its token.
+func (a *testApp) caseID(token string) int64 {
+	a.t.Helper()
+	c, err := a.db.Case(context.Background(), token)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c.ID
+}
+
+// TestStepPageCacheUnderWrites reads and writes one case from many
+// goroutines; when the writes stop, the page must show the last answer.
+func TestStepPageCacheUnderWrites(t *testing.T) {
+	a := newApp(t)
+	gw := brokenGateway(t)
+	token := a.createCase(gw.URL, "")
+	a.waitProbed(token)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if resp, err := http.Get(a.ts.URL + "/c/" + token); err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		}()
+	}
+	choices := []string{"owner", "user", "monitor"}
+	for i := range 60 {
+		a.do("POST", "/c/"+token+"/answer", url.Values{"node": {"role-gateway"}, "choice": {choices[i%3]}})
+	}
+	close(stop)
+	wg.Wait()
+	// The last answer was choices[59%3] = "monitor".
+	_, page := a.do("GET", "/c/"+token, nil)
+	if !strings.Contains(page, "Work with the monitoring service") {
+		t.Errorf("after the writes the page does not show the last answer's step")
+	}
+}
