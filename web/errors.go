@@ -31,6 +31,13 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &mbe) {
 		err = errTooLarge
 	}
+	if r.Context().Err() != nil && errors.Is(err, r.Context().Err()) {
+		// The client went away (or the server is shutting down) while the
+		// request waited on the store: nobody reads an answer, and it is
+		// not a fault of ours.
+		s.log.Debug("request abandoned", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
 	code := wizard.ErrorCode(err)
 	if code == codeQueueFull {
 		w.Header().Set("Retry-After", "30")
