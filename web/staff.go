@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"golang.org/x/crypto/bcrypt"
@@ -65,8 +67,12 @@ func (s *Server) requireStaff(next http.Handler) http.Handler {
 	})
 }
 
+// safeNext is where sign-in leads: next when it is a path under /staff as
+// a request URI is written (so text, without control characters), else
+// /staff.
 func safeNext(next string) string {
-	if strings.HasPrefix(next, "/staff") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") {
+	if strings.HasPrefix(next, "/staff") && !strings.HasPrefix(next, "//") && !strings.Contains(next, "\\") &&
+		utf8.ValidString(next) && strings.IndexFunc(next, unicode.IsControl) < 0 {
 		return next
 	}
 	return "/staff"
@@ -145,8 +151,8 @@ const pageSize = 50
 func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	v := templates.CaseListView{
-		Status: q.Get("status"), Verdict: q.Get("verdict"), Host: clip(strings.TrimSpace(q.Get("host")), 300),
-		Ticket: clip(strings.TrimSpace(q.Get("ticket")), 100), From: q.Get("from"), To: q.Get("to"),
+		Status: q.Get("status"), Verdict: q.Get("verdict"), Host: strings.TrimSpace(clip(q.Get("host"), 300)),
+		Ticket: strings.TrimSpace(clip(q.Get("ticket"), 100)), From: q.Get("from"), To: q.Get("to"),
 		Query: clip(q.Get("q"), 300), Page: 1,
 	}
 	f := wizard.CaseFilter{Host: v.Host, Ticket: v.Ticket, Query: v.Query, Limit: pageSize}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -405,11 +406,20 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 
 // ftsQuery turns what a person typed into an FTS query that cannot be a
 // syntax error: each word quoted, all required, the last one as a prefix.
+// A word without a letter or digit (a dash, «) is left out: the tokenizer
+// finds nothing in it, and an empty phrase would match no case. So are the
+// words after the first maxTerms: FTS4 refuses a query of more than 4096.
 func ftsQuery(s string) string {
 	var terms []string
 	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
 		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
 	}) {
+		if len(terms) == maxTerms {
+			break
+		}
+		if strings.IndexFunc(w, func(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.Co) }) < 0 {
+			continue
+		}
 		terms = append(terms, `"`+strings.ReplaceAll(w, `"`, ``)+`"`)
 	}
 	if len(terms) == 0 {
@@ -419,3 +429,6 @@ func ftsQuery(s string) string {
 	terms[len(terms)-1] = last[:len(last)-1] + `*"`
 	return strings.Join(terms, " ")
 }
+
+// maxTerms is how many words of a search count.
+const maxTerms = 100

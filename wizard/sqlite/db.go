@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"net/url"
 	"runtime"
 	"sort"
@@ -155,12 +156,22 @@ func newToken() string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
+// nanos is t in Unix nanoseconds, 0 for the zero time. Times an int64 of
+// nanoseconds cannot hold (before 1678 or after 2262, which only a date
+// filter asks for) are clamped, not wrapped around.
 func nanos(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minNanos):
+		return math.MinInt64
+	case t.After(maxNanos):
+		return math.MaxInt64
 	}
-	return t.UTC().UnixNano()
+	return t.UnixNano()
 }
+
+var minNanos, maxNanos = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
 
 func fromNanos(n int64) time.Time {
 	if n == 0 {
