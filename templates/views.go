@@ -80,6 +80,7 @@ type StaffCaseView struct {
 	Error    string
 	Statuses []wizard.Status
 	TreeNote string // set when the case walks an older tree version
+	Draft    string // a refused note, given back to edit
 }
 
 // ErrorView is an error page.

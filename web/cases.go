@@ -30,7 +30,7 @@ func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
 // for links from ticket systems. Starting the probes stays a POST.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	v := templates.HomeView{URL: clip(q.Get("url"), 4096), Ticket: clip(q.Get("ticket"), 100)}
+	v := templates.HomeView{URL: clip(q.Get("url"), 4096), Ticket: clip(q.Get("ticket"), 4*maxTicket)}
 	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), v))
 }
 
@@ -62,7 +62,7 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 		s.tooMany(w, r, limited.wait, limited.what)
 		return
 	case wizard.ErrorCode(err) == wizard.EINVALID:
-		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 100), Error: wizard.ErrorMessage(err)}
+		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Error: wizard.ErrorMessage(err)}
 		s.render(w, r, http.StatusUnprocessableEntity, templates.Home(s.meta(r, "Check the address"), v))
 		return
 	case err != nil:
@@ -149,13 +149,20 @@ func capitalise(s string) string {
 	return string(unicode.ToUpper(r)) + s[n:]
 }
 
+// Limits of what people type, in characters; forms given back after an
+// error keep up to four bytes a character.
+const (
+	maxTicket = 100
+	maxNote   = 10000
+)
+
 func cleanTicket(t string) (string, error) {
 	t = strings.TrimSpace(t)
 	switch {
 	case !utf8.ValidString(t):
 		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference contains characters that are not valid text.")
-	case len(t) > 100:
-		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference is %d characters long; it can have up to 100.", len(t))
+	case utf8.RuneCountInString(t) > maxTicket:
+		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference is %d characters long; it can have up to %d.", utf8.RuneCountInString(t), maxTicket)
 	case strings.IndexFunc(t, unicode.IsControl) >= 0:
 		return "", wizard.Errorf(wizard.EINVALID, "The ticket reference contains control characters.")
 	}

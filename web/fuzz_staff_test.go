@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/net/http/httpguts"
 
@@ -128,7 +129,7 @@ func noCaseEqual(a, b string) bool {
 
 // FuzzAddNote posts a note. Its text is stored as sent, invalid UTF-8
 // replaced and trimmed, by the signed-in author, when that leaves 1 to
-// 10000 bytes; otherwise the case page says why with a 422 and nothing is
+// 10000 characters; otherwise the case page says why with a 422 and nothing is
 // stored.
 func FuzzAddNote(f *testing.F) {
 	f.Add("Rang the customer <b>back</b>", "")
@@ -168,12 +169,14 @@ func FuzzAddNote(f *testing.F) {
 			return
 		}
 		want := strings.TrimSpace(strings.ToValidUTF8(form.Get("body"), "\uFFFD"))
-		if want == "" || len(want) > 10000 {
+		if want == "" || utf8.RuneCountInString(want) > maxNote {
 			msg := "The note is empty."
 			if want != "" {
-				msg = fmt.Sprintf("The note is %d characters long; notes take up to 10000.", len(want))
+				msg = fmt.Sprintf("The note is %d characters long; notes take up to 10000.", utf8.RuneCountInString(want))
 			}
-			if rec.Code != http.StatusUnprocessableEntity || len(notes) != 0 || !strings.Contains(page, html.EscapeString(msg)) {
+			// The refused note is given back to edit.
+			if rec.Code != http.StatusUnprocessableEntity || len(notes) != 0 || !strings.Contains(page, html.EscapeString(msg)) ||
+				!strings.Contains(page, html.EscapeString(clip(strings.ToValidUTF8(form.Get("body"), "\uFFFD"), 4*maxNote))+"</textarea>") {
 				t.Fatalf("note of %d bytes: %d, %d notes: %.500s", len(want), rec.Code, len(notes), page)
 			}
 			return

@@ -360,7 +360,7 @@ func FuzzClip(f *testing.F) {
 }
 
 // FuzzCleanTicket: a ticket is accepted exactly when, trimmed, it is valid
-// UTF-8 of at most 100 bytes without control characters, and it is stored
+// UTF-8 of at most 100 characters without control characters, and it is stored
 // trimmed; a refusal is an EINVALID error with a message.
 func FuzzCleanTicket(f *testing.F) {
 	for _, s := range []string{"INC-42", "  INC-42\t", "", strings.Repeat("x", 100), strings.Repeat("x", 101), "a\x00b", "\xff",
@@ -370,7 +370,7 @@ func FuzzCleanTicket(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := cleanTicket(s)
 		trimmed := strings.TrimSpace(s)
-		fine := utf8.ValidString(trimmed) && len(trimmed) <= 100 && strings.IndexFunc(trimmed, unicode.IsControl) < 0
+		fine := utf8.ValidString(trimmed) && utf8.RuneCountInString(trimmed) <= 100 && strings.IndexFunc(trimmed, unicode.IsControl) < 0
 		if err != nil {
 			if fine || wizard.ErrorCode(err) != wizard.EINVALID || wizard.ErrorMessage(err) == "" {
 				t.Fatalf("cleanTicket(%q): %v (%s)", s, err, wizard.ErrorCode(err))

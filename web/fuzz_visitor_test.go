@@ -55,7 +55,7 @@ func FuzzCreateCase(f *testing.F) {
 		rec := a.serve("GET", u, "", false)
 		page := checkResponse(t, "GET /start", rec)
 		q := u.Query()
-		if rec.Code != http.StatusOK || !strings.Contains(page, attr("value", clip(q.Get("url"), 4096))) || !strings.Contains(page, attr("value", clip(q.Get("ticket"), 100))) {
+		if rec.Code != http.StatusOK || !strings.Contains(page, attr("value", clip(q.Get("url"), 4096))) || !strings.Contains(page, attr("value", clip(q.Get("ticket"), 4*maxTicket))) {
 			t.Fatalf("GET %s: %d, the form is not filled in: %.500s", u, rec.Code, page)
 		}
 		if now, _ := a.srv.runner.Stats(); now != waiting {
@@ -88,7 +88,7 @@ func FuzzCreateCase(f *testing.F) {
 				msg = capitalise(urlErr.Error())
 			}
 			if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(page, html.EscapeString(msg)) ||
-				!strings.Contains(page, attr("value", clip(typedURL, 4096))) || !strings.Contains(page, attr("value", clip(typedTicket, 100))) {
+				!strings.Contains(page, attr("value", clip(typedURL, 4096))) || !strings.Contains(page, attr("value", clip(typedTicket, 4*maxTicket))) {
 				t.Fatalf("url %q ticket %q: %d, want 422 with %q and the form as typed: %.1000s", typedURL, typedTicket, rec.Code, msg, page)
 			}
 			return

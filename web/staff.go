@@ -223,10 +223,12 @@ func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
 
 // handleStaffCase answers GET /staff/c/{token}: the whole case.
 func (s *Server) handleStaffCase(w http.ResponseWriter, r *http.Request) {
-	s.renderStaffCase(w, r, http.StatusOK, "")
+	s.renderStaffCase(w, r, http.StatusOK, "", "")
 }
 
-func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status int, msg string) {
+// renderStaffCase shows a case to staff; msg explains a refused change and
+// draft is the note to put back in the form.
+func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status int, msg, draft string) {
 	ctx := r.Context()
 	st, err := s.loadCase(ctx, chi.URLParam(r, "token"))
 	if err != nil {
@@ -239,7 +241,7 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	v := templates.StaffCaseView{
-		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg,
+		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg, Draft: draft,
 		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes),
 	}
 	if !st.probing() {
@@ -366,7 +368,7 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 	body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
 	if _, err := s.cfg.Store.AddNote(r.Context(), c.ID, staffFrom(r.Context()).Name, body); err != nil {
 		if wizard.ErrorCode(err) == wizard.EINVALID {
-			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err))
+			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), clip(body, 4*maxNote))
 			return
 		}
 		s.Error(w, r, err)
@@ -389,7 +391,7 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	to := wizard.Status(r.PostForm.Get("status"))
 	if err := s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name); err != nil {
 		if wizard.ErrorCode(err) == wizard.EINVALID {
-			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err))
+			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), "")
 			return
 		}
 		s.Error(w, r, err)
@@ -406,7 +408,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ok, _, _ := s.runner.Progress(c.ID); ok {
-		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.")
+		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.", "")
 		return
 	}
 	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {

@@ -601,3 +601,45 @@ func TestQueueRefusalIsA429(t *testing.T) {
 		t.Errorf("unknown code: %d", rec.Code)
 	}
 }
+
+// TestLimitsCountCharacters: limits are in characters, as the forms'
+// maxlength are, and a refused note comes back to edit.
+func TestLimitsCountCharacters(t *testing.T) {
+	a := newApp(t)
+	hash, _ := HashPassword("correct horse battery")
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+		t.Fatal(err)
+	}
+	gw := brokenGateway(t)
+	ticket := strings.Repeat("é", 100) // 200 bytes
+	token := a.createCase(gw.URL, ticket)
+	if _, page := a.do("GET", "/api/cases/"+token, nil); !strings.Contains(page, ticket) {
+		t.Errorf("a 100-character ticket was not kept whole")
+	}
+	resp, page := a.do("POST", "/cases", url.Values{"url": {gw.URL}, "ticket": {ticket + "é"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "is 101 characters long") || !strings.Contains(page, ticket+"é") {
+		t.Errorf("a 101-character ticket: %d, message or typed text missing", resp.StatusCode)
+	}
+	a.signIn("ann", "correct horse battery")
+	long := strings.Repeat("ü", 10001)
+	resp, page = a.do("POST", "/staff/c/"+token+"/notes", url.Values{"body": {long}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "10001 characters long") || !strings.Contains(page, ">"+long+"</textarea>") {
+		t.Errorf("a refused note: %d, message or draft missing", resp.StatusCode)
+	}
+	if resp, _ := a.do("POST", "/staff/c/"+token+"/notes", url.Values{"body": {long[2:]}}); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("a 10000-character note: %d", resp.StatusCode)
+	}
+}
+
+// signIn signs a member of staff in and keeps the session cookie.
+func (a *testApp) signIn(name, password string) {
+	a.t.Helper()
+	resp, body := a.do("POST", "/staff/login", url.Values{"name": {name}, "password": {password}})
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatecheck_session" {
+			a.cookie = c
+			return
+		}
+	}
+	a.t.Fatalf("sign-in as %s: %d %.300s", name, resp.StatusCode, body)
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -174,8 +175,8 @@ func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*
 	if body == "" {
 		return nil, wizard.Errorf(wizard.EINVALID, "The note is empty.")
 	}
-	if len(body) > 10000 {
-		return nil, wizard.Errorf(wizard.EINVALID, "The note is %d characters long; notes take up to 10000.", len(body))
+	if n := utf8.RuneCountInString(body); n > 10000 {
+		return nil, wizard.Errorf(wizard.EINVALID, "The note is %d characters long; notes take up to 10000.", n)
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
