@@ -174,6 +174,11 @@ func (s cachingStore) QueueProbe(ctx context.Context, caseID int64, actor string
 	return run, err
 }
 
+func (s cachingStore) InterruptedProbes(ctx context.Context) (map[int64]int64, error) {
+	defer s.pages.written(0)
+	return s.CaseStore.InterruptedProbes(ctx)
+}
+
 func (s cachingStore) StartProbe(ctx context.Context, runID int64) error {
 	defer s.pages.written(s.pages.runCase(runID, false))
 	return s.CaseStore.StartProbe(ctx, runID)

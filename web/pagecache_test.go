@@ -23,7 +23,7 @@ import (
 func TestCachingStoreCoversEveryWrite(t *testing.T) {
 	reads := map[string]bool{
 		"Case": true, "CaseByID": true, "FindCases": true, "TreeSource": true, "Steps": true,
-		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "InterruptedProbes": true,
+		"StatusChanges": true, "Notes": true, "ProbeRuns": true,
 		// Staff sessions and accounts are not on any cached page.
 		"UserByName": true, "CreateSession": true, "SessionUser": true, "DeleteSession": true,
 		"Ping": true,

@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -117,7 +119,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for runID, caseID := range pending {
+	// Oldest first, as they were queued.
+	for _, runID := range slices.Sorted(maps.Keys(pending)) {
+		caseID := pending[runID]
 		c, err := s.cfg.Store.CaseByID(ctx, caseID)
 		if err != nil {
 			return err

@@ -27,6 +27,8 @@ type CaseStore interface {
 	StartProbe(ctx context.Context, runID int64) error
 	FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error
 	ProbeRuns(ctx context.Context, caseID int64) ([]*ProbeRun, error)
+	// InterruptedProbes returns the runs a stopped server left unfinished
+	// (run ID -> case ID), queueing first a run for any case without one.
 	InterruptedProbes(ctx context.Context) (map[int64]int64, error)
 
 	UserByName(ctx context.Context, name string) (*User, error)

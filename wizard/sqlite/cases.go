@@ -297,8 +297,23 @@ func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, 
 }
 
 // InterruptedProbes returns runs left queued or running by a stopped
-// server, so that they can be run again.
+// server, so that they can be run again. A case with no run at all (the
+// server stopped between storing the case and queueing its probes) first
+// gets one, queued by "gatecheck".
 func (db *DB) InterruptedProbes(ctx context.Context) (map[int64]int64, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at)
+		SELECT id, 'queued', 'gatecheck', ? FROM cases
+		WHERE NOT EXISTS (SELECT 1 FROM probe_runs WHERE probe_runs.case_id = cases.id)`, nanos(db.Now().UTC())); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
 	rows, err := db.read.QueryContext(ctx, `SELECT id, case_id FROM probe_runs WHERE state != 'done'`)
 	if err != nil {
 		return nil, err

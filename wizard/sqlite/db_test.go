@@ -281,3 +281,29 @@ func TestOpenTwiceAndRefuseMemory(t *testing.T) {
 		t.Error("opened an in-memory store")
 	}
 }
+
+// TestCaseWithoutRunIsQueuedAtStart: a server stopped between storing a
+// case and queueing its probes leaves a case with no run; the next start
+// queues one, once.
+func TestCaseWithoutRunIsQueuedAtStart(t *testing.T) {
+	db := MustOpenDB(t)
+	ctx := context.Background()
+	orphan := newCase(t, db, "https://orphan.example/", "")
+	probed := newCase(t, db, "https://probed.example/", "")
+	run, err := db.QueueProbe(ctx, probed.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err := db.InterruptedProbes(ctx)
+	if err != nil || len(pending) != 2 || pending[run.ID] != probed.ID {
+		t.Fatalf("pending = %v, %v", pending, err)
+	}
+	again, _ := db.InterruptedProbes(ctx)
+	if len(again) != 2 {
+		t.Errorf("a second start queued more: %v", again)
+	}
+	runs, _ := db.ProbeRuns(ctx, orphan.ID)
+	if len(runs) != 1 || runs[0].State != wizard.ProbeQueued || runs[0].Actor != "gatecheck" {
+		t.Errorf("the orphan's runs = %+v", runs)
+	}
+}
