@@ -55,6 +55,7 @@ type LoginView struct {
 type CaseListView struct {
 	Cases                                          []*wizard.Case
 	Total, Page, Pages                             int
+	More                                           bool // Total is a lower bound
 	Status, Verdict, Host, Ticket, From, To, Query string
 	PrevURL, NextURL                               string
 	Error                                          string

@@ -377,7 +377,7 @@ func FuzzCaseList(f *testing.F) {
 		got := a.store.lastFilter()
 
 		// The filter, as the query says.
-		want := wizard.CaseFilter{Host: strings.TrimSpace(clip(host, 300)), Ticket: strings.TrimSpace(clip(ticket, 100)), Query: clip(q, 300), Limit: pageSize}
+		want := wizard.CaseFilter{Host: strings.TrimSpace(clip(host, 300)), Ticket: strings.TrimSpace(clip(ticket, 100)), Query: clip(q, 300), Limit: pageSize, CountUpTo: countUpTo}
 		problems := false
 		if wizard.Status(status).Valid() {
 			want.Status = wizard.Status(status)

@@ -147,6 +147,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 const pageSize = 50
 
+// countUpTo is where the case list may stop counting a search that is
+// combined with other filters ("more than 1000 cases").
+const countUpTo = 1000
+
 // handleCaseList answers GET /staff: the cases, newest first, filtered.
 func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -190,6 +194,7 @@ func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
 		v.Page = p
 	}
 	f.Offset = (v.Page - 1) * pageSize
+	f.CountUpTo = countUpTo
 	cases, total, err := s.cfg.Store.FindCases(r.Context(), f)
 	if err != nil {
 		s.Error(w, r, err)
@@ -197,6 +202,15 @@ func (s *Server) handleCaseList(w http.ResponseWriter, r *http.Request) {
 	}
 	v.Cases, v.Total = cases, total
 	v.Pages = max(1, (total+pageSize-1)/pageSize)
+	if total == countUpTo+1 {
+		// Counted only up to countUpTo (or exactly one more, which "more
+		// than" describes as well): pages go on while they are full.
+		v.More = true
+		v.Pages = v.Page
+		if len(cases) == pageSize {
+			v.Pages++
+		}
+	}
 	page := func(n int) string {
 		qq := url.Values{}
 		for k, val := range map[string]string{"status": v.Status, "verdict": v.Verdict, "host": v.Host, "ticket": v.Ticket, "from": v.From, "to": v.To, "q": v.Query} {

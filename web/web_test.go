@@ -643,3 +643,38 @@ func (a *testApp) signIn(name, password string) {
 	}
 	a.t.Fatalf("sign-in as %s: %d %.300s", name, resp.StatusCode, body)
 }
+
+// TestCaseListCountsUpToAThousand: a common search word combined with a
+// filter is counted only up to countUpTo; the list says "more than" and
+// pages on while pages are full.
+func TestCaseListCountsUpToAThousand(t *testing.T) {
+	a := newApp(t)
+	hash, _ := HashPassword("correct horse battery")
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+		t.Fatal(err)
+	}
+	for i := range countUpTo + 60 {
+		c := &wizard.Case{URL: fmt.Sprintf("https://portal.example/p%d", i), Host: "portal.example", RequesterIP: "203.0.113.9", TreeVersion: a.srv.cfg.Tree.ID()}
+		if err := a.db.CreateCase(context.Background(), c, a.srv.cfg.TreeSource); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.signIn("ann", "correct horse battery")
+	_, page := a.do("GET", "/staff?q=portal&status=open", nil)
+	if !strings.Contains(page, "More than 1000 cases") || !strings.Contains(page, `rel="next"`) || strings.Contains(page, " of ") {
+		t.Errorf("capped list: %s", excerpt(page, "cases</p>"))
+	}
+	_, page = a.do("GET", "/staff?q=portal", nil)
+	if !strings.Contains(page, "1060 cases") || !strings.Contains(page, "Page 1 of 22") {
+		t.Errorf("search alone should count exactly: %s", excerpt(page, "cases</p>"))
+	}
+}
+
+// excerpt is the part of page around what, for a failure message.
+func excerpt(page, what string) string {
+	i := strings.Index(page, what)
+	if i < 0 {
+		return fmt.Sprintf("(no %q in %d bytes)", what, len(page))
+	}
+	return page[max(0, i-200):min(len(page), i+1500)]
+}

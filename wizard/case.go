@@ -154,6 +154,11 @@ type CaseFilter struct {
 	From, To time.Time
 	Limit    int
 	Offset   int
+	// CountUpTo, when positive, lets a count that would have to test
+	// every full-text match against the other filters stop past this many:
+	// the total is then CountUpTo+1, meaning "more than CountUpTo". Any
+	// other total is exact.
+	CountUpTo int
 }
 
 // User is a helpdesk staff account.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -364,7 +365,7 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 	if !f.To.IsZero() {
 		where, args = append(where, "created_at < ?"), append(args, nanos(f.To))
 	}
-	total := -1
+	total, slow := -1, false
 	if q := ftsQuery(f.Query); q != "" {
 		// Counting the matches in the full-text index alone is cheap, and
 		// says which way to fetch them.
@@ -381,7 +382,7 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 			// rowid and sorting them all (tens of milliseconds for a word
 			// in a fifth of 100,000 cases); it then walks an index in date
 			// order and tests each case against the set of matches.
-			term = "+" + term
+			term, slow = "+"+term, len(where) > 0
 		}
 		if len(where) == 0 {
 			// Every case has one row in case_search (a trigger adds it,
@@ -395,7 +396,12 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 		cond = " WHERE " + strings.Join(where, " AND ")
 	}
 	if total < 0 {
-		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM cases`+cond, args...).Scan(&total); err != nil {
+		count := `SELECT COUNT(*) FROM cases` + cond
+		if slow && f.CountUpTo > 0 {
+			// Stop testing matches once there are more than asked for.
+			count = `SELECT COUNT(*) FROM (SELECT 1 FROM cases` + cond + ` LIMIT ` + strconv.Itoa(f.CountUpTo+1) + `)`
+		}
+		if err := db.read.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -184,6 +184,20 @@ func TestFindCases(t *testing.T) {
 			})
 		}
 	}
+	// Counting many matches against another filter may stop early when the
+	// caller asks; without other filters the index's count is exact anyway.
+	defer func(old int) { manyMatches = old }(manyMatches)
+	manyMatches = 0
+	got, total, err := db.FindCases(ctx, wizard.CaseFilter{Query: "example", Status: wizard.StatusOpen, CountUpTo: 5, Limit: 3})
+	if err != nil || total != 6 || len(got) != 3 || got[0].ID != cases[29].ID {
+		t.Errorf("capped count: total %d, %d cases, %v", total, len(got), err)
+	}
+	if _, total, _ := db.FindCases(ctx, wizard.CaseFilter{Query: "example", CountUpTo: 5}); total != 30 {
+		t.Errorf("search alone, capped: total %d, want the exact 30", total)
+	}
+	if _, total, _ := db.FindCases(ctx, wizard.CaseFilter{Status: wizard.StatusOpen, CountUpTo: 5}); total != 29 {
+		t.Errorf("filter alone, capped: total %d, want the exact 29", total)
+	}
 }
 
 func TestUsersAndSessions(t *testing.T) {
