@@ -52,6 +52,16 @@ type apiCase struct {
 }
 
 func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
+	inRunner, pos, _ := s.runner.Progress(st.c.ID)
+	if !inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
+		// The run ended between reading the case and asking the runner:
+		// read the case again rather than report a queued run nobody runs.
+		fresh, err := s.loadCase(ctx, st.c.Token)
+		if err != nil {
+			return nil, err
+		}
+		st = fresh
+	}
 	out := &apiCase{
 		Token: st.c.Token, Link: s.baseURL(r) + "/c/" + st.c.Token, URL: st.c.URL, Ticket: st.c.Ticket,
 		Status: st.c.Status, TreeVersion: st.c.TreeVersion, CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
@@ -66,7 +76,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 		out.Probe.State = st.latest.State
 	}
 	out.Probe.Report = st.facts.Report
-	if ok, pos, _ := s.runner.Progress(st.c.ID); ok {
+	if inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
 		out.Probe.QueuePosition = pos
 		if pos == 0 {
 			out.Probe.State = wizard.ProbeRunning

@@ -103,7 +103,9 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 		s.runner.Release()
 		return nil, err
 	}
-	if err := s.queueProbe(r.Context(), c, ""); err != nil {
+	// The case is stored: queue its probes even if the client hangs up
+	// now, or the case would wait for ever (until the next start).
+	if err := s.queueProbe(context.WithoutCancel(r.Context()), c, ""); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -257,7 +259,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.pages.put(key, st.c.ID, from, buf.Bytes())
+	s.pages.put(key, st.c.ID, from, st.facts.Now, buf.Bytes())
 	writePage(w, buf.Bytes())
 }
 

@@ -74,8 +74,8 @@ func (pc *pageCache) get(key string) ([]byte, bool) {
 }
 
 // put keeps a page of a case read after begin returned from, unless the
-// case was written since.
-func (pc *pageCache) put(key string, caseID int64, from uint64, body []byte) {
+// case was written since; rendered is the time the page shows.
+func (pc *pageCache) put(key string, caseID int64, from uint64, rendered time.Time, body []byte) {
 	if len(body) > pc.maxBytes/8 {
 		return
 	}
@@ -94,7 +94,7 @@ func (pc *pageCache) put(key string, caseID int64, from uint64, body []byte) {
 		pc.dropLocked(k, p)
 	}
 	pc.pages[key] = &cachedPage{caseID: caseID, from: from, body: body,
-		until: pc.now().Truncate(time.Minute).Add(time.Minute)}
+		until: rendered.Truncate(time.Minute).Add(time.Minute)}
 	pc.bytes += len(body)
 }
 

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -150,15 +151,58 @@ func TestStepPageCache(t *testing.T) {
 	a.answer(token, "role-gateway", "owner")
 	a.answer(token, "owner-backup", "done")
 	a.answer(token, "owner-logs", "broken")
-	page := get()
+	get()
+	kept := counter.steps.Load()
+	get()
+	if counter.steps.Load() != kept {
+		t.Error("a page was built again within its minute")
+	}
 	mu.Lock()
 	now = now.Add(time.Minute)
 	mu.Unlock()
-	if later := get(); later == page {
-		// Not every step shows the time; the store must be read again anyway.
-		if counter.steps.Load() == before {
-			t.Error("a page outlived its minute")
-		}
+	get()
+	if counter.steps.Load() != kept+1 {
+		t.Errorf("a page outlived its minute (%d reads, want %d)", counter.steps.Load(), kept+1)
+	}
+}
+
+// TestPageCacheRefusesPagesReadBeforeAWrite is the rule the cache rests
+// on: a page read before a write to its case finished is neither kept nor
+// served, while pages of other cases are.
+func TestPageCacheRefusesPagesReadBeforeAWrite(t *testing.T) {
+	at := time.Date(2026, 11, 21, 10, 15, 0, 0, time.UTC)
+	pc := newPageCache(func() time.Time { return at }, 1<<20)
+	from := pc.begin()
+	pc.written(7) // lands while case 7's page renders
+	pc.put("seven", 7, from, at, []byte("old"))
+	if _, ok := pc.get("seven"); ok {
+		t.Error("a page read before a write to its case was kept")
+	}
+	pc.put("eight", 8, from, at, []byte("fine"))
+	if _, ok := pc.get("eight"); !ok {
+		t.Error("a write to another case dropped this one's page")
+	}
+	from = pc.begin()
+	pc.put("seven", 7, from, at, []byte("new"))
+	if page, ok := pc.get("seven"); !ok || string(page) != "new" {
+		t.Errorf("a page read after the write: %q %v", page, ok)
+	}
+	pc.written(7) // a later write makes the kept page stale
+	if _, ok := pc.get("seven"); ok {
+		t.Error("a kept page outlived a write to its case")
+	}
+	pc.put("nine", 9, pc.begin(), at, []byte("x"))
+	pc.written(0) // a write to every case
+	if _, ok := pc.get("nine"); ok {
+		t.Error("a page outlived a write to every case")
+	}
+	// Bounded: pages beyond maxBytes push older ones out.
+	small := newPageCache(func() time.Time { return at }, 800)
+	for i := range 20 {
+		small.put(fmt.Sprint(i), int64(i), small.begin(), at, make([]byte, 100))
+	}
+	if small.bytes > 800 || len(small.pages) > 8 {
+		t.Errorf("cache holds %d bytes in %d pages, over its 800", small.bytes, len(small.pages))
 	}
 }
 

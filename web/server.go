@@ -126,6 +126,7 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.pages.runQueued(runID, caseID)
 		s.runner.Enqueue(runID, caseID, c.URL, false)
 	}
 	if len(pending) > 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -113,7 +114,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	hs.RegisterOnShutdown(srv.Drain)
 	if *profAddr != "" {
-		prof, err := serveProfiler(*profAddr, log)
+		prof, profURL, err := serveProfiler(*profAddr, log)
 		if err != nil {
 			fmt.Fprintln(stderr, "gatecheck serve: --pprof:", err)
 			ln.Close()
@@ -121,7 +122,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 		defer prof.Close()
-		fmt.Fprintf(stdout, "profiler on http://%s/debug/pprof/\n", prof.Addr)
+		fmt.Fprintf(stdout, "profiler on %s\n", profURL)
 	}
 	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), *dbPath, tree.ID())
 	served := make(chan error, 1)
@@ -148,29 +149,33 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 // serveProfiler serves net/http/pprof on addr, which must be a loopback
 // address: profiles show the server's insides, and a CPU profile costs
-// CPU, so they are for the operator on the machine only.
-func serveProfiler(addr string, log *slog.Logger) (*http.Server, error) {
+// CPU, so they are for the operator on the machine only. The pages sit
+// under a random path, returned in url: a server allowed to probe loopback
+// (--allow-net 127.0.0.0/8) must not let visitors read them through the
+// prober's evidence.
+func serveProfiler(addr string, log *slog.Logger) (hs *http.Server, url string, err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
 		ln.Close()
-		return nil, fmt.Errorf("%s is not a loopback address (use 127.0.0.1:PORT)", addr)
+		return nil, "", fmt.Errorf("%s is not a loopback address (use 127.0.0.1:PORT)", addr)
 	}
+	secret := "/" + rand.Text()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	hs := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs = &http.Server{Addr: ln.Addr().String(), Handler: http.StripPrefix(secret, mux), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("profiler stopped", "err", err)
 		}
 	}()
-	return hs, nil
+	return hs, "http://" + hs.Addr + secret + "/debug/pprof/", nil
 }
 
 // treeSource returns the bytes of the tree in use, stored with each case's
