@@ -158,7 +158,7 @@ row "wizard answers POST /c/{token}/answer" "$ANSWER_CONNS" "$r" "-" ">=1000/s, 
 
 staff() { # NAME QUERY
 	local name=$1 query=$2 total
-	total=$(curl -s -H "Cookie: $cookie" "$app/staff$query" | sed -n 's#.*<p class="muted">\([0-9]*\) cases</p>.*#\1#p' | head -n1)
+	total=$(curl -s -H "Cookie: $cookie" "$app/staff$query" | sed -n 's#.*<p class="muted">\(More than \)\{0,1\}\([0-9]*\) cases</p>.*#\1\2#p' | sed 's/More than />/' | head -n1)
 	say "staff: $name"
 	r=$(wrk_run "staff-${query//[^a-z0-9]/_}" "$STAFF_CONNS" "$SECONDS_STAFF" "$app/staff$query" "Cookie: $cookie")
 	row "$name GET /staff$query" "$STAFF_CONNS" "$r" "-" "p95<50ms" \

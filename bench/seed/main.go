@@ -136,6 +136,12 @@ func seed(ctx context.Context, path string, nCases, nWalkers int, out string) er
 			return err
 		}
 		id, _ := res.LastInsertId()
+		// Every case has its probe run, as in production (a case without
+		// one is queued again when the server starts).
+		rep, _ := json.Marshal(probes.Report{URL: c.url, Verdict: probes.Verdict{Code: probes.Code(c.verdict)}})
+		if _, err := insRun.ExecContext(ctx, id, string(rep), at.UnixNano(), at.UnixNano(), at.UnixNano()); err != nil {
+			return err
+		}
 		for _, body := range c.notes {
 			if _, err := insNote.ExecContext(ctx, id, g.pick(staffNames), body, at.Add(time.Hour).UnixNano()); err != nil {
 				return err
