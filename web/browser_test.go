@@ -312,12 +312,18 @@ func (tb *tab) keyboardReach(page string) {
 // Enter and waits for the page it leads to: a keyboard user's click.
 func (tb *tab) pressUntil(sel string) {
 	tb.t.Helper()
+	tb.pressUntilFocused(sel)
+	if _, err := chromedp.RunResponse(tb.ctx, chromedp.KeyEvent(kb.Enter)); err != nil {
+		tb.t.Fatalf("Enter on %s: %v", sel, err)
+	}
+}
+
+// pressUntilFocused tabs until the element sel names has the focus.
+func (tb *tab) pressUntilFocused(sel string) {
+	tb.t.Helper()
 	for range 60 {
 		tb.do(chromedp.KeyEvent(kb.Tab))
 		if tb.eval(`String(!!(document.activeElement && document.activeElement.matches(`+jsString(sel)+`)))`) == "true" {
-			if _, err := chromedp.RunResponse(tb.ctx, chromedp.KeyEvent(kb.Enter)); err != nil {
-				tb.t.Fatalf("Enter on %s: %v", sel, err)
-			}
 			return
 		}
 	}
@@ -756,18 +762,6 @@ func TestBrowser(t *testing.T) {
 		release()
 		t.Logf("screenshots of %d pages at phone and desktop widths in %s", len(pages), dir)
 	})
-}
-
-// pressUntilFocused tabs until the element sel names has the focus.
-func (tb *tab) pressUntilFocused(sel string) {
-	tb.t.Helper()
-	for range 60 {
-		tb.do(chromedp.KeyEvent(kb.Tab))
-		if tb.eval(`String(!!(document.activeElement && document.activeElement.matches(`+jsString(sel)+`)))`) == "true" {
-			return
-		}
-	}
-	tb.t.Fatalf("Tab never reaches %s on %s", sel, tb.location())
 }
 
 // liveProgressOnce waits for the probing page's event stream to replay the

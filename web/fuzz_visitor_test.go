@@ -66,17 +66,8 @@ func FuzzCreateCase(f *testing.F) {
 		body := formBody(extra, "url", rawURL, "ticket", ticket)
 		rec = a.serve("POST", &url.URL{Path: "/cases"}, body, false)
 		page = checkResponse(t, "POST /cases", rec)
-		if len(body) > int(a.srv.cfg.MaxBodyBytes) {
-			if rec.Code != http.StatusRequestEntityTooLarge {
-				t.Fatalf("a %d-byte form: %d", len(body), rec.Code)
-			}
-			return
-		}
-		form, err := url.ParseQuery(body)
-		if err != nil {
-			if rec.Code != http.StatusUnprocessableEntity {
-				t.Fatalf("form %q (%v): %d", body, err, rec.Code)
-			}
+		form, ok := a.readForm(t, body, rec)
+		if !ok {
 			return
 		}
 		typedURL, typedTicket := form.Get("url"), form.Get("ticket")
@@ -255,18 +246,9 @@ func FuzzAnswer(f *testing.F) {
 				t.Fatalf("a refused answer changed the log: %v -> %v", st.log, after.log)
 			}
 		}
-		form, err := url.ParseQuery(body)
+		form, ok := a.readForm(t, body, rec)
 		switch {
-		case len(body) > int(a.srv.cfg.MaxBodyBytes):
-			if rec.Code != http.StatusRequestEntityTooLarge {
-				t.Fatalf("a %d-byte form: %d", len(body), rec.Code)
-			}
-			unchanged()
-			return
-		case err != nil:
-			if rec.Code != http.StatusUnprocessableEntity {
-				t.Fatalf("form %q (%v): %d", body, err, rec.Code)
-			}
+		case !ok:
 			unchanged()
 			return
 		case st.probing():

@@ -370,29 +370,25 @@ func diffReports(a, b *probes.Report) []string {
 
 // handleAddNote answers POST /staff/c/{token}/notes.
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.Error(w, r, formError(err))
-		return
-	}
-	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
-	if _, err := s.cfg.Store.AddNote(r.Context(), c.ID, staffFrom(r.Context()).Name, body); err != nil {
-		if wizard.ErrorCode(err) == wizard.EINVALID {
-			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), clip(body, 4*maxNote))
-			return
-		}
-		s.Error(w, r, err)
-		return
-	}
-	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
+		body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
+		_, err := s.cfg.Store.AddNote(r.Context(), c.ID, staffFrom(r.Context()).Name, body)
+		return clip(body, 4*maxNote), err
+	})
 }
 
 // handleSetStatus answers POST /staff/c/{token}/status.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
+	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
+		to := wizard.Status(r.PostForm.Get("status"))
+		return "", s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name)
+	})
+}
+
+// changeCase applies a change staff posted to a case. A refused change
+// (EINVALID) shows the case again with the reason and, in the note form,
+// the draft change returned; a done one goes back to the case.
+func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, change func(c *wizard.Case) (draft string, err error)) {
 	if err := r.ParseForm(); err != nil {
 		s.Error(w, r, formError(err))
 		return
@@ -402,10 +398,9 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	to := wizard.Status(r.PostForm.Get("status"))
-	if err := s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name); err != nil {
+	if draft, err := change(c); err != nil {
 		if wizard.ErrorCode(err) == wizard.EINVALID {
-			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), "")
+			s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), draft)
 			return
 		}
 		s.Error(w, r, err)

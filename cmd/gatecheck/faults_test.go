@@ -311,17 +311,7 @@ func (s *storm) prepareWalks(t *testing.T, n int, target string) []string {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for _, tok := range tokens {
-		for {
-			resp, err := s.client.Get(s.base + "/api/cases/" + tok)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var doc struct{ Probe struct{ State string } }
-			json.NewDecoder(resp.Body).Decode(&doc)
-			resp.Body.Close()
-			if doc.Probe.State == "done" {
-				break
-			}
+		for s.probeState(t, tok) != "done" {
 			if time.Now().After(deadline) {
 				t.Fatalf("the probes of %s did not finish", tok)
 			}
@@ -363,19 +353,25 @@ func (s *storm) waitAcked(t *testing.T, p *serverProcess, n int64) {
 	}
 }
 
+// probeState is the state of a case's probe run, as the API tells it.
+func (s *storm) probeState(t *testing.T, token string) string {
+	t.Helper()
+	resp, err := s.client.Get(s.base + "/api/cases/" + token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct{ Probe struct{ State string } }
+	json.NewDecoder(resp.Body).Decode(&doc)
+	return doc.Probe.State
+}
+
 // waitOneProbed waits until the probes of one of tokens finish.
 func (s *storm) waitOneProbed(t *testing.T, tokens []string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for i := 0; ; i++ {
-		resp, err := s.client.Get(s.base + "/api/cases/" + tokens[i%len(tokens)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var doc struct{ Probe struct{ State string } }
-		json.NewDecoder(resp.Body).Decode(&doc)
-		resp.Body.Close()
-		if doc.Probe.State == "done" {
+		if s.probeState(t, tokens[i%len(tokens)]) == "done" {
 			return
 		}
 		if time.Now().After(deadline) {
