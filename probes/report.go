@@ -110,6 +110,11 @@ type Report struct {
 // Problem reports whether the verdict is anything but healthy.
 func (r *Report) Problem() bool { return r.Verdict.Code != Healthy }
 
+// FinishedAt is when the diagnosis ended: the time its evidence is from.
+func (r *Report) FinishedAt() time.Time {
+	return r.StartedAt.Add(time.Duration(r.DurationMS * float64(time.Millisecond)))
+}
+
 // DNSResult is what name resolution found.
 type DNSResult struct {
 	Name      string   `json:"name"`

@@ -44,6 +44,11 @@ type StepView struct {
 	Error   string
 	// CanGoBack is set when there is an answer to take back.
 	CanGoBack bool
+	// CheckedAt is when the report was gathered; Shared says it was made
+	// for another report of the same site (joined or reused).
+	CheckedAt time.Time
+	Shared    bool
+	Now       time.Time
 }
 
 // LoginView is the staff sign-in form.
@@ -102,6 +107,23 @@ func Since(t time.Time) string {
 		return fmt.Sprintf("%d h ago", int(d.Hours()))
 	}
 	return t.Format("2 Jan 2006")
+}
+
+// Ago says how long before now t was, to the second under a minute:
+// "23 s ago". static/app.js keeps it current on the page.
+func Ago(t, now time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%d s ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%d min ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h ago", int(d.Hours()))
+	}
+	return t.UTC().Format("2 Jan 2006")
 }
 
 // When formats a time fully, in UTC.

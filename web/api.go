@@ -27,6 +27,11 @@ type apiProbe struct {
 	State         wizard.ProbeState `json:"state"`
 	QueuePosition int               `json:"queue_position,omitempty"`
 	Report        *probes.Report    `json:"report"`
+	// CheckedAt is when the report in force was gathered, and SharedFrom
+	// the probe run it came from when another report of the same site
+	// made it.
+	CheckedAt  time.Time `json:"checked_at,omitzero"`
+	SharedFrom int64     `json:"shared_from,omitempty"`
 }
 
 type apiCurrent struct {
@@ -52,7 +57,7 @@ type apiCase struct {
 }
 
 func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
-	inRunner, pos, _ := s.runner.Progress(st.c.ID)
+	inRunner, pos, _, _ := s.runner.Progress(st.c.ID)
 	if !inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
 		// The run ended between reading the case and asking the runner:
 		// read the case again rather than report a queued run nobody runs.
@@ -76,6 +81,9 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 		out.Probe.State = st.latest.State
 	}
 	out.Probe.Report = st.facts.Report
+	if st.checked != nil && st.checked.Report != nil {
+		out.Probe.CheckedAt, out.Probe.SharedFrom = st.checked.Report.FinishedAt(), st.checked.SharedFrom
+	}
 	if inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
 		out.Probe.QueuePosition = pos
 		if pos == 0 {

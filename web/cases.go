@@ -95,31 +95,33 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 	if ok, wait := s.probeLimit.allow(ip); !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	if err := s.runner.Reserve(); err != nil {
+	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
+	held, err := s.runner.Reserve(targetOf(c), false)
+	if err != nil {
 		return nil, err
 	}
-	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
 	if err := s.cfg.Store.CreateCase(r.Context(), c, s.cfg.TreeSource); err != nil {
-		s.runner.Release()
+		s.runner.Release(held)
 		return nil, err
 	}
 	// The case is stored: queue its probes even if the client hangs up
 	// now, or the case would wait for ever (until the next start).
-	if err := s.queueProbe(context.WithoutCancel(r.Context()), c, ""); err != nil {
+	if err := s.queueProbe(context.WithoutCancel(r.Context()), c, "", held, false); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// queueProbe stores a probe run and queues it in the place the caller
-// holds from s.runner.Reserve.
-func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string) error {
+// queueProbe stores a probe run and gives it to the runner, in the place
+// the caller holds from s.runner.Reserve if held. fresh asks for a new
+// diagnosis rather than a recent one of the same target.
+func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held, fresh bool) error {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
-		s.runner.Release()
+		s.runner.Release(held)
 		return err
 	}
-	if err := s.runner.Enqueue(run.ID, c.ID, c.URL, true); err != nil {
+	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, fresh); err != nil {
 		// Shutting down: the run stays queued in the store and is picked
 		// up at the next start; the person is told to come back.
 		return err
@@ -184,6 +186,7 @@ type caseState struct {
 	c       *wizard.Case
 	tree    *wizard.Tree
 	latest  *wizard.ProbeRun
+	checked *wizard.ProbeRun // the latest finished run: its report is in force
 	log     []wizard.StepRecord
 	answers []wizard.Answer // in force and still fitting the tree
 	facts   wizard.Facts
@@ -206,7 +209,7 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 	for _, run := range runs {
 		st.latest = run
 		if run.State == wizard.ProbeDone {
-			report = run.Report
+			st.checked, report = run, run.Report
 		}
 	}
 	if st.log, err = s.cfg.Store.Steps(ctx, c.ID); err != nil {
@@ -228,6 +231,15 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 // probing reports whether the case has no finished probe run yet.
 func (st *caseState) probing() bool { return st.facts.Report == nil }
 
+// rechecking reports whether the visitor asked for a fresh check that has
+// not finished: the page then follows it, as it did the first.
+func (st *caseState) rechecking() bool {
+	return st.latest != nil && st.latest.State != wizard.ProbeDone && st.latest.Actor == recheckActor
+}
+
+// recheckActor is who asked for a probe run the visitor started.
+const recheckActor = "visitor"
+
 // handleCase answers GET /c/{token}: progress while the first probe runs,
 // then the current wizard step.
 //
@@ -246,7 +258,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if st.probing() {
+	if st.probing() || st.rechecking() {
 		s.renderProbing(w, r, st)
 		return
 	}
@@ -259,8 +271,20 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	s.pages.put(key, st.c.ID, from, st.facts.Now, buf.Bytes())
+	s.pages.put(key, st.c.ID, from, pageUntil(st.facts.Now, v.CheckedAt), buf.Bytes())
 	writePage(w, buf.Bytes())
+}
+
+// pageUntil is how long a step page rendered at now may be kept: to the
+// end of the minute (its escalation summary shows the time to the minute),
+// and no more than a few seconds while it says how many seconds ago the
+// site was checked.
+func pageUntil(now, checked time.Time) time.Time {
+	until := now.Truncate(time.Minute).Add(time.Minute)
+	if soon := now.Add(5 * time.Second); now.Sub(checked) < time.Minute && soon.Before(until) {
+		until = soon
+	}
+	return until
 }
 
 // writePage sends a rendered page.
@@ -274,8 +298,8 @@ func writePage(w http.ResponseWriter, page []byte) {
 }
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
-	ok, pos, checks := s.runner.Progress(st.c.ID)
-	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: queueText(pos)}
+	ok, _, text, checks := s.runner.Progress(st.c.ID)
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text}
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
@@ -285,10 +309,42 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 }
 
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
-	return templates.StepView{
+	v := templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		CanGoBack: len(st.answers) > 0,
+		CanGoBack: len(st.answers) > 0, Now: st.facts.Now,
 	}
+	if st.checked != nil && st.checked.Report != nil {
+		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
+	}
+	return v
+}
+
+// handleRecheck answers POST /c/{token}/recheck: the visitor asks for a
+// fresh check instead of the report in force (which may be another
+// report's, a few seconds old). It joins a check of the site already under
+// way, and counts against the visitor's limit like a new case.
+func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if ok, _, _, _ := s.runner.Progress(c.ID); !ok {
+		if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
+			s.tooMany(w, r, wait, "checks started")
+			return
+		}
+		held, err := s.runner.Reserve(targetOf(c), true)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if err := s.queueProbe(context.WithoutCancel(r.Context()), c, recheckActor, held, true); err != nil {
+			s.Error(w, r, err)
+			return
+		}
+	}
+	http.Redirect(w, r, "/c/"+c.Token, http.StatusSeeOther)
 }
 
 // handleAnswer answers POST /c/{token}/answer: record the choice at the

@@ -384,7 +384,7 @@ func TestRefusedRerunLeavesNoRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a.createCase(slow.URL, "") // runs, and blocks the only worker
+	a.createCase(slow.URL+"/running", "") // runs, and blocks the only worker
 	deadline := time.Now().Add(10 * time.Second)
 	for _, running := a.srv.runner.Stats(); running != 1; _, running = a.srv.runner.Stats() {
 		if time.Now().After(deadline) {
@@ -392,7 +392,7 @@ func TestRefusedRerunLeavesNoRun(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	a.createCase(slow.URL, "") // waits, and fills the queue
+	a.createCase(slow.URL+"/waiting", "") // waits, and fills the queue
 	if waiting, running := a.srv.runner.Stats(); waiting != 1 || running != 1 {
 		t.Fatalf("the queue is not full: %d waiting, %d running", waiting, running)
 	}
@@ -430,9 +430,9 @@ func TestRunnerClosingLogsNoError(t *testing.T) {
 	}
 	var logged bytes.Buffer
 	r := NewRunner(probes.New(probes.Config{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}), db,
-		slog.New(slog.NewTextHandler(&logged, nil)), 1, 1)
+		slog.New(slog.NewTextHandler(&logged, nil)), RunnerConfig{Workers: 1, Queue: 1})
 	r.cancel() // the shutdown has begun when the worker takes the job
-	if err := r.Enqueue(run.ID, c.ID, c.URL, false); err != nil {
+	if err := r.Enqueue(ctx, targetOf(c), run.ID, c.ID, false, false); err != nil {
 		t.Fatal(err)
 	}
 	r.Start()

@@ -108,7 +108,7 @@ func checkNewCase(t *testing.T, a *fuzzApp, token string, tg *probes.Target, tic
 	if err != nil || len(runs) != 1 || runs[0].State != wizard.ProbeQueued {
 		t.Fatalf("probe runs of the new case: %v %v", runs, err)
 	}
-	if ok, _, _ := a.srv.runner.Progress(c.ID); !ok {
+	if ok, _, _, _ := a.srv.runner.Progress(c.ID); !ok {
 		t.Fatal("the new case's probes are not queued")
 	}
 }

@@ -74,8 +74,8 @@ func (pc *pageCache) get(key string) ([]byte, bool) {
 }
 
 // put keeps a page of a case read after begin returned from, unless the
-// case was written since; rendered is the time the page shows.
-func (pc *pageCache) put(key string, caseID int64, from uint64, rendered time.Time, body []byte) {
+// case was written since, until the time given.
+func (pc *pageCache) put(key string, caseID int64, from uint64, until time.Time, body []byte) {
 	if len(body) > pc.maxBytes/8 {
 		return
 	}
@@ -93,8 +93,7 @@ func (pc *pageCache) put(key string, caseID int64, from uint64, rendered time.Ti
 		}
 		pc.dropLocked(k, p)
 	}
-	pc.pages[key] = &cachedPage{caseID: caseID, from: from, body: body,
-		until: rendered.Truncate(time.Minute).Add(time.Minute)}
+	pc.pages[key] = &cachedPage{caseID: caseID, from: from, body: body, until: until}
 	pc.bytes += len(body)
 }
 
@@ -179,12 +178,24 @@ func (s cachingStore) InterruptedProbes(ctx context.Context) (map[int64]int64, e
 	return s.CaseStore.InterruptedProbes(ctx)
 }
 
-func (s cachingStore) StartProbe(ctx context.Context, runID int64) error {
-	defer s.pages.written(s.pages.runCase(runID, false))
-	return s.CaseStore.StartProbe(ctx, runID)
+func (s cachingStore) StartProbe(ctx context.Context, runIDs ...int64) error {
+	defer s.runsWritten(runIDs, false)
+	return s.CaseStore.StartProbe(ctx, runIDs...)
 }
 
-func (s cachingStore) FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error {
-	defer s.pages.written(s.pages.runCase(runID, true))
-	return s.CaseStore.FinishProbe(ctx, runID, rep)
+func (s cachingStore) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error {
+	defer s.runsWritten(append([]int64{runID}, sharers...), true)
+	return s.CaseStore.FinishProbe(ctx, runID, rep, sharers...)
+}
+
+func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
+	defer s.runsWritten(runIDs, true)
+	return s.CaseStore.ShareProbe(ctx, from, runIDs...)
+}
+
+// runsWritten notes a write to the cases of runs; done forgets the runs.
+func (s cachingStore) runsWritten(runIDs []int64, done bool) {
+	for _, id := range runIDs {
+		s.pages.written(s.pages.runCase(id, done))
+	}
 }

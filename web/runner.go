@@ -12,34 +12,81 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-// Runner runs probe jobs with bounded concurrency. Jobs beyond the workers
-// wait in a queue whose positions people see; beyond the queue's length,
-// Reserve refuses with errQueueFull.
+// Runner runs probe jobs with bounded concurrency, one job per distinct
+// target. During an outage hundreds of people report the same site within
+// minutes; their probe runs share one diagnosis instead of each sending
+// the failing site another round of requests:
+//
+//   - a run of a target that is being probed (or waits to be) joins that
+//     job, and finishes with its report;
+//   - a run of a target whose probe finished within the reuse window takes
+//     that report at once, unless a fresh check was asked for;
+//   - the queue holds jobs, so a thousand reports of one site take one
+//     place, and 429s come only when distinct targets exceed it;
+//   - no host is probed more than hostCap times a minute, server-wide: a
+//     job over the cap waits (its visitors see why) while other hosts' jobs
+//     go ahead.
+//
+// Jobs beyond the workers wait in a queue whose positions people see;
+// beyond the queue's length, Reserve refuses with errQueueFull.
 type Runner struct {
 	prober   *probes.Prober
 	store    wizard.CaseStore
 	log      *slog.Logger
+	now      func() time.Time
 	workers  int
 	maxQueue int
+	reuse    time.Duration // how long a finished report is reused; 0: never
+	hostCap  int           // probe jobs a host gets a minute; 0: no cap
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	queue    []*job
-	reserved int // places promised by Reserve and not yet taken by Enqueue
-	byCase   map[int64]*job
-	closed   bool
+	mu         sync.Mutex
+	cond       *sync.Cond
+	queue      []*job
+	reserved   int // places promised by Reserve and not yet taken by Enqueue
+	running    int
+	byTarget   map[string]*job // jobs queued or running, by target key
+	byCase     map[int64]*job
+	recent     map[string]finished // the last finished probe of each target
+	hostStarts map[string][]time.Time
+	wake       *time.Timer // wakes the workers when a capped host frees up
+	closed     bool
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
+// RunnerConfig tunes a Runner; see Config for the meaning of each field.
+type RunnerConfig struct {
+	Workers, Queue int
+	Reuse          time.Duration
+	HostCap        int
+	Now            func() time.Time
+}
+
+// probeTarget is what a probe job diagnoses. Runs of equal targets share one
+// job: the prober's settings are the same for every run of this server,
+// so the normalised URL is the whole key.
+type probeTarget struct{ url, host string }
+
+func targetOf(c *wizard.Case) probeTarget { return probeTarget{url: c.URL, host: c.Host} }
+
+func (t probeTarget) key() string { return t.url }
+
 type job struct {
-	runID, caseID int64
-	url           string
-	running       bool
-	checks        []probes.Check
-	subs          map[chan event]struct{}
+	probeTarget
+	runs    []jobRun // runs[0] holds the report; the others share it
+	running bool
+	checks  []probes.Check
+	subs    map[chan event]struct{}
+}
+
+type jobRun struct{ runID, caseID int64 }
+
+// finished is a target's last finished probe, for reuse.
+type finished struct {
+	runID int64
+	at    time.Time // when its evidence was gathered
 }
 
 // event is one server-sent event for a case's progress page.
@@ -55,8 +102,13 @@ var errShuttingDown = wizard.Errorf(codeQueueFull, "gatecheck is shutting down. 
 const codeQueueFull = "queue_full"
 
 // NewRunner returns a runner; Start starts its workers.
-func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, workers, maxQueue int) *Runner {
-	r := &Runner{prober: p, store: store, log: log, workers: max(workers, 1), maxQueue: max(maxQueue, 0), byCase: map[int64]*job{}}
+func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, cfg RunnerConfig) *Runner {
+	r := &Runner{prober: p, store: store, log: log, now: cfg.Now,
+		workers: max(cfg.Workers, 1), maxQueue: max(cfg.Queue, 0), reuse: max(cfg.Reuse, 0), hostCap: max(cfg.HostCap, 0),
+		byTarget: map[string]*job{}, byCase: map[int64]*job{}, recent: map[string]finished{}, hostStarts: map[string][]time.Time{}}
+	if r.now == nil {
+		r.now = time.Now
+	}
 	r.cond = sync.NewCond(&r.mu)
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	return r
@@ -64,9 +116,8 @@ func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, worke
 
 // Start starts the workers.
 func (r *Runner) Start() {
-	for i := 0; i < r.workers; i++ {
-		r.wg.Add(1)
-		go r.work()
+	for range r.workers {
+		r.wg.Go(r.work)
 	}
 }
 
@@ -76,6 +127,9 @@ func (r *Runner) Start() {
 func (r *Runner) Close(ctx context.Context) error {
 	r.mu.Lock()
 	r.closed = true
+	if r.wake != nil {
+		r.wake.Stop()
+	}
 	r.cond.Broadcast()
 	r.mu.Unlock()
 	r.cancel()
@@ -89,85 +143,198 @@ func (r *Runner) Close(ctx context.Context) error {
 	}
 }
 
-// Reserve holds a place in the queue for a job about to be stored, so that
-// a request the queue cannot take is refused before it writes anything: a
-// refused case would be left behind, its probe run waiting for the next
-// start. Enqueue takes the place; Release gives it back.
-func (r *Runner) Reserve() error {
+// Reserve holds a place in the queue for a run of t about to be stored, so
+// that a request the queue cannot take is refused before it writes
+// anything: a refused case would be left behind, its probe run waiting for
+// the next start. A run that will join a job of the same target, or reuse
+// a recent report (unless fresh), needs no place: held is false. Enqueue
+// takes the place; Release gives it back.
+func (r *Runner) Reserve(t probeTarget, fresh bool) (held bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return errShuttingDown
+		return false, errShuttingDown
+	}
+	if r.byTarget[t.key()] != nil {
+		return false, nil
+	}
+	if _, ok := r.reusableLocked(t, fresh); ok {
+		return false, nil
 	}
 	if len(r.queue)+r.reserved >= r.maxQueue {
-		return errQueueFull
+		return false, errQueueFull
 	}
 	r.reserved++
-	return nil
+	return true, nil
 }
 
-// Release gives back a place Reserve held, when the job will not come.
-func (r *Runner) Release() {
+// Release gives back a place Reserve held, when the run will not come.
+func (r *Runner) Release(held bool) {
+	if !held {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.reserved = max(r.reserved-1, 0)
 }
 
-// Enqueue adds a job. reserved says it takes the place the caller holds
-// from Reserve; runs recovered at start come without one and are not
-// counted against the queue's length.
-func (r *Runner) Enqueue(runID, caseID int64, url string, reserved bool) error {
+// Enqueue gives a stored run of case caseID its diagnosis of t: it joins
+// the job of t under way, takes a recent report of t (unless fresh; the
+// run is then finished before Enqueue returns), or starts a job. held says
+// it takes a place the caller holds from Reserve; runs recovered at start
+// come without one and are not counted against the queue's length.
+func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64, held, fresh bool) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if reserved {
+	if held {
 		r.reserved = max(r.reserved-1, 0)
 	}
 	if r.closed {
+		r.mu.Unlock()
 		return errShuttingDown
 	}
-	j := &job{runID: runID, caseID: caseID, url: url, subs: map[chan event]struct{}{}}
+	if j := r.byTarget[t.key()]; j != nil {
+		j.runs = append(j.runs, jobRun{runID, caseID})
+		r.byCase[caseID] = j
+		r.mu.Unlock()
+		return nil
+	}
+	if f, ok := r.reusableLocked(t, fresh); ok {
+		r.mu.Unlock()
+		err := r.store.ShareProbe(ctx, f.runID, runID)
+		if err == nil {
+			return nil
+		}
+		r.log.Error("reusing a recent probe report; probing again", "run", runID, "from", f.runID, "err", err)
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return errShuttingDown
+		}
+		if j := r.byTarget[t.key()]; j != nil {
+			j.runs = append(j.runs, jobRun{runID, caseID})
+			r.byCase[caseID] = j
+			r.mu.Unlock()
+			return nil
+		}
+	}
+	defer r.mu.Unlock()
+	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}}
 	r.queue = append(r.queue, j)
+	r.byTarget[t.key()] = j
 	r.byCase[caseID] = j
 	r.cond.Signal()
 	r.announceQueueLocked()
 	return nil
 }
 
+// reusableLocked returns t's last probe if a run may take its report.
+func (r *Runner) reusableLocked(t probeTarget, fresh bool) (finished, bool) {
+	f, ok := r.recent[t.key()]
+	if !ok || fresh || r.now().Sub(f.at) >= r.reuse {
+		return finished{}, false
+	}
+	return f, true
+}
+
 // Stats returns the number of jobs waiting and running.
 func (r *Runner) Stats() (waiting, running int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.queue), len(r.byCase) - len(r.queue)
+	return len(r.queue), r.running
 }
 
 func (r *Runner) work() {
-	defer r.wg.Done()
 	for {
 		r.mu.Lock()
-		for len(r.queue) == 0 && !r.closed {
+		var j *job
+		for !r.closed {
+			var wait time.Duration
+			if j, wait = r.nextLocked(); j != nil {
+				break
+			}
+			if wait > 0 {
+				r.wakeInLocked(wait)
+			}
 			r.cond.Wait()
 		}
 		if r.closed {
 			r.mu.Unlock()
 			return
 		}
-		j := r.queue[0]
-		r.queue = r.queue[1:]
 		j.running = true
+		r.running++
 		r.announceQueueLocked()
 		r.mu.Unlock()
 		r.run(j)
 	}
 }
 
+// nextLocked takes the first queued job whose host may be probed now and
+// counts its start against the host's cap. With none, wait is how long
+// until the first capped host frees up (0 when the queue is empty).
+func (r *Runner) nextLocked() (j *job, wait time.Duration) {
+	now := r.now()
+	for i, q := range r.queue {
+		w := r.hostWaitLocked(q.host, now)
+		if w > 0 {
+			if wait == 0 || w < wait {
+				wait = w
+			}
+			continue
+		}
+		r.queue = append(r.queue[:i], r.queue[i+1:]...)
+		if r.hostCap > 0 {
+			r.hostStarts[q.host] = append(r.hostStarts[q.host], now)
+		}
+		return q, 0
+	}
+	return nil, wait
+}
+
+// hostWaitLocked is how long until host may be probed again: 0 while it
+// has had fewer than hostCap probes in the last minute.
+func (r *Runner) hostWaitLocked(host string, now time.Time) time.Duration {
+	if r.hostCap <= 0 {
+		return 0
+	}
+	starts := r.hostStarts[host]
+	for len(starts) > 0 && now.Sub(starts[0]) >= time.Minute {
+		starts = starts[1:]
+	}
+	if len(starts) == 0 {
+		delete(r.hostStarts, host)
+		return 0
+	}
+	r.hostStarts[host] = starts
+	if len(starts) < r.hostCap {
+		return 0
+	}
+	return starts[len(starts)-r.hostCap].Add(time.Minute).Sub(now)
+}
+
+// wakeInLocked makes sure the workers look at the queue again after d.
+func (r *Runner) wakeInLocked(d time.Duration) {
+	if r.wake != nil {
+		r.wake.Stop()
+	}
+	r.wake = time.AfterFunc(d, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.announceQueueLocked()
+		r.cond.Broadcast()
+	})
+}
+
 func (r *Runner) run(j *job) {
 	ctx := r.ctx
-	if err := r.store.StartProbe(ctx, j.runID); err != nil {
-		if ctx.Err() != nil {
-			// Shutting down: the run stays queued and runs at start.
-			return
-		}
-		r.log.Error("starting probe run", "run", j.runID, "err", err)
+	r.mu.Lock()
+	ids := make([]int64, len(j.runs))
+	for i, jr := range j.runs {
+		ids[i] = jr.runID
+	}
+	r.mu.Unlock()
+	if err := r.store.StartProbe(ctx, ids...); err != nil && ctx.Err() == nil {
+		r.log.Error("starting probe run", "runs", ids, "err", err)
 	}
 	rep := r.prober.Run(ctx, j.url, func(c probes.Check) {
 		data, _ := json.Marshal(c)
@@ -177,22 +344,74 @@ func (r *Runner) run(j *job) {
 		r.mu.Unlock()
 	})
 	if ctx.Err() != nil {
-		// Shutting down: the run stays unfinished and runs again at start.
+		// Shutting down: the runs stay unfinished and run again at start.
+		r.mu.Lock()
+		r.running--
+		r.mu.Unlock()
 		return
 	}
-	if err := r.store.FinishProbe(context.Background(), j.runID, rep); err != nil {
-		r.log.Error("storing probe report", "run", j.runID, "err", err)
-	}
+
+	// Store the report for the runs known so far, in one transaction...
 	r.mu.Lock()
+	runs := j.runs
+	r.mu.Unlock()
+	leader := runs[0].runID
+	err := r.store.FinishProbe(context.Background(), leader, rep, runIDs(runs[1:])...)
+	if err != nil {
+		r.log.Error("storing probe report", "run", leader, "err", err)
+	}
+
+	// ...then stop taking joiners: from here on, runs of the target reuse
+	// the stored report (or start a job of their own). Runs that joined
+	// while the report was being stored share it now.
+	r.mu.Lock()
+	late := j.runs[len(runs):]
+	delete(r.byTarget, j.key())
+	if err == nil {
+		r.recent[j.key()] = finished{runID: leader, at: rep.FinishedAt()}
+		r.pruneRecentLocked()
+	}
+	r.mu.Unlock()
+	if len(late) > 0 {
+		if err == nil {
+			err = r.store.ShareProbe(context.Background(), leader, runIDs(late)...)
+		}
+		if err != nil {
+			r.log.Error("sharing probe report", "run", leader, "err", err)
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.running--
 	r.sendLocked(j, event{"done", string(rep.Verdict.Code)})
 	for ch := range j.subs {
 		close(ch)
 	}
 	j.subs = nil
-	if r.byCase[j.caseID] == j {
-		delete(r.byCase, j.caseID)
+	for _, jr := range j.runs {
+		if r.byCase[jr.caseID] == j {
+			delete(r.byCase, jr.caseID)
+		}
 	}
-	r.mu.Unlock()
+}
+
+func runIDs(runs []jobRun) []int64 {
+	ids := make([]int64, len(runs))
+	for i, jr := range runs {
+		ids[i] = jr.runID
+	}
+	return ids
+}
+
+// pruneRecentLocked forgets reports too old to reuse.
+func (r *Runner) pruneRecentLocked() {
+	now := r.now()
+	for k, f := range r.recent {
+		if now.Sub(f.at) >= r.reuse {
+			delete(r.recent, k)
+		}
+	}
 }
 
 // sendLocked sends an event to a job's subscribers; a subscriber too slow
@@ -206,11 +425,24 @@ func (r *Runner) sendLocked(j *job, e event) {
 	}
 }
 
-// announceQueueLocked tells waiting jobs' subscribers their position.
+// announceQueueLocked tells waiting jobs' subscribers where they stand.
 func (r *Runner) announceQueueLocked() {
+	now := r.now()
 	for i, j := range r.queue {
-		r.sendLocked(j, event{"queue", queueText(i + 1)})
+		r.sendLocked(j, event{"queue", r.queueTextLocked(j, i+1, now)})
 	}
+}
+
+// queueTextLocked says where a job stands: pos is its place in the queue,
+// 0 when it runs.
+func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
+	if pos > 0 {
+		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
+			return fmt.Sprintf("Waiting: gatecheck checks %s at most %d times a minute, so as not to add to the load of a site in trouble. This check starts in about %s.",
+				j.host, r.hostCap, wait.Round(time.Second))
+		}
+	}
+	return queueText(pos)
 }
 
 func queueText(pos int) string {
@@ -223,23 +455,30 @@ func queueText(pos int) string {
 	return fmt.Sprintf("Waiting for a free slot: %d checks ahead of yours.", pos-1)
 }
 
+// positionLocked is a job's place in the queue, 0 when it runs.
+func (r *Runner) positionLocked(j *job) int {
+	if !j.running {
+		for i, q := range r.queue {
+			if q == j {
+				return i + 1
+			}
+		}
+	}
+	return 0
+}
+
 // Progress returns what is known of a case's run in this process: whether
-// there is one, its queue position (0 when running) and the checks so far.
-func (r *Runner) Progress(caseID int64) (ok bool, position int, checks []probes.Check) {
+// there is one, its queue position (0 when running), what to tell the
+// person about it, and the checks so far.
+func (r *Runner) Progress(caseID int64) (ok bool, position int, text string, checks []probes.Check) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	j := r.byCase[caseID]
 	if j == nil {
-		return false, 0, nil
+		return false, 0, "", nil
 	}
-	if !j.running {
-		for i, q := range r.queue {
-			if q == j {
-				position = i + 1
-			}
-		}
-	}
-	return true, position, append([]probes.Check(nil), j.checks...)
+	position = r.positionLocked(j)
+	return true, position, r.queueTextLocked(j, position, r.now()), append([]probes.Check(nil), j.checks...)
 }
 
 // Subscribe returns a channel of a case's progress events, closed when the
@@ -253,15 +492,8 @@ func (r *Runner) Subscribe(caseID int64) (ch <-chan event, cancel func(), ok boo
 		return nil, func() {}, false
 	}
 	c := make(chan event, 64+len(j.checks))
-	pos := 0
-	if !j.running {
-		for i, q := range r.queue {
-			if q == j {
-				pos = i + 1
-			}
-		}
-	}
-	c <- event{"queue", queueText(pos)}
+	pos := r.positionLocked(j)
+	c <- event{"queue", r.queueTextLocked(j, pos, r.now())}
 	for _, chk := range j.checks {
 		data, _ := json.Marshal(chk)
 		c <- event{"check", string(data)}

@@ -41,11 +41,20 @@ type Config struct {
 	ProbeWorkers    int     // probes at once (default 4)
 	ProbeQueue      int     // probes waiting at most (default 50)
 	ProbesPerMinute float64 // per client (default 6, burst ProbeBurst)
-	ProbeBurst      int     // (default 5)
-	LoginsPerMinute float64 // per client (default 5, burst 5)
-	SessionTTL      time.Duration
-	MaxBodyBytes    int64
-	Now             func() time.Time
+	// ReuseWindow is how long a finished diagnosis of a target is given to
+	// new reports of it instead of probing again (default 60 s; negative:
+	// never reused). Reports made while a probe of the target runs join it
+	// whatever this says.
+	ReuseWindow time.Duration
+	// HostProbesPerMinute caps the probes of one host, server-wide, so that
+	// gatecheck never adds much load to a site already in trouble (default
+	// 3; negative: no cap). Staff re-runs and fresh checks count too.
+	HostProbesPerMinute int
+	ProbeBurst          int     // (default 5)
+	LoginsPerMinute     float64 // per client (default 5, burst 5)
+	SessionTTL          time.Duration
+	MaxBodyBytes        int64
+	Now                 func() time.Time
 }
 
 // Server is gatecheck's web application.
@@ -77,6 +86,12 @@ func New(cfg Config) *Server {
 	if cfg.ProbesPerMinute <= 0 {
 		cfg.ProbesPerMinute = 6
 	}
+	if cfg.ReuseWindow == 0 {
+		cfg.ReuseWindow = time.Minute
+	}
+	if cfg.HostProbesPerMinute == 0 {
+		cfg.HostProbesPerMinute = 3
+	}
 	if cfg.ProbeBurst <= 0 {
 		cfg.ProbeBurst = 5
 	}
@@ -98,10 +113,11 @@ func New(cfg Config) *Server {
 	pages := newPageCache(cfg.Now, 16<<20)
 	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages}
 	s := &Server{
-		pages:      pages,
-		cfg:        cfg,
-		log:        cfg.Logger,
-		runner:     NewRunner(cfg.Prober, cfg.Store, cfg.Logger, cfg.ProbeWorkers, cfg.ProbeQueue),
+		pages: pages,
+		cfg:   cfg,
+		log:   cfg.Logger,
+		runner: NewRunner(cfg.Prober, cfg.Store, cfg.Logger, RunnerConfig{Workers: cfg.ProbeWorkers, Queue: cfg.ProbeQueue,
+			Reuse: cfg.ReuseWindow, HostCap: cfg.HostProbesPerMinute, Now: cfg.Now}),
 		probeLimit: newLimiter(cfg.ProbesPerMinute, cfg.ProbeBurst),
 		loginLimit: newLimiter(cfg.LoginsPerMinute, 5),
 		dummyHash:  mustHash("gatecheck: no such user"),
@@ -127,7 +143,9 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 		s.pages.runQueued(runID, caseID)
-		s.runner.Enqueue(runID, caseID, c.URL, false)
+		if err := s.runner.Enqueue(ctx, targetOf(c), runID, caseID, false, false); err != nil {
+			return err
+		}
 	}
 	if len(pending) > 0 {
 		s.log.Info("resuming interrupted probe runs", "count", len(pending))
@@ -172,6 +190,7 @@ func (s *Server) routes() http.Handler {
 	r.Post("/c/{token}/answer", s.handleAnswer)
 	r.Post("/c/{token}/back", s.handleBack)
 	r.Get("/c/{token}/at/{node}", s.handleRevisit)
+	r.Post("/c/{token}/recheck", s.handleRecheck)
 
 	r.Get("/staff/login", s.handleLoginForm)
 	r.Post("/staff/login", s.handleLogin)

@@ -416,7 +416,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if ok, _, _ := s.runner.Progress(c.ID); ok {
+	if ok, _, _, _ := s.runner.Progress(c.ID); ok {
 		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.", "")
 		return
 	}
@@ -424,11 +424,12 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.tooMany(w, r, wait, "checks started")
 		return
 	}
-	if err := s.runner.Reserve(); err != nil {
+	held, err := s.runner.Reserve(targetOf(c), true)
+	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	if err := s.queueProbe(r.Context(), c, staffFrom(r.Context()).Name); err != nil {
+	if err := s.queueProbe(r.Context(), c, staffFrom(r.Context()).Name, held, true); err != nil {
 		s.Error(w, r, err)
 		return
 	}

@@ -41,7 +41,10 @@ func newApp(t *testing.T, tweak ...func(*Config)) *testApp {
 	cfg := Config{
 		Store: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
 		Settings: wizard.Settings{Org: "Acme", Team: "CloudOps"}, ProbesPerMinute: 600, ProbeBurst: 100,
-		Logger: discardLog(),
+		// Every test site is on 127.0.0.1: the per-host cap has tests of
+		// its own, and would hold the others up.
+		HostProbesPerMinute: -1,
+		Logger:              discardLog(),
 	}
 	for _, f := range tweak {
 		f(&cfg)
@@ -266,7 +269,7 @@ func TestQueueIsBounded(t *testing.T) {
 	defer slow.Close()
 	defer close(release)
 	a := newApp(t, func(c *Config) { c.ProbeWorkers, c.ProbeQueue = 1, 1 })
-	first := a.createCase(slow.URL, "")
+	first := a.createCase(slow.URL+"/first", "")
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, running := a.srv.runner.Stats(); running == 1 {
@@ -274,7 +277,7 @@ func TestQueueIsBounded(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	second := a.createCase(slow.URL, "")
+	second := a.createCase(slow.URL+"/second", "")
 	_, page := a.do("GET", "/c/"+second, nil)
 	if !strings.Contains(page, "you are next") {
 		t.Errorf("queued case page does not show its position: %s", page)
@@ -283,9 +286,21 @@ func TestQueueIsBounded(t *testing.T) {
 	if !strings.Contains(page, "Checking") {
 		t.Errorf("running case page: %s", page)
 	}
-	resp, _ := a.do("POST", "/cases", url.Values{"url": {slow.URL}})
+	resp, _ := a.do("POST", "/cases", url.Values{"url": {slow.URL + "/third"}})
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("third with a full queue: %d", resp.StatusCode)
+	}
+	// The queue holds distinct targets: more reports of a site already
+	// running or waiting join its check instead of being turned away.
+	for _, again := range []string{slow.URL + "/first", slow.URL + "/second"} {
+		token := a.createCase(again, "")
+		_, page := a.do("GET", "/c/"+token, nil)
+		if !strings.Contains(page, "Checking") {
+			t.Errorf("another report of %s does not follow its check: %s", again, excerpt(page, "data-queue"))
+		}
+	}
+	if waiting, running := a.srv.runner.Stats(); waiting != 1 || running != 1 {
+		t.Errorf("after joining: %d waiting, %d running; want 1 and 1", waiting, running)
 	}
 }
 

@@ -118,13 +118,17 @@ const (
 
 // ProbeRun is one diagnosis of a case's URL.
 type ProbeRun struct {
-	ID         int64          `json:"id"`
-	State      ProbeState     `json:"state"`
-	Report     *probes.Report `json:"report"`
-	Actor      string         `json:"actor,omitempty"`
-	QueuedAt   time.Time      `json:"queued_at"`
-	StartedAt  time.Time      `json:"started_at,omitzero"`
-	FinishedAt time.Time      `json:"finished_at,omitzero"`
+	ID     int64          `json:"id"`
+	State  ProbeState     `json:"state"`
+	Report *probes.Report `json:"report"`
+	Actor  string         `json:"actor,omitempty"`
+	// SharedFrom is the run whose diagnosis this one used, when the case
+	// joined a probe of its target already under way or reused a recent
+	// one; 0 when the run probed the site itself.
+	SharedFrom int64     `json:"shared_from,omitempty"`
+	QueuedAt   time.Time `json:"queued_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Note is a staff member's note on a case.

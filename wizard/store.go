@@ -24,8 +24,12 @@ type CaseStore interface {
 	Notes(ctx context.Context, caseID int64) ([]Note, error)
 
 	QueueProbe(ctx context.Context, caseID int64, actor string) (*ProbeRun, error)
-	StartProbe(ctx context.Context, runID int64) error
-	FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error
+	StartProbe(ctx context.Context, runIDs ...int64) error
+	// FinishProbe stores the report of run runID; the runs of sharers
+	// (reports that joined the same probe) finish with it.
+	FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error
+	// ShareProbe finishes runs with the report of the finished run from.
+	ShareProbe(ctx context.Context, from int64, runIDs ...int64) error
 	ProbeRuns(ctx context.Context, caseID int64) ([]*ProbeRun, error)
 	// InterruptedProbes returns the runs a stopped server left unfinished
 	// (run ID -> case ID), queueing first a run for any case without one.

@@ -34,6 +34,21 @@ func envInt(name string, def int) int {
 	return def
 }
 
+func envDuration(name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// offIfZero maps an operator's 0 ("off") to the web package's negative.
+func offIfZero[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
+}
+
 // cmdServe serves the wizard, the staff pages and the API until ctx ends,
 // then shuts down gracefully: requests in flight finish, the probe workers
 // stop (unfinished runs resume at the next start), the database closes.
@@ -47,6 +62,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	workers := fs.Int("probe-workers", envInt("GATECHECK_PROBE_WORKERS", 4), "probes run at once (GATECHECK_PROBE_WORKERS)")
 	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
+	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
+	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
@@ -62,6 +79,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg, err := pf.config()
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitUsage
+	}
+	if *reuse < 0 || *perHost < 0 {
+		fmt.Fprintln(stderr, "gatecheck serve: --reuse-window and --probes-per-host cannot be negative (0 turns them off)")
 		return exitUsage
 	}
 	proxies, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_TRUSTED_PROXIES")}, trusted...)...)
@@ -96,6 +117,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
+		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost),
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

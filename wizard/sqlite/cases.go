@@ -232,22 +232,28 @@ func (db *DB) QueueProbe(ctx context.Context, caseID int64, actor string) (*wiza
 	return &wizard.ProbeRun{ID: id, State: wizard.ProbeQueued, Actor: actor, QueuedAt: now}, tx.Commit()
 }
 
-// StartProbe marks a probe run as running.
-func (db *DB) StartProbe(ctx context.Context, runID int64) error {
+// StartProbe marks probe runs as running: the runs of every report that
+// joined one probe start together.
+func (db *DB) StartProbe(ctx context.Context, runIDs ...int64) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ?`, nanos(db.Now()), runID); err != nil {
-		return err
+	now := nanos(db.Now())
+	for _, id := range runIDs {
+		if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`, now, id); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
 
 // FinishProbe stores a probe run's report and copies its verdict and
-// gateway to the case.
-func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report) error {
+// gateway to the case. The runs of reports that joined the probe while it
+// ran (sharers) finish with it, sharing its report, in the same
+// transaction.
+func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error {
 	raw, err := json.Marshal(rep)
 	if err != nil {
 		return err
@@ -258,21 +264,65 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report) 
 	}
 	defer tx.Rollback()
 	now := nanos(db.Now())
-	var caseID int64
-	if err := tx.QueryRowContext(ctx, `UPDATE probe_runs SET state = 'done', report = ?, finished_at = ? WHERE id = ? RETURNING case_id`,
-		string(raw), now, runID).Scan(&caseID); err != nil {
-		return fmt.Errorf("finishing probe run %d: %w", runID, err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ? WHERE id = ?`,
-		rep.Verdict.Code, rep.Gateway.Name, now, caseID); err != nil {
+	if err := finishRun(ctx, tx, runID, string(raw), 0, rep, now); err != nil {
 		return err
+	}
+	for _, id := range sharers {
+		if err := finishRun(ctx, tx, id, "", runID, rep, now); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
 
-// ProbeRuns returns a case's probe runs, oldest first.
+// ShareProbe finishes probe runs with the report of the finished run
+// from, a diagnosis of the same target recent enough to reuse.
+func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var raw sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT report FROM probe_runs WHERE id = ? AND state = 'done' AND shared_from IS NULL`, from).Scan(&raw)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && !raw.Valid {
+		return fmt.Errorf("sharing probe run %d: it has no report of its own", from)
+	} else if err != nil {
+		return err
+	}
+	var rep probes.Report
+	if err := json.Unmarshal([]byte(raw.String), &rep); err != nil {
+		return fmt.Errorf("sharing probe run %d: %w", from, err)
+	}
+	now := nanos(db.Now())
+	for _, id := range runIDs {
+		if err := finishRun(ctx, tx, id, "", from, &rep, now); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// finishRun marks one run done, with its own report (raw) or another
+// run's (from), and copies the verdict and gateway to its case.
+func finishRun(ctx context.Context, tx *sql.Tx, runID int64, raw string, from int64, rep *probes.Report, now int64) error {
+	report, shared := sql.NullString{String: raw, Valid: from == 0}, sql.NullInt64{Int64: from, Valid: from != 0}
+	var caseID int64
+	if err := tx.QueryRowContext(ctx, `UPDATE probe_runs SET state = 'done', report = ?, shared_from = ?, finished_at = ?,
+		started_at = CASE started_at WHEN 0 THEN ? ELSE started_at END WHERE id = ? RETURNING case_id`,
+		report, shared, now, now, runID).Scan(&caseID); err != nil {
+		return fmt.Errorf("finishing probe run %d: %w", runID, err)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ? WHERE id = ?`,
+		rep.Verdict.Code, rep.Gateway.Name, now, caseID)
+	return err
+}
+
+// ProbeRuns returns a case's probe runs, oldest first. A run that shared
+// another's diagnosis comes with that run's report.
 func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, state, report, actor, queued_at, started_at, finished_at FROM probe_runs WHERE case_id = ? ORDER BY id`, caseID)
+	rows, err := db.read.QueryContext(ctx, `SELECT r.id, r.state, COALESCE(r.report, src.report), r.shared_from, r.actor, r.queued_at, r.started_at, r.finished_at
+		FROM probe_runs r LEFT JOIN probe_runs src ON src.id = r.shared_from WHERE r.case_id = ? ORDER BY r.id`, caseID)
 	if err != nil {
 		return nil, err
 	}
@@ -281,10 +331,12 @@ func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, 
 	for rows.Next() {
 		var p wizard.ProbeRun
 		var report sql.NullString
+		var shared sql.NullInt64
 		var q, s, f int64
-		if err := rows.Scan(&p.ID, &p.State, &report, &p.Actor, &q, &s, &f); err != nil {
+		if err := rows.Scan(&p.ID, &p.State, &report, &shared, &p.Actor, &q, &s, &f); err != nil {
 			return nil, err
 		}
+		p.SharedFrom = shared.Int64
 		p.QueuedAt, p.StartedAt, p.FinishedAt = fromNanos(q), fromNanos(s), fromNanos(f)
 		if report.Valid {
 			p.Report = new(probes.Report)
