@@ -112,7 +112,7 @@ func TestProbeQueueFlood(t *testing.T) {
 	tr.CloseIdleConnections()
 	a.client.CloseIdleConnections()
 	time.Sleep(100 * time.Millisecond)
-	goroutinesBefore, fdsBefore := runtime.NumGoroutine(), openFDs()
+	baseline := takeResources()
 
 	// Watch the runner while the flood lasts.
 	var maxRunning, maxWaiting atomic.Int64
@@ -248,27 +248,38 @@ func TestProbeQueueFlood(t *testing.T) {
 	// Back to the baseline once idle: nothing leaks per request or case.
 	tr.CloseIdleConnections()
 	a.client.CloseIdleConnections()
-	// Connections and pooled database handles take a moment to close:
-	// wait for the counts to settle near the baseline, then allow a slack
-	// far below one per case (a leak per request or per case would show
-	// as dozens).
+	baseline.check(t)
+}
+
+// resources are a process's goroutines and open file descriptors, to
+// check a flood leaves none behind.
+type resources struct{ goroutines, fds int }
+
+func takeResources() resources { return resources{runtime.NumGoroutine(), openFDs()} }
+
+// check fails t unless the counts come back near the baseline r.
+// Connections and pooled database handles take a moment to close: it waits
+// for the counts to settle, then allows a slack far below one per case (a
+// leak per request or per case would show as dozens).
+func (r resources) check(t *testing.T) {
+	t.Helper()
 	const settled, slack = 2, 10
-	var goroutinesAfter, fdsAfter int
-	deadline = time.Now().Add(5 * time.Second)
+	var after resources
+	deadline := time.Now().Add(5 * time.Second)
 	for {
-		goroutinesAfter, fdsAfter = runtime.NumGoroutine(), openFDs()
-		if goroutinesAfter <= goroutinesBefore+settled && fdsAfter <= fdsBefore+settled || time.Now().After(deadline) {
+		after = takeResources()
+		if after.goroutines <= r.goroutines+settled && after.fds <= r.fds+settled || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("goroutines %d before, %d after; open files %d before, %d after", goroutinesBefore, goroutinesAfter, fdsBefore, fdsAfter)
-	if goroutinesAfter > goroutinesBefore+slack {
+	t.Logf("goroutines %d before, %d after; open files %d before, %d after", r.goroutines, after.goroutines, r.fds, after.fds)
+	if after.goroutines > r.goroutines+slack {
 		buf := make([]byte, 1<<20)
-		t.Errorf("goroutines: %d before the flood, %d after it drained\n%s", goroutinesBefore, goroutinesAfter, buf[:runtime.Stack(buf, true)])
+		t.Errorf("goroutines: %d before the flood, %d after it drained\n%s", r.goroutines, after.goroutines, buf[:runtime.Stack(buf, true)])
 	}
-	if fdsAfter > fdsBefore+slack {
-		t.Errorf("open files: %d before the flood, %d after it drained", fdsBefore, fdsAfter)
+	if after.fds > r.fds+slack {
+		t.Errorf("open files: %d before the flood, %d after it drained", r.fds, after.fds)
 	}
 }
 

@@ -312,12 +312,14 @@ func (r *Runner) hostWaitLocked(host string, now time.Time) time.Duration {
 	return starts[len(starts)-r.hostCap].Add(time.Minute).Sub(now)
 }
 
-// wakeInLocked makes sure the workers look at the queue again after d.
+// wakeInLocked makes sure the workers look at the queue again after d,
+// or in a second at most: the waiting jobs' visitors see the time count
+// down, and a clock that jumps is noticed.
 func (r *Runner) wakeInLocked(d time.Duration) {
 	if r.wake != nil {
 		r.wake.Stop()
 	}
-	r.wake = time.AfterFunc(d, func() {
+	r.wake = time.AfterFunc(min(d, time.Second), func() {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.announceQueueLocked()

@@ -205,11 +205,18 @@ func (s *storm) outcome(what string, resp *http.Response, err error) bool {
 	return true
 }
 
-// create opens cases until ctx ends or the server goes away.
-func (s *storm) create(ctx context.Context, worker int, target string) {
+// create opens cases until ctx ends or the server goes away. Most are of
+// a page of their own, so that the probes fall behind; one in four is of
+// site itself, so that those runs share probes (and are interrupted
+// sharing them).
+func (s *storm) create(ctx context.Context, worker int, site string) {
 	for n := 0; ctx.Err() == nil; n++ {
 		ticket := fmt.Sprintf("STORM-%d-%d", worker, n)
 		ip := fmt.Sprintf("10.1.%d.%d", worker, n%250)
+		target := site
+		if n%4 != 3 {
+			target = fmt.Sprintf("%s/%d/%d", site, worker, n)
+		}
 		var token string
 		var resp *http.Response
 		var body []byte
@@ -473,7 +480,7 @@ func (s *storm) counts() (created, walked int) {
 func TestKillDuringWriteStorm(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "gatecheck.db")
 	gw := slow502(t, 100*time.Millisecond) // probes write all along, and fall behind
-	p := startServer(t, dbPath, "--probe-workers", "2", "--probe-queue", "100000", "--probes-per-minute", "100000")
+	p := startServer(t, dbPath, "--probe-workers", "2", "--probe-queue", "100000", "--probes-per-minute", "100000", "--probes-per-host", "0")
 	s := newStorm(p.base)
 	walks := s.prepareWalks(t, 4, gw.URL)
 	stop := s.run(walks, 12, 0, 0, gw.URL)
@@ -533,7 +540,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "gatecheck.db")
 	gw := slow502(t, time.Second)
 	const workers, watchers = 4, 4
-	p := startServer(t, dbPath, "--probe-workers", fmt.Sprint(workers), "--probe-queue", "100000", "--probes-per-minute", "100000")
+	p := startServer(t, dbPath, "--probe-workers", fmt.Sprint(workers), "--probe-queue", "100000", "--probes-per-minute", "100000", "--probes-per-host", "0")
 	s := newStorm(p.base)
 	walks := s.prepareWalks(t, 4, gw.URL)
 	stop := s.run(walks, 12, watchers, 300, gw.URL)
