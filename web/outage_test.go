@@ -84,7 +84,7 @@ func (s *gatedSite) release() {
 // testClock is a clock tests move forward.
 type testClock struct{ offset atomic.Int64 }
 
-func (c *testClock) now() time.Time           { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
 func (c *testClock) advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 // outageApp is an application whose clients are told apart by
