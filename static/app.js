@@ -46,6 +46,21 @@
     });
   }
 
+  // "Checked 23 s ago" stays true while the page is open.
+  var agos = document.querySelectorAll("time[data-ago]");
+  if (agos.length) {
+    var ago = function (t) {
+      var s = Math.max(0, (Date.now() - Date.parse(t)) / 1000);
+      if (s < 5) return "just now";
+      if (s < 60) return Math.floor(s) + " s ago";
+      if (s < 3600) return Math.floor(s / 60) + " min ago";
+      return Math.floor(s / 3600) + " h ago";
+    };
+    setInterval(function () {
+      agos.forEach(function (el) { el.textContent = ago(el.getAttribute("datetime")); });
+    }, 5000);
+  }
+
   // Copy buttons copy the text of the element their data-copy names.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {
     btn.hidden = false;

@@ -242,6 +242,15 @@ func TestReportsJoinARunningProbe(t *testing.T) {
 	if got := site.requests.Load() - before; got != per {
 		t.Errorf("20 reports sent the site %d requests; one diagnosis sends %d", got, per)
 	}
+	// Staff see which run a case's report came from.
+	hash, _ := HashPassword("correct horse battery")
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+		t.Fatal(err)
+	}
+	a.signIn("ann", "correct horse battery")
+	if _, page := a.do("GET", "/staff/c/"+tokens[5], nil); !strings.Contains(page, fmt.Sprintf("Joined probe run %d of the same site", leader)) {
+		t.Errorf("the staff timeline does not say the case joined run %d: %s", leader, excerpt(page, "Probes finished"))
+	}
 }
 
 // TestReuseInsideTheWindowNotAfter: a report within the reuse window of a
@@ -274,6 +283,15 @@ func TestReuseInsideTheWindowNotAfter(t *testing.T) {
 	}
 	if _, page := a.do("GET", "/c/"+first, nil); strings.Contains(page, "another report of this site") {
 		t.Errorf("the first report's page calls its own check another's")
+	}
+
+	hash, _ := HashPassword("correct horse battery")
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+		t.Fatal(err)
+	}
+	a.signIn("ann", "correct horse battery")
+	if _, page := a.do("GET", "/staff/c/"+reused, nil); !strings.Contains(page, fmt.Sprintf("Reused the report of probe run %d of the same site", source.ID)) {
+		t.Errorf("the staff timeline does not say the case reused run %d: %s", source.ID, excerpt(page, "Probes finished"))
 	}
 
 	clock.advance(2 * time.Second) // 61 s: past the window

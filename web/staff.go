@@ -322,7 +322,7 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 		out = append(out, templates.TimelineEntry{At: run.QueuedAt, Kind: "probe", Actor: actor, Text: "Probes queued"})
 		if run.State == wizard.ProbeDone && run.Report != nil {
 			out = append(out, templates.TimelineEntry{At: run.FinishedAt, Kind: "probe", Actor: "gatecheck",
-				Text: "Probes finished: " + string(run.Report.Verdict.Code) + ": " + run.Report.Verdict.Summary})
+				Text: sharedText(run) + "Probes finished: " + string(run.Report.Verdict.Code) + ": " + run.Report.Verdict.Summary})
 		}
 	}
 	for _, n := range notes {
@@ -333,6 +333,19 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
+}
+
+// sharedText says where a run's report came from when another run made
+// it, and how old it was when this run asked.
+func sharedText(run *wizard.ProbeRun) string {
+	if run.SharedFrom == 0 {
+		return ""
+	}
+	age := run.QueuedAt.Sub(run.Report.FinishedAt())
+	if age <= 0 {
+		return fmt.Sprintf("Joined probe run %d of the same site, under way. ", run.SharedFrom)
+	}
+	return fmt.Sprintf("Reused the report of probe run %d of the same site, %s old. ", run.SharedFrom, age.Round(time.Second))
 }
 
 // diffReports says, in words, what changed between two probe reports.
