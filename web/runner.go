@@ -93,10 +93,10 @@ type finished struct {
 type event struct{ name, data string }
 
 // errQueueFull is returned when no more probe jobs may wait.
-var errQueueFull = wizard.Errorf(codeQueueFull, "gatecheck is busy checking other sites. Please try again in a minute.")
+var errQueueFull = wizard.Errorf(codeQueueFull, "gatecheck is busy checking many other sites. Please try again in half a minute.")
 
 // errShuttingDown is returned when the runner takes no more jobs.
-var errShuttingDown = wizard.Errorf(codeQueueFull, "gatecheck is shutting down. Please try again in a minute.")
+var errShuttingDown = wizard.Errorf(codeQueueFull, "gatecheck is shutting down. Please try again in half a minute.")
 
 // codeQueueFull is the error code of a refused probe job (429).
 const codeQueueFull = "queue_full"
