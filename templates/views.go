@@ -31,6 +31,7 @@ type HomeView struct {
 type ProbingView struct {
 	Token, URL, Queue string
 	Checks            []probes.Check
+	Notice            *HostNotice // the helpdesk's notice for the host, if any
 }
 
 // StepView is one wizard step of a case.
@@ -44,6 +45,7 @@ type StepView struct {
 	Error   string
 	// CanGoBack is set when there is an answer to take back.
 	CanGoBack bool
+	Notice    *HostNotice // the helpdesk's notice for the host, if any
 }
 
 // LoginView is the staff sign-in form.

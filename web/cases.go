@@ -275,7 +275,7 @@ func writePage(w http.ResponseWriter, page []byte) {
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
 	ok, pos, checks := s.runner.Progress(st.c.ID)
-	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: queueText(pos)}
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: queueText(pos), Notice: s.hostNotice(r.Context(), st.c)}
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
@@ -287,7 +287,7 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	return templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		CanGoBack: len(st.answers) > 0,
+		CanGoBack: len(st.answers) > 0, Notice: s.hostNotice(r.Context(), st.c),
 	}
 }
 

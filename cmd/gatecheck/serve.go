@@ -47,6 +47,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	workers := fs.Int("probe-workers", envInt("GATECHECK_PROBE_WORKERS", 4), "probes run at once (GATECHECK_PROBE_WORKERS)")
 	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
+	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
@@ -96,6 +97,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
+		IncidentMinReports: *minReports,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
