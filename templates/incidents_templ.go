@@ -102,7 +102,7 @@ func Incidents(m PageMeta, v IncidentListView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, " not grouped until their probes finish.")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, " not grouped until the probes finish.")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -361,7 +361,7 @@ func windowPicker(action string, windows []IncidentWindow, current IncidentWindo
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "\" class=\"row\"><label for=\"window\">Window</label> <select id=\"window\" name=\"window\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 30, "\" class=\"row inline\"><label for=\"window\">Window</label> <select id=\"window\" name=\"window\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1038,7 +1038,7 @@ func IncidentPage(m PageMeta, v IncidentView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "\" class=\"row\"><input type=\"hidden\" name=\"window\" value=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "\" class=\"row inline\"><input type=\"hidden\" name=\"window\" value=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1100,7 +1100,7 @@ func IncidentPage(m PageMeta, v IncidentView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</select> <button type=\"submit\">Set the status</button></form></section><section class=\"card\" aria-labelledby=\"cases-title\"><h2 id=\"cases-title\">Cases</h2><div class=\"table-scroll\" role=\"region\" aria-label=\"Cases\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">Opened</th><th scope=\"col\">URL</th><th scope=\"col\">Ticket</th><th scope=\"col\">Status</th><th scope=\"col\">Gateway</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 97, "</select> <button type=\"submit\">Set the status</button></form></section><section class=\"card\" aria-labelledby=\"cases-title\"><h2 id=\"cases-title\">Cases</h2><div class=\"table-scroll\" role=\"region\" aria-label=\"Cases, newest first\" tabindex=\"0\"><table><thead><tr><th scope=\"col\">Opened</th><th scope=\"col\">URL</th><th scope=\"col\">Ticket</th><th scope=\"col\">Status</th><th scope=\"col\">Gateway</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
