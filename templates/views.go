@@ -31,6 +31,7 @@ type HomeView struct {
 type ProbingView struct {
 	Token, URL, Queue string
 	Checks            []probes.Check
+	Notice            *HostNotice // the helpdesk's notice for the host, if any
 }
 
 // StepView is one wizard step of a case.
@@ -49,6 +50,7 @@ type StepView struct {
 	CheckedAt time.Time
 	Shared    bool
 	Now       time.Time
+	Notice    *HostNotice // the helpdesk's notice for the host, if any
 }
 
 // LoginView is the staff sign-in form.

@@ -690,6 +690,40 @@ func TestBrowser(t *testing.T) {
 		tb.audit("staff case (escalated)")
 		tb.open("/staff?status=escalated")
 		tb.expect("escalated list", "INC-4242")
+		// An outage: three reports of one site behind a dead upstream make
+		// an incident. (Every site here is on 127.0.0.1, so the notice
+		// reaches every case page until it is cleared below.)
+		var outage []string
+		for i := range 3 {
+			outage = append(outage, a.createCase(gateway, fmt.Sprintf("INC-50%d", i)))
+		}
+		for _, token := range outage {
+			a.waitProbed(token)
+		}
+		tb.click(`nav a[href="/staff/incidents"]`)
+		tb.expect("incidents", "Incidents", "127.0.0.1: gateway_502", "reports in 1 hour: gateway_502 from nginx")
+		tb.audit("incidents")
+		tb.click(`a[href^="/staff/incidents/127.0.0.1/gateway_502"]`)
+		tb.expect("incident", "127.0.0.1: gateway_502", "INC-500", "INC-502", "Every case at once")
+		tb.audit("incident")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#notice"), "We know; the hosting team is on it, next update 15:00."))
+		tb.click(`form[action$="/notice"] button`)
+		tb.expect("notice published", "Notice published", "We know; the hosting team is on it, next update 15:00.")
+		tb.audit("incident (notice)")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#bulk-note"), "Outage: the hosting team is restarting the pool."))
+		tb.click(`form[action$="/notes"] button`)
+		tb.expect("bulk note", "Note added to ")
+		tb.audit("incident (bulk note)")
+		visitor := b.newTab(t, a.ts.URL)
+		visitor.open("/c/" + outage[0])
+		visitor.waitStep()
+		visitor.expect("case page with a notice", "The helpdesk knows about 127.0.0.1", "We know; the hosting team is on it", "other people reported 127.0.0.1 in the last hour")
+		visitor.audit("case page with a notice")
+		tb.click(`a[href="/staff/c/` + outage[1] + `"]`)
+		tb.expect("case after the bulk note", "Note: Outage: the hosting team is restarting the pool.")
+		tb.open("/staff/incidents/127.0.0.1/gateway_502")
+		tb.click(`form[action$="/notice/clear"] button`)
+		tb.expect("notice cleared", "Notice cleared.")
 		tb.click(`form[action="/staff/logout"] button`)
 		tb.open("/staff")
 		if loc := tb.location(); !strings.Contains(loc, "/staff/login") {
@@ -725,6 +759,8 @@ func TestBrowser(t *testing.T) {
 			{"staff-login", visitor, "/staff/login", "#password"},
 			{"staff-list", staff, "/staff", "table"},
 			{"staff-case", staff, "/staff/c/" + escalation, "#note"},
+			{"staff-incidents", staff, "/staff/incidents", "h1"},
+			{"staff-incident", staff, "/staff/incidents/127.0.0.1/gateway_502", "#notice"},
 		}
 		dir := t.ArtifactDir()
 		for _, size := range []struct {

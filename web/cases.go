@@ -299,7 +299,7 @@ func writePage(w http.ResponseWriter, page []byte) {
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
 	ok, _, text, checks := s.runner.Progress(st.c.ID)
-	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text}
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text, Notice: s.hostNotice(r.Context(), st.c)}
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
@@ -311,7 +311,7 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	v := templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		CanGoBack: len(st.answers) > 0, Now: st.facts.Now,
+		CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
 	}
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0

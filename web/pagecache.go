@@ -115,6 +115,13 @@ func (pc *pageCache) written(caseID int64) {
 	pc.lastWrite[caseID] = pc.seq
 }
 
+// writtenEach notes a finished write to each of the cases.
+func (pc *pageCache) writtenEach(caseIDs []int64) {
+	for _, id := range caseIDs {
+		pc.written(id)
+	}
+}
+
 // runQueued remembers which case a probe run belongs to.
 func (pc *pageCache) runQueued(runID, caseID int64) {
 	pc.mu.Lock()
@@ -198,4 +205,27 @@ func (s cachingStore) runsWritten(runIDs []int64, done bool) {
 	for _, id := range runIDs {
 		s.pages.written(s.pages.runCase(id, done))
 	}
+}
+
+func (s cachingStore) AddNotes(ctx context.Context, caseIDs []int64, author, body string) (int, error) {
+	defer s.pages.writtenEach(caseIDs)
+	return s.CaseStore.AddNotes(ctx, caseIDs, author, body)
+}
+
+func (s cachingStore) SetStatuses(ctx context.Context, caseIDs []int64, to wizard.Status, actor string) (int, error) {
+	defer s.pages.writtenEach(caseIDs)
+	return s.CaseStore.SetStatuses(ctx, caseIDs, to, actor)
+}
+
+// A notice shows on the pages of every case of its host: publishing or
+// clearing one counts as a write to every case.
+
+func (s cachingStore) PublishNotice(ctx context.Context, n *wizard.Notice) error {
+	defer s.pages.written(0)
+	return s.CaseStore.PublishNotice(ctx, n)
+}
+
+func (s cachingStore) ClearNotice(ctx context.Context, host, actor string) error {
+	defer s.pages.written(0)
+	return s.CaseStore.ClearNotice(ctx, host, actor)
 }

@@ -55,6 +55,10 @@ type Config struct {
 	SessionTTL          time.Duration
 	MaxBodyBytes        int64
 	Now                 func() time.Time
+
+	// IncidentMinReports is the fewest cases of one host and verdict that
+	// make an incident (default 3).
+	IncidentMinReports int
 }
 
 // Server is gatecheck's web application.
@@ -103,6 +107,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.IncidentMinReports <= 0 {
+		cfg.IncidentMinReports = 3
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -203,6 +210,19 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
+	})
+	// Incidents, the API's included: they show which sites customers
+	// report, so they are for signed-in staff only.
+	r.Group(func(r chi.Router) {
+		r.Use(s.requireStaff)
+		r.Get("/staff/incidents", s.handleIncidents)
+		r.Get("/staff/incidents/{host}/{verdict}", s.handleIncident)
+		r.Post("/staff/incidents/{host}/{verdict}/notes", s.handleIncidentNote)
+		r.Post("/staff/incidents/{host}/{verdict}/status", s.handleIncidentStatus)
+		r.Post("/staff/incidents/{host}/{verdict}/notice", s.handlePublishNotice)
+		r.Post("/staff/incidents/{host}/{verdict}/notice/clear", s.handleClearNotice)
+		r.Get("/api/incidents", s.handleAPIIncidents)
+		r.Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
 	})
 
 	r.Post("/api/cases", s.handleAPICreate)

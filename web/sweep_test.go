@@ -35,6 +35,12 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/staff/login":                  {"name", "password", "next"},
 		"/staff/c/" + token + "/notes":  {"body"},
 		"/staff/c/" + token + "/status": {"status"},
+		// The incident of the case above (127.0.0.1, gateway_502).
+		"/staff/incidents/127.0.0.1/gateway_502/notes":        {"body", "window", "until"},
+		"/staff/incidents/127.0.0.1/gateway_502/status":       {"status", "window", "until"},
+		"/staff/incidents/127.0.0.1/gateway_502/notice":       {"body", "window"},
+		"/staff/incidents/127.0.0.1/gateway_502/notice/clear": {"window"},
+		"/staff/incidents/127.0.0.1/bogus/notes":              {"body", "window", "until"},
 	}
 	check := func(method, path string, resp *http.Response, body string) {
 		t.Helper()
@@ -85,6 +91,9 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 			"/c/" + q, "/c/" + q + "/events", "/c/" + token + "/at/" + q, "/api/cases/" + q,
 			"/start?url=" + q + "&ticket=" + q, "/staff?q=" + q + "&status=" + q + "&verdict=" + q + "&from=" + q + "&to=" + q + "&page=" + q + "&host=" + q + "&ticket=" + q,
 			"/staff/c/" + q, "/staff/c/" + q + "/export.json", "/static/" + q, "/staff/login?next=" + q,
+			"/staff/incidents?window=" + q, "/staff/incidents/" + q + "/" + q + "?window=" + q,
+			"/staff/incidents/127.0.0.1/gateway_502?window=" + q + "&done=status&to=" + q + "&n=" + q + "&of=" + q,
+			"/api/incidents?window=" + q, "/api/incidents/" + q + "/gateway_502", "/api/incidents/127.0.0.1/" + q,
 		} {
 			resp, body := a.do("GET", path, nil)
 			check("GET", path, resp, body)

@@ -40,5 +40,26 @@ type CaseStore interface {
 	SessionUser(ctx context.Context, token string) (*User, error)
 	DeleteSession(ctx context.Context, token string) error
 
+	// Incidents groups the cases f selects by host and verdict, most
+	// reports first, keeping groups of at least f.MinReports; the count is
+	// of the cases f selects that have no verdict yet (still being checked).
+	Incidents(ctx context.Context, f IncidentFilter) ([]*Incident, int, error)
+	// Incident returns one group whatever its size, with its cases newest
+	// first.
+	Incident(ctx context.Context, host, verdict string, f IncidentFilter) (*Incident, []*Case, error)
+	// AddNotes and SetStatuses change many cases in one transaction, each
+	// case getting its own note or status change; they return how many
+	// cases changed.
+	AddNotes(ctx context.Context, caseIDs []int64, author, body string) (int, error)
+	SetStatuses(ctx context.Context, caseIDs []int64, to Status, actor string) (int, error)
+	// PublishNotice makes n the active notice of its host, replacing any.
+	PublishNotice(ctx context.Context, n *Notice) error
+	ClearNotice(ctx context.Context, host, actor string) error
+	// ActiveNotice returns the host's active notice, or nil.
+	ActiveNotice(ctx context.Context, host string) (*Notice, error)
+	ActiveNotices(ctx context.Context) ([]*Notice, error)
+	// CountReports counts the cases of host opened since then, but one.
+	CountReports(ctx context.Context, host string, since time.Time, exceptCaseID int64) (int, error)
+
 	Ping(ctx context.Context) error
 }

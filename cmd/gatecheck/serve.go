@@ -64,6 +64,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
+	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
@@ -118,6 +119,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost),
+		IncidentMinReports: *minReports,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf8"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -172,12 +171,9 @@ func (db *DB) StatusChanges(ctx context.Context, caseID int64) ([]wizard.StatusC
 
 // AddNote adds a staff note to a case.
 func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
-	body = strings.TrimSpace(body)
-	if body == "" {
-		return nil, wizard.Errorf(wizard.EINVALID, "The note is empty.")
-	}
-	if n := utf8.RuneCountInString(body); n > 10000 {
-		return nil, wizard.Errorf(wizard.EINVALID, "The note is %d characters long; notes take up to 10000.", n)
+	body, err := noteBody(body)
+	if err != nil {
+		return nil, err
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
