@@ -329,22 +329,31 @@ func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if ok, _, _, _ := s.runner.Progress(c.ID); !ok {
-		if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
-			s.tooMany(w, r, wait, "checks started")
-			return
-		}
-		held, err := s.runner.Reserve(targetOf(c), true)
-		if err != nil {
-			s.Error(w, r, err)
-			return
-		}
-		if err := s.queueProbe(context.WithoutCancel(r.Context()), c, recheckActor, held, true); err != nil {
-			s.Error(w, r, err)
-			return
-		}
+	if ok, _, _, _ := s.runner.Progress(c.ID); !ok && !s.freshCheck(w, r, c, recheckActor) {
+		return
 	}
 	http.Redirect(w, r, "/c/"+c.Token, http.StatusSeeOther)
+}
+
+// freshCheck queues a new probe run of a case for actor, counted against
+// the client's limit; it joins a probe of the same target under way but
+// never reuses a finished one. It answers the request itself and returns
+// false when refused.
+func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Case, actor string) bool {
+	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
+		s.tooMany(w, r, wait, "checks started")
+		return false
+	}
+	held, err := s.runner.Reserve(targetOf(c), true)
+	if err == nil {
+		// Queued even if the client hangs up now, as a new case is.
+		err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, true)
+	}
+	if err != nil {
+		s.Error(w, r, err)
+		return false
+	}
+	return true
 }
 
 // handleAnswer answers POST /c/{token}/answer: record the choice at the

@@ -119,34 +119,47 @@ func (s *Server) activeNotices(ctx context.Context) (map[string]*wizard.Notice, 
 	return byHost, all, nil
 }
 
+// incidentList is what the incident list shows, on the page and in the API.
+type incidentList struct {
+	win       incidentWindow
+	filter    wizard.IncidentFilter
+	incidents []*wizard.Incident
+	unchecked int // cases of the window still being checked
+	notices   map[string]*wizard.Notice
+	all       []*wizard.Notice // every active notice
+}
+
+// loadIncidents reads the incidents of the window a request asks for.
+func (s *Server) loadIncidents(r *http.Request) (*incidentList, error) {
+	win, err := parseWindow(r.URL.Query().Get("window"))
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	l := &incidentList{win: win, filter: wizard.IncidentFilter{Since: now.Add(-win.span), Until: now, MinReports: s.cfg.IncidentMinReports}}
+	if l.incidents, l.unchecked, err = s.cfg.Store.Incidents(r.Context(), l.filter); err != nil {
+		return nil, err
+	}
+	l.notices, l.all, err = s.activeNotices(r.Context())
+	return l, err
+}
+
 // handleIncidents answers GET /staff/incidents?window=1h: the incidents,
 // most reports first.
 func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
-	win, err := parseWindow(r.URL.Query().Get("window"))
+	l, err := s.loadIncidents(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	now := s.cfg.Now()
-	f := wizard.IncidentFilter{Since: now.Add(-win.span), Until: now, MinReports: s.cfg.IncidentMinReports}
-	incs, unchecked, err := s.cfg.Store.Incidents(r.Context(), f)
-	if err != nil {
-		s.Error(w, r, err)
-		return
+	v := templates.IncidentListView{Windows: windowChoices(), Window: l.win.IncidentWindow, MinReports: s.cfg.IncidentMinReports, Unchecked: l.unchecked}
+	for _, inc := range l.incidents {
+		v.Incidents = append(v.Incidents, summary(inc, l.win, l.filter.Since, l.notices[inc.Host]))
 	}
-	notices, all, err := s.activeNotices(r.Context())
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	v := templates.IncidentListView{Windows: windowChoices(), Window: win.IncidentWindow, MinReports: s.cfg.IncidentMinReports, Unchecked: unchecked}
-	for _, inc := range incs {
-		v.Incidents = append(v.Incidents, summary(inc, win, f.Since, notices[inc.Host]))
-	}
-	for _, n := range all {
+	for _, n := range l.all {
 		link := "/staff/incidents"
 		if slices.Contains(probes.Codes, probes.Code(n.Verdict)) {
-			link = incidentPath(n.Host, n.Verdict) + "?window=" + win.Param
+			link = incidentPath(n.Host, n.Verdict) + "?window=" + l.win.Param
 		}
 		v.Notices = append(v.Notices, templates.NoticeLink{Notice: n, Link: link})
 	}
@@ -418,19 +431,7 @@ func (s *Server) incidentJSON(r *http.Request, inc *wizard.Incident, win inciden
 
 // handleAPIIncidents answers GET /api/incidents?window=1h (staff only).
 func (s *Server) handleAPIIncidents(w http.ResponseWriter, r *http.Request) {
-	win, err := parseWindow(r.URL.Query().Get("window"))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	now := s.cfg.Now()
-	f := wizard.IncidentFilter{Since: now.Add(-win.span), Until: now, MinReports: s.cfg.IncidentMinReports}
-	incs, unchecked, err := s.cfg.Store.Incidents(r.Context(), f)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	notices, _, err := s.activeNotices(r.Context())
+	l, err := s.loadIncidents(r)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -440,9 +441,9 @@ func (s *Server) handleAPIIncidents(w http.ResponseWriter, r *http.Request) {
 		MinReports int           `json:"min_reports"`
 		Unchecked  int           `json:"unchecked"`
 		Incidents  []apiIncident `json:"incidents"`
-	}{apiWindow: apiWindow{win.Param, f.Since.UTC(), f.Until.UTC()}, MinReports: s.cfg.IncidentMinReports, Unchecked: unchecked, Incidents: []apiIncident{}}
-	for _, inc := range incs {
-		out.Incidents = append(out.Incidents, s.incidentJSON(r, inc, win, notices[inc.Host]))
+	}{apiWindow: apiWindow{l.win.Param, l.filter.Since.UTC(), l.filter.Until.UTC()}, MinReports: s.cfg.IncidentMinReports, Unchecked: l.unchecked, Incidents: []apiIncident{}}
+	for _, inc := range l.incidents {
+		out.Incidents = append(out.Incidents, s.incidentJSON(r, inc, l.win, l.notices[inc.Host]))
 	}
 	writeJSON(w, http.StatusOK, out)
 }

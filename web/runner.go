@@ -192,9 +192,7 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 		r.mu.Unlock()
 		return errShuttingDown
 	}
-	if j := r.byTarget[t.key()]; j != nil {
-		j.runs = append(j.runs, jobRun{runID, caseID})
-		r.byCase[caseID] = j
+	if r.joinLocked(t, runID, caseID) {
 		r.mu.Unlock()
 		return nil
 	}
@@ -210,9 +208,7 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 			r.mu.Unlock()
 			return errShuttingDown
 		}
-		if j := r.byTarget[t.key()]; j != nil {
-			j.runs = append(j.runs, jobRun{runID, caseID})
-			r.byCase[caseID] = j
+		if r.joinLocked(t, runID, caseID) {
 			r.mu.Unlock()
 			return nil
 		}
@@ -225,6 +221,17 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 	r.cond.Signal()
 	r.announceQueueLocked()
 	return nil
+}
+
+// joinLocked adds a run to the job of t under way, if there is one.
+func (r *Runner) joinLocked(t probeTarget, runID, caseID int64) bool {
+	j := r.byTarget[t.key()]
+	if j == nil {
+		return false
+	}
+	j.runs = append(j.runs, jobRun{runID, caseID})
+	r.byCase[caseID] = j
+	return true
 }
 
 // reusableLocked returns t's last probe if a run may take its report.

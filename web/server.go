@@ -210,11 +210,8 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
-	})
-	// Incidents, the API's included: they show which sites customers
-	// report, so they are for signed-in staff only.
-	r.Group(func(r chi.Router) {
-		r.Use(s.requireStaff)
+		// Incidents, the API's included: they show which sites customers
+		// report, so they are for signed-in staff only.
 		r.Get("/staff/incidents", s.handleIncidents)
 		r.Get("/staff/incidents/{host}/{verdict}", s.handleIncident)
 		r.Post("/staff/incidents/{host}/{verdict}/notes", s.handleIncidentNote)

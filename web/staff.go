@@ -433,17 +433,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.", "")
 		return
 	}
-	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
-		s.tooMany(w, r, wait, "checks started")
-		return
-	}
-	held, err := s.runner.Reserve(targetOf(c), true)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if err := s.queueProbe(r.Context(), c, staffFrom(r.Context()).Name, held, true); err != nil {
-		s.Error(w, r, err)
+	if !s.freshCheck(w, r, c, staffFrom(r.Context()).Name) {
 		return
 	}
 	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
