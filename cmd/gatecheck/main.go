@@ -49,6 +49,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "agent":
+		return cmdAgent(ctx, args[1:], stdout, stderr)
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
 	case "wizard":
@@ -74,6 +76,11 @@ Usage:
   gatecheck user add|passwd NAME
       Create a helpdesk account, or change its password (from a prompt, or
       the first line of standard input).
+
+  gatecheck agent add|revoke NAME
+  gatecheck agent list
+      Manage the agents that probe from inside customers' networks: add
+      prints the new agent's token (alone on standard output, shown once).
 
   gatecheck backup COPY
       Write a consistent copy of the live database to the file COPY.
