@@ -31,6 +31,7 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/cases":                        {"url", "ticket"},
 		"/c/" + token + "/answer":       {"node", "choice"},
 		"/c/" + token + "/back":         {"x"},
+		"/c/" + token + "/vantage":      {"run", "result", "ms", "reason"},
 		"/staff/login":                  {"name", "password", "next"},
 		"/staff/c/" + token + "/notes":  {"body"},
 		"/staff/c/" + token + "/status": {"status"},
