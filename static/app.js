@@ -7,9 +7,10 @@
   // data-vantage-post has this browser try the case's URL and post what
   // happened, once for the probe run named. The fetch is no-cors (the
   // answer is opaque: it tells "a server answered" from "could not
-  // connect", never the status), sends no cookies and no referrer, does
-  // not follow redirects (a redirect is an answer, and the page's policy
-  // allows that one origin only) and gives up after the timeout.
+  // connect", never the status), sends no cookies and no referrer, and
+  // gives up after the timeout. The page's policy lets it reach that one
+  // origin: a redirect to another is blocked, and fails the fetch, but the
+  // policy violation it raises shows that a server answered.
   var vantageDone = Promise.resolve();
   var vantage = document.querySelector("[data-vantage-post]");
   if (vantage && window.fetch && window.URLSearchParams) {
@@ -44,18 +45,29 @@
     var timeout = Number(el.getAttribute("data-vantage-timeout")) || 8000;
     var ctl = new AbortController();
     var timer = setTimeout(function () { ctl.abort(); }, timeout);
+    var redirected = false;
+    var blocked = function (e) {
+      if ((e.effectiveDirective || e.violatedDirective || "").indexOf("connect-src") === 0) redirected = true;
+    };
+    document.addEventListener("securitypolicyviolation", blocked);
     var start = Date.now();
     show("Trying the site from your browser…");
     return fetch(el.getAttribute("data-vantage-url"), {
-      mode: "no-cors", cache: "no-store", credentials: "omit", redirect: "manual",
+      mode: "no-cors", cache: "no-store", credentials: "omit", redirect: "follow",
       referrerPolicy: "no-referrer", signal: ctl.signal
     }).then(function () { return "answered"; }, function () {
-      return ctl.signal.aborted ? "timeout" : "unreachable";
+      if (ctl.signal.aborted) return "timeout";
+      // The violation event may come just after the failure.
+      return new Promise(function (done) {
+        setTimeout(function () { done(redirected ? "redirected" : "unreachable"); }, 100);
+      });
     }).then(function (result) {
       clearTimeout(timer);
+      document.removeEventListener("securitypolicyviolation", blocked);
       var ms = Date.now() - start;
       show({
         answered: "A server answered (after " + ms + " ms)",
+        redirected: "A server answered with a redirect to another site (after " + ms + " ms)",
         unreachable: "Could not connect (after " + ms + " ms)",
         timeout: "No answer within " + Math.round(timeout / 1000) + " s"
       }[result]);

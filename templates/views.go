@@ -116,9 +116,9 @@ type StaffCaseView struct {
 	Notes    []wizard.Note
 	Error    string
 	Statuses []wizard.Status
-	TreeNote string // set when the case walks an older tree version
+	TreeNote string          // set when the case walks an older tree version
 	Browser  *wizard.Vantage // the visitor's browser's view in force
-	Draft    string // a refused note, given back to edit
+	Draft    string          // a refused note, given back to edit
 }
 
 // ErrorView is an error page.

@@ -20,7 +20,10 @@ import (
 // case page's script fetches the URL in no-cors mode (no cookies, no
 // referrer, redirects not followed): the answer is opaque, so it tells "a
 // server answered" from "could not connect" and nothing more, and posts
-// that to POST /c/{token}/vantage, once per probe run.
+// that to POST /c/{token}/vantage, once per probe run. The page's policy
+// lets the script reach the case's origin only: a redirect elsewhere is
+// blocked, and the policy violation it raises tells the script that a
+// server answered ("redirected").
 
 // browserTimeout is how long the browser waits for the site; static/app.js
 // reads it from the page.
@@ -125,7 +128,8 @@ const maxVantageBody = 1 << 10
 
 // handleVantage answers POST /c/{token}/vantage (run, result, ms, reason):
 // what the visitor's browser saw of the case's URL, for probe run "run".
-// result is answered, unreachable, timeout or skipped (with a reason). It
+// result is answered, redirected, unreachable, timeout or skipped (with a
+// reason). It
 // is taken once per run (409 after), for the case's latest run only (409
 // for an earlier one), and never against the person: a result that would
 // change an answer already given is refused (409). 204 when stored.
@@ -180,6 +184,8 @@ func browserVantage(run, result, msText, reason string) (*wizard.Vantage, error)
 	switch result {
 	case "answered":
 		v.Reachable, v.Detail = new(true), "a server answered"+took
+	case "redirected":
+		v.Reachable, v.Detail = new(true), "a server answered with a redirect to another site"+took
 	case "unreachable":
 		v.Reachable, v.Detail = new(false), "could not connect"+took
 	case "timeout":
@@ -191,7 +197,7 @@ func browserVantage(run, result, msText, reason string) (*wizard.Vantage, error)
 		}
 		v.Detail = why
 	default:
-		return nil, wizard.Errorf(wizard.EINVALID, "The result must be answered, unreachable, timeout or skipped.")
+		return nil, wizard.Errorf(wizard.EINVALID, "The result must be answered, redirected, unreachable, timeout or skipped.")
 	}
 	return v, nil
 }

@@ -131,7 +131,7 @@ func TestVantageFromTheBrowser(t *testing.T) {
 		status int
 		says   string
 	}{
-		{"an unknown result", url.Values{"run": {run}, "result": {"maybe"}}, 422, "must be answered, unreachable, timeout or skipped"},
+		{"an unknown result", url.Values{"run": {run}, "result": {"maybe"}}, 422, "must be answered, redirected, unreachable, timeout or skipped"},
 		{"no run", url.Values{"result": {"answered"}}, 422, "which check of the site"},
 		{"a run that is not a number", url.Values{"run": {"1 OR 1=1"}, "result": {"answered"}}, 422, "which check of the site"},
 		{"a negative time", url.Values{"run": {run}, "result": {"answered"}, "ms": {"-5"}}, 422, "milliseconds"},
@@ -214,6 +214,7 @@ func TestVantageBranches(t *testing.T) {
 	}{
 		{"works from here, not from your browser", site.URL, "unreachable", "Do other websites work?", "Could not connect (after 7 ms)"},
 		{"works from here, your browser timed out", site.URL, "timeout", "Do other websites work?", "No answer within 8 s"},
+		{"works from here, your browser was sent elsewhere", site.URL, "redirected", "Reload the page, then wait a minute", "A server answered with a redirect to another site (after 7 ms)"},
 		{"refused from here, your browser gets an answer", down, "answered", "The site answers you but not gatecheck", "A server answered (after 7 ms)"},
 		{"refused from here and from your browser", down, "unreachable", "Do you run the server?", "Could not connect (after 7 ms)"},
 		{"refused from here, no view", down, "", "Does the page load in your browser now?", "Not checked: the check needs JavaScript"},
