@@ -1,7 +1,83 @@
-// gatecheck's only script: live probe progress and the copy button. Every
-// page works without it.
+// gatecheck's only script: live probe progress, the browser's own check of
+// the site, and the copy button. Every page works without it.
 (function () {
   "use strict";
+
+  // The browser's own view of the site: a case page that carries
+  // data-vantage-post has this browser try the case's URL and post what
+  // happened, once for the probe run named. The fetch is no-cors (the
+  // answer is opaque: it tells "a server answered" from "could not
+  // connect", never the status), sends no cookies and no referrer, and
+  // gives up after the timeout. The page's policy lets it reach that one
+  // origin: a redirect to another is blocked, and fails the fetch, but the
+  // policy violation it raises shows that a server answered.
+  var vantageDone = Promise.resolve();
+  var vantage = document.querySelector("[data-vantage-post]");
+  if (vantage && window.fetch && window.URLSearchParams) {
+    vantageDone = checkFromHere(vantage);
+  }
+
+  function checkFromHere(el) {
+    var out = el.querySelector("[data-vantage-result]");
+    var show = function (text) {
+      el.hidden = false;
+      if (out) out.textContent = text;
+    };
+    var post = function (result, ms, reason) {
+      var body = new URLSearchParams();
+      body.set("run", el.getAttribute("data-vantage-run"));
+      body.set("result", result);
+      if (ms >= 0) body.set("ms", String(Math.round(ms)));
+      if (reason) body.set("reason", reason);
+      return fetch(el.getAttribute("data-vantage-post"), {method: "POST", body: body, credentials: "same-origin"})
+        .then(function (r) { return r.status === 204; }, function () { return false; });
+    };
+    var skip = el.getAttribute("data-vantage-skip");
+    if (!skip && !window.AbortController) skip = "unsupported";
+    var stored = function (ok) {
+      el.setAttribute("data-vantage-stored", String(ok));
+      return ok;
+    };
+    if (skip) {
+      el.hidden = false;
+      return post("skipped", -1, skip).then(stored);
+    }
+    var timeout = Number(el.getAttribute("data-vantage-timeout")) || 8000;
+    var ctl = new AbortController();
+    var timer = setTimeout(function () { ctl.abort(); }, timeout);
+    var redirected = false;
+    var blocked = function (e) {
+      if ((e.effectiveDirective || e.violatedDirective || "").indexOf("connect-src") === 0) redirected = true;
+    };
+    document.addEventListener("securitypolicyviolation", blocked);
+    var start = Date.now();
+    show("Trying the site from your browser…");
+    return fetch(el.getAttribute("data-vantage-url"), {
+      mode: "no-cors", cache: "no-store", credentials: "omit", redirect: "follow",
+      referrerPolicy: "no-referrer", signal: ctl.signal
+    }).then(function () { return "answered"; }, function () {
+      if (ctl.signal.aborted) return "timeout";
+      // The violation event may come just after the failure.
+      return new Promise(function (done) {
+        setTimeout(function () { done(redirected ? "redirected" : "unreachable"); }, 100);
+      });
+    }).then(function (result) {
+      clearTimeout(timer);
+      document.removeEventListener("securitypolicyviolation", blocked);
+      var ms = Date.now() - start;
+      show({
+        answered: "A server answered (after " + ms + " ms)",
+        redirected: "A server answered with a redirect to another site (after " + ms + " ms)",
+        unreachable: "Could not connect (after " + ms + " ms)",
+        timeout: "No answer within " + Math.round(timeout / 1000) + " s"
+      }[result]);
+      el.setAttribute("data-vantage-done", result);
+      return post(result, ms).then(stored);
+    }).then(function (ok) {
+      // The step shown depends on this view: show the one it leads to.
+      if (ok && el.hasAttribute("data-vantage-reload")) window.location.reload();
+    });
+  }
 
   // Live progress: the probing page lists checks as they complete, then
   // reloads into the wizard's first step.
@@ -42,7 +118,9 @@
     });
     es.addEventListener("done", function () {
       es.close();
-      window.location.reload();
+      // The first step may depend on the browser's view: wait for it (at
+      // most its timeout) before moving on.
+      vantageDone.then(function () { window.location.reload(); });
     });
   }
 

@@ -4,8 +4,12 @@ package templates
 
 import (
 	"fmt"
+	"net/http"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/a-h/templ"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -32,7 +36,30 @@ type ProbingView struct {
 	Token, URL, Queue string
 	Checks            []probes.Check
 	Notice            *HostNotice // the helpdesk's notice for the host, if any
+	// Check is the browser's own try of the URL, made while the server's
+	// probes run; nil when the run has its browser view already.
+	Check *BrowserCheck
 }
+
+// BrowserCheck is the visitor's browser trying the case's URL itself, as
+// static/app.js does on a case page that carries it.
+type BrowserCheck struct {
+	RunID     int64  // the probe run the result is for
+	URL       string // what the browser fetches
+	Post      string // where it posts the result
+	TimeoutMS int
+	// Skip is why the browser does not try (it posts that instead), and
+	// SkipText the same for people; empty when it tries.
+	Skip, SkipText string
+	// Reload makes the page reload once the result is stored: the step it
+	// shows depends on it.
+	Reload bool
+}
+
+// BrowserNote says plainly what the browser's check can and cannot tell.
+const BrowserNote = "Your browser's check asks the site for a page without cookies and can tell only whether a server answered, " +
+	"not what it answered: a 502 page is an answer too. Browsers do not let an https page reach an http site (mixed content), " +
+	"and a certificate error looks the same as no connection."
 
 // StepView is one wizard step of a case.
 type StepView struct {
@@ -40,6 +67,10 @@ type StepView struct {
 	Link   string // the case's full link
 	Step   *wizard.Step
 	Report *probes.Report
+	// Browser is the visitor's browser's view in force (nil: none), and
+	// Check the try the page makes when the latest run has none.
+	Browser *wizard.Vantage
+	Check   *BrowserCheck
 	// Revisit is set when the person is changing an earlier answer.
 	Revisit bool
 	Error   string
@@ -71,7 +102,7 @@ type CaseListView struct {
 // TimelineEntry is one event in a case's history.
 type TimelineEntry struct {
 	At    time.Time
-	Kind  string // step, back, note, status, probe
+	Kind  string // step, back, note, status, probe, vantage
 	Actor string
 	Text  string
 }
@@ -87,8 +118,9 @@ type StaffCaseView struct {
 	Notes    []wizard.Note
 	Error    string
 	Statuses []wizard.Status
-	TreeNote string // set when the case walks an older tree version
-	Draft    string // a refused note, given back to edit
+	TreeNote string          // set when the case walks an older tree version
+	Browser  *wizard.Vantage // the visitor's browser's view in force
+	Draft    string          // a refused note, given back to edit
 }
 
 // ErrorView is an error page.
@@ -137,6 +169,64 @@ func GatewayLabel(name string) string {
 		return "—"
 	}
 	return probes.GatewayLabel(name)
+}
+
+// browserCheckAttrs are the data attributes static/app.js reads to make
+// the check.
+func browserCheckAttrs(c *BrowserCheck) templ.Attributes {
+	a := templ.Attributes{
+		"data-vantage-post": c.Post, "data-vantage-run": strconv.FormatInt(c.RunID, 10),
+		"data-vantage-url": c.URL, "data-vantage-timeout": strconv.Itoa(c.TimeoutMS),
+	}
+	if c.Skip != "" {
+		a["data-vantage-skip"] = c.Skip
+	}
+	if c.Reload {
+		a["data-vantage-reload"] = "true"
+	}
+	return a
+}
+
+// ServerSeen says in a few words what gatecheck's server saw of the URL:
+// the final answer and who gave it, or the check that failed.
+func ServerSeen(r *probes.Report) string {
+	if r == nil {
+		return "Checking…"
+	}
+	if h := r.HTTP.Final(); h != nil && h.Status > 0 {
+		s := fmt.Sprintf("Answered %d %s", h.Status, http.StatusText(h.Status))
+		if r.Gateway.Name != "" {
+			s += " from " + GatewayLabel(r.Gateway.Name)
+		}
+		return s
+	}
+	for _, c := range r.Checks {
+		if c.Status == probes.StatusFail {
+			return "Failed at " + c.Name + ": " + c.Detail
+		}
+	}
+	return r.Verdict.Summary
+}
+
+// BrowserSeen says what the visitor's browser saw of the URL: its view v,
+// or, without one, what the page's check c will do.
+func BrowserSeen(v *wizard.Vantage, c *BrowserCheck) string {
+	switch {
+	case v != nil:
+		return upperFirst(v.Detail)
+	case c != nil && c.Skip != "":
+		return upperFirst(c.SkipText)
+	case c != nil:
+		return "Not checked: the check needs JavaScript"
+	}
+	return "Not checked"
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // bar is one phase of a timing bar.

@@ -34,6 +34,17 @@ type apiProbe struct {
 	SharedFrom int64     `json:"shared_from,omitempty"`
 }
 
+// apiVantage is one point of view on the case's URL: the server's (its
+// report in force) or the visitor's browser's (reachable, detail).
+type apiVantage struct {
+	From      string         `json:"from"`
+	At        time.Time      `json:"at"`
+	Run       int64          `json:"run,omitempty"`
+	Report    *probes.Report `json:"report,omitempty"`
+	Reachable *bool          `json:"reachable,omitempty"`
+	Detail    string         `json:"detail,omitempty"`
+}
+
 type apiCurrent struct {
 	Node    string         `json:"node"`
 	Kind    wizard.Kind    `json:"kind"`
@@ -54,6 +65,9 @@ type apiCase struct {
 	Steps       []apiStep     `json:"steps"`
 	Current     *apiCurrent   `json:"current,omitempty"`
 	Probe       apiProbe      `json:"probe"`
+	// Vantages are the points of view in force, one per source: the
+	// server's once it has a report, the browser's once it posted.
+	Vantages []apiVantage `json:"vantages"`
 }
 
 func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
@@ -89,6 +103,22 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 		if pos == 0 {
 			out.Probe.State = wizard.ProbeRunning
 		}
+	}
+	out.Vantages = []apiVantage{}
+	if st.checked != nil && st.checked.Report != nil {
+		out.Vantages = append(out.Vantages, apiVantage{From: "server", At: st.checked.Report.FinishedAt(), Run: st.checked.ID, Report: st.checked.Report})
+	}
+	latest := map[string]wizard.Vantage{}
+	var order []string
+	for _, v := range st.views {
+		if _, seen := latest[v.From]; !seen {
+			order = append(order, v.From)
+		}
+		latest[v.From] = v
+	}
+	for _, from := range order {
+		v := latest[from]
+		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail})
 	}
 	if !st.probing() {
 		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome}

@@ -209,6 +209,26 @@ func (tb *tab) waitStep() string {
 	return tb.text("#step-title")
 }
 
+// waitTitle waits for the wizard step titled want: a page may move on by
+// itself (its browser check stored, it reloads), so the title is polled
+// across reloads rather than read once.
+func (tb *tab) waitTitle(want string) {
+	tb.t.Helper()
+	const js = `(() => { const h = document.querySelector("#step-title"); return h ? h.textContent.trim() : ""; })()`
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+		cancel()
+		if err == nil {
+			if got = s; got == want {
+				return
+			}
+		}
+	}
+	tb.t.Fatalf("the page never shows the step %q; it shows %q at %s", want, got, tb.location())
+}
+
 // answer clicks a choice of the current step.
 func (tb *tab) answer(choice string) string {
 	tb.t.Helper()
@@ -391,6 +411,13 @@ func expiredCertSite(t *testing.T) string {
 	return srv.URL + "/"
 }
 
+// redirectTo sends every request to another origin.
+func redirectTo(t *testing.T, to string) string {
+	srv := httptest.NewServer(http.RedirectHandler(to, http.StatusFound))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/old"
+}
+
 // blockedSite turns every visitor away, as IIS does for an address that is
 // not on its allowlist.
 func blockedSite(t *testing.T) string {
@@ -475,6 +502,8 @@ func TestBrowser(t *testing.T) {
 	b := newBrowser(t)
 	a := browserApp(t)
 	gateway, expired, blocked := deadUpstreamGateway(t), expiredCertSite(t), blockedSite(t)
+	reachable, nothing := healthySite(t).URL+"/", closedPort(t)
+	redirecting := redirectTo(t, reachable)
 	var gatewayLink, gatewayStep string
 
 	t.Run("dead upstream behind nginx", func(t *testing.T) {
@@ -628,6 +657,69 @@ func TestBrowser(t *testing.T) {
 		if title := tb.answer("fixed"); !strings.HasPrefix(title, "Solved") {
 			t.Fatalf("after fixed: %q", title)
 		}
+		// Without JavaScript the browser cannot check: the wizard asks.
+		tb.open("/")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#url"), reachable))
+		tb.click(`form[action="/cases"] button[type="submit"]`)
+		if title := tb.waitStep(); title != "Does the page load in your browser now?" {
+			t.Fatalf("a site that works from gatecheck, without JavaScript: %q", title)
+		}
+		if got := tb.text(`[data-testid="browser-view"]`); got != "Not checked: the check needs JavaScript" {
+			t.Errorf("the browser's view reads %q", got)
+		}
+		if views := a.apiVantages(tb.token()); len(views) != 1 {
+			t.Errorf("a view was stored without JavaScript: %+v", views)
+		}
+		if title := tb.answer("loads"); title != "Solved" {
+			t.Errorf("after it loads: %q", title)
+		}
+	})
+
+	// The browser's own check: it tries the site while the server probes,
+	// posts what it saw, and the first step follows from both views.
+	t.Run("browser check, answered", func(t *testing.T) {
+		tb := b.newTab(t, a.ts.URL)
+		tb.start(reachable, "")
+		tb.waitTitle("Reload the page, then wait a minute")
+		views := a.apiVantages(tb.token())
+		if len(views) != 2 || views[1].From != "browser" || views[1].Reachable == nil || !*views[1].Reachable ||
+			!strings.HasPrefix(views[1].Detail, "a server answered (after ") {
+			t.Errorf("stored views: %+v", views)
+		}
+		if got := tb.text(`[data-testid="server-view"]`); got != "Answered 200 OK" {
+			t.Errorf("the server's view reads %q", got)
+		}
+		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "A server answered (after ") {
+			t.Errorf("the browser's view reads %q", got)
+		}
+		tb.expect("answered", "Does your browser reach the site?: Your browser gets an answer from the site too", "not what it answered")
+		tb.audit("fix (browser answered)")
+	})
+
+	// A site that sends the browser to another origin: the page's policy
+	// blocks the redirect, and the check still knows a server answered.
+	t.Run("browser check, redirected elsewhere", func(t *testing.T) {
+		tb := b.newTab(t, a.ts.URL)
+		tb.start(redirecting, "")
+		tb.waitTitle("Reload the page, then wait a minute")
+		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "A server answered with a redirect to another site") {
+			t.Errorf("the browser's view reads %q", got)
+		}
+	})
+
+	t.Run("browser check, could not connect", func(t *testing.T) {
+		tb := b.newTab(t, a.ts.URL)
+		tb.start(nothing, "")
+		tb.waitTitle("Do you run the server?")
+		views := a.apiVantages(tb.token())
+		if len(views) != 2 || views[1].Reachable == nil || *views[1].Reachable || !strings.HasPrefix(views[1].Detail, "could not connect") {
+			t.Errorf("stored views: %+v", views)
+		}
+		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "Could not connect") {
+			t.Errorf("the browser's view reads %q", got)
+		}
+		tb.expect("could not connect", "Your browser cannot connect either", "certificate error looks the same as no connection")
+		tb.audit("question (browser could not connect)")
 	})
 
 	var ticketCase string

@@ -188,7 +188,8 @@ type caseState struct {
 	latest  *wizard.ProbeRun
 	checked *wizard.ProbeRun // the latest finished run: its report is in force
 	log     []wizard.StepRecord
-	answers []wizard.Answer // in force and still fitting the tree
+	views   []wizard.Vantage // besides the server's, oldest first
+	answers []wizard.Answer  // in force and still fitting the tree
 	facts   wizard.Facts
 	step    *wizard.Step
 	stale   bool // some answers no longer fit (the probes were re-run)
@@ -215,8 +216,11 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 	if st.log, err = s.cfg.Store.Steps(ctx, c.ID); err != nil {
 		return nil, err
 	}
+	if st.views, err = s.cfg.Store.Vantages(ctx, c.ID); err != nil {
+		return nil, err
+	}
 	st.answers = wizard.ReplayAnswers(st.log)
-	st.facts = wizard.Facts{Report: report, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
 	st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
 	var ae *wizard.AnswerError
 	if errors.As(err, &ae) {
@@ -248,8 +252,8 @@ const recheckActor = "visitor"
 func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	token := chi.URLParam(r, "token")
 	key := token + " " + s.baseURL(r)
-	if page, ok := s.pages.get(key); ok {
-		writePage(w, page)
+	if page, csp, ok := s.pages.get(key); ok {
+		writePage(w, page, csp)
 		return
 	}
 	from := s.pages.begin()
@@ -266,13 +270,33 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	if st.stale {
 		v.Error = "The site was checked again and some earlier answers no longer apply; the wizard continues from here."
 	}
+	var csp string
+	v.Check, csp = s.browserCheck(r, st)
+	if v.Check != nil {
+		v.Check.Reload = s.stepAsksBrowser(st)
+	}
 	var buf bytes.Buffer
 	if err := templates.Step(s.meta(r, st.step.Title), v).Render(r.Context(), &buf); err != nil {
 		s.Error(w, r, err)
 		return
 	}
-	s.pages.put(key, st.c.ID, from, pageUntil(st.facts.Now, v.CheckedAt), buf.Bytes())
-	writePage(w, buf.Bytes())
+	if csp != "" {
+		csp = contentPolicy(csp)
+	}
+	s.pages.put(key, st.c.ID, from, pageUntil(st.facts.Now, v.CheckedAt), buf.Bytes(), csp)
+	writePage(w, buf.Bytes(), csp)
+}
+
+// stepAsksBrowser reports whether the case's walk passed a check of the
+// browser's view without an answer of the person's: a view stored now
+// would change the step shown.
+func (s *Server) stepAsksBrowser(st *caseState) bool {
+	for _, p := range st.step.Path {
+		if n := st.tree.Node(p.Node); n != nil && n.Kind == wizard.KindCheck && strings.HasPrefix(n.Field, "vantage.") && p.Auto {
+			return true
+		}
+	}
+	return false
 }
 
 // pageUntil is how long a step page rendered at now may be kept: to the
@@ -287,9 +311,13 @@ func pageUntil(now, checked time.Time) time.Time {
 	return until
 }
 
-// writePage sends a rendered page.
-func writePage(w http.ResponseWriter, page []byte) {
+// writePage sends a rendered page, with its own Content-Security-Policy
+// when csp is set.
+func writePage(w http.ResponseWriter, page []byte, csp string) {
 	h := w.Header()
+	if csp != "" {
+		h.Set("Content-Security-Policy", csp)
+	}
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Length", strconv.Itoa(len(page)))
@@ -303,6 +331,10 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
+	var csp string
+	if v.Check, csp = s.browserCheck(r, st); csp != "" {
+		w.Header().Set("Content-Security-Policy", contentPolicy(csp))
+	}
 	m := s.meta(r, "Checking "+st.c.Host)
 	m.Refresh = 2
 	s.render(w, r, http.StatusOK, templates.Probing(m, v))
@@ -311,7 +343,7 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	v := templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
+		Browser: wizard.Browser(st.views), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
 	}
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0

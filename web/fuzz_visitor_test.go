@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -383,6 +384,72 @@ func FuzzRevisit(f *testing.F) {
 			c := ids[int(pick)%len(ids)]
 			rec := a.serve("POST", &url.URL{Path: "/c/" + tok + "/answer"}, formBody("", "node", node, "choice", c), false)
 			wantRedirect(t, "the revisited choice "+node+"="+c, rec, "/c/"+tok)
+		}
+	})
+}
+
+// FuzzVantage posts a browser's result to /c/{token}/vantage. It is stored
+// (204, one view more) exactly when the form reads, names the case's latest
+// run (own picks the real one, else run is taken as sent), carries a known
+// result with its reason and time, no browser view of the run is stored,
+// and it moves none of the person's answers; anything else is a 4xx that
+// stores nothing.
+func FuzzVantage(f *testing.F) {
+	f.Add(uint8(0), []byte{}, true, "", "answered", "42", "", "")
+	f.Add(uint8(2), []byte{}, true, "", "unreachable", "", "", "")
+	f.Add(uint8(2), []byte{0, 0}, true, "", "answered", "7", "", "")
+	f.Add(uint8(1), []byte{}, true, "", "timeout", "8000", "", "")
+	f.Add(uint8(1), []byte{}, true, "", "redirected", "80001", "", "")
+	f.Add(uint8(0), []byte{}, true, "", "skipped", "", "mixed-content", "")
+	f.Add(uint8(0), []byte{}, true, "", "skipped", "", "bored", "")
+	f.Add(uint8(3), []byte{}, true, "", "answered", "", "", "")
+	f.Add(uint8(0), []byte{}, false, "1", "answered", "", "", "")
+	f.Add(uint8(0), []byte{}, false, "-1", "answered", "1e3", "", "")
+	f.Add(uint8(0), []byte{}, true, "", "answered", "", "", "run=1")
+	f.Add(uint8(0), []byte{}, true, "", "answered", "", "", strings.Repeat("x", 2<<10))
+	for _, s := range nastyStrings {
+		f.Add(uint8(0), []byte{}, false, s, s, s, s, "")
+	}
+	a := newFuzzApp(f)
+	f.Fuzz(func(t *testing.T, which uint8, walk []byte, own bool, run, result, ms, reason, extra string) {
+		st := a.newCase(t, which, walk)
+		tok := st.c.Token
+		if own && st.latest != nil {
+			run = strconv.FormatInt(st.latest.ID, 10)
+		}
+		body := formBody(extra, "run", run, "result", result, "ms", ms, "reason", reason)
+		rec := a.serve("POST", &url.URL{Path: "/c/" + tok + "/vantage"}, body, false)
+		page := checkResponse(t, "POST vantage", rec)
+		after := a.load(t, tok)
+		stored := len(after.views) == len(st.views)+1
+		if !stored && len(after.views) != len(st.views) {
+			t.Fatalf("views %d -> %d", len(st.views), len(after.views))
+		}
+		if (rec.Code == http.StatusNoContent) != stored {
+			t.Fatalf("%d, but a view stored: %v: %.300s", rec.Code, stored, page)
+		}
+		if !stored && (rec.Code < 400 || rec.Code >= 500) {
+			t.Fatalf("a refused view: %d, want a 4xx: %.300s", rec.Code, page)
+		}
+		form, err := url.ParseQuery(body)
+		want := err == nil && len(body) <= maxVantageBody && st.latest != nil && st.latestBrowser() == nil
+		var v *wizard.Vantage
+		if want {
+			v, err = browserVantage(form.Get("run"), form.Get("result"), form.Get("ms"), form.Get("reason"))
+			want = err == nil && v.RunID == st.latest.ID && !a.srv.browserMoves(st, *v)
+		}
+		if stored != want {
+			t.Fatalf("form %q on case at %v: stored %v, want %v (%d %.300s)", body, st.step, stored, want, rec.Code, page)
+		}
+		if stored {
+			got := after.views[len(after.views)-1]
+			if got.RunID != v.RunID || got.Detail != v.Detail || (got.Reachable == nil) != (v.Reachable == nil) ||
+				(got.Reachable != nil && *got.Reachable != *v.Reachable) {
+				t.Fatalf("stored %+v, posted %+v", got, v)
+			}
+			if !sameAnswers(after.answers, st.answers) {
+				t.Fatalf("a view changed the answers: %v -> %v", st.answers, after.answers)
+			}
 		}
 	})
 }

@@ -38,6 +38,7 @@ type cachedPage struct {
 	from   uint64 // the write count when reading the case began
 	until  time.Time
 	body   []byte
+	csp    string // the page's own Content-Security-Policy, if any
 }
 
 // maxTracked bounds lastWrite; past it, every page is dropped instead.
@@ -58,24 +59,26 @@ func (pc *pageCache) currentLocked(caseID int64, from uint64) bool {
 	return pc.allSince <= from && pc.lastWrite[caseID] <= from
 }
 
-// get returns the page kept under key, if it is still current.
-func (pc *pageCache) get(key string) ([]byte, bool) {
+// get returns the page kept under key and its Content-Security-Policy
+// (empty: the default one), if it is still current.
+func (pc *pageCache) get(key string) (body []byte, csp string, ok bool) {
 	pc.mu.Lock()
 	defer pc.mu.Unlock()
 	p := pc.pages[key]
 	if p == nil {
-		return nil, false
+		return nil, "", false
 	}
 	if !pc.currentLocked(p.caseID, p.from) || !pc.now().Before(p.until) {
 		pc.dropLocked(key, p)
-		return nil, false
+		return nil, "", false
 	}
-	return p.body, true
+	return p.body, p.csp, true
 }
 
 // put keeps a page of a case read after begin returned from, unless the
-// case was written since, until the time given.
-func (pc *pageCache) put(key string, caseID int64, from uint64, until time.Time, body []byte) {
+// case was written since, until the time given, with the
+// Content-Security-Policy it must be sent with (empty: the default one).
+func (pc *pageCache) put(key string, caseID int64, from uint64, until time.Time, body []byte, csp string) {
 	if len(body) > pc.maxBytes/8 {
 		return
 	}
@@ -93,7 +96,7 @@ func (pc *pageCache) put(key string, caseID int64, from uint64, until time.Time,
 		}
 		pc.dropLocked(k, p)
 	}
-	pc.pages[key] = &cachedPage{caseID: caseID, from: from, body: body, until: until}
+	pc.pages[key] = &cachedPage{caseID: caseID, from: from, body: body, until: until, csp: csp}
 	pc.bytes += len(body)
 }
 
@@ -198,6 +201,11 @@ func (s cachingStore) FinishProbe(ctx context.Context, runID int64, rep *probes.
 func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
 	defer s.runsWritten(runIDs, true)
 	return s.CaseStore.ShareProbe(ctx, from, runIDs...)
+}
+
+func (s cachingStore) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.AddVantage(ctx, caseID, v)
 }
 
 // runsWritten notes a write to the cases of runs; done forgets the runs.

@@ -24,7 +24,7 @@ import (
 func TestCachingStoreCoversEveryWrite(t *testing.T) {
 	reads := map[string]bool{
 		"Case": true, "CaseByID": true, "FindCases": true, "TreeSource": true, "Steps": true,
-		"StatusChanges": true, "Notes": true, "ProbeRuns": true,
+		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "Vantages": true,
 		"Incidents": true, "Incident": true, "ActiveNotice": true, "ActiveNotices": true, "CountReports": true,
 		// Staff sessions and accounts are not on any cached page.
 		"UserByName": true, "CreateSession": true, "SessionUser": true, "DeleteSession": true,
@@ -175,32 +175,32 @@ func TestPageCacheRefusesPagesReadBeforeAWrite(t *testing.T) {
 	pc := newPageCache(func() time.Time { return at }, 1<<20)
 	from := pc.begin()
 	pc.written(7) // lands while case 7's page renders
-	pc.put("seven", 7, from, at.Add(time.Minute), []byte("old"))
-	if _, ok := pc.get("seven"); ok {
+	pc.put("seven", 7, from, at.Add(time.Minute), []byte("old"), "")
+	if _, _, ok := pc.get("seven"); ok {
 		t.Error("a page read before a write to its case was kept")
 	}
-	pc.put("eight", 8, from, at.Add(time.Minute), []byte("fine"))
-	if _, ok := pc.get("eight"); !ok {
+	pc.put("eight", 8, from, at.Add(time.Minute), []byte("fine"), "")
+	if _, _, ok := pc.get("eight"); !ok {
 		t.Error("a write to another case dropped this one's page")
 	}
 	from = pc.begin()
-	pc.put("seven", 7, from, at.Add(time.Minute), []byte("new"))
-	if page, ok := pc.get("seven"); !ok || string(page) != "new" {
+	pc.put("seven", 7, from, at.Add(time.Minute), []byte("new"), "")
+	if page, _, ok := pc.get("seven"); !ok || string(page) != "new" {
 		t.Errorf("a page read after the write: %q %v", page, ok)
 	}
 	pc.written(7) // a later write makes the kept page stale
-	if _, ok := pc.get("seven"); ok {
+	if _, _, ok := pc.get("seven"); ok {
 		t.Error("a kept page outlived a write to its case")
 	}
-	pc.put("nine", 9, pc.begin(), at.Add(time.Minute), []byte("x"))
+	pc.put("nine", 9, pc.begin(), at.Add(time.Minute), []byte("x"), "")
 	pc.written(0) // a write to every case
-	if _, ok := pc.get("nine"); ok {
+	if _, _, ok := pc.get("nine"); ok {
 		t.Error("a page outlived a write to every case")
 	}
 	// Bounded: pages beyond maxBytes push older ones out.
 	small := newPageCache(func() time.Time { return at }, 800)
 	for i := range 20 {
-		small.put(fmt.Sprint(i), int64(i), small.begin(), at.Add(time.Minute), make([]byte, 100))
+		small.put(fmt.Sprint(i), int64(i), small.begin(), at.Add(time.Minute), make([]byte, 100), "")
 	}
 	if small.bytes > 800 || len(small.pages) > 8 {
 		t.Errorf("cache holds %d bytes in %d pages, over its 800", small.bytes, len(small.pages))

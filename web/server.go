@@ -198,6 +198,7 @@ func (s *Server) routes() http.Handler {
 	r.Post("/c/{token}/back", s.handleBack)
 	r.Get("/c/{token}/at/{node}", s.handleRevisit)
 	r.Post("/c/{token}/recheck", s.handleRecheck)
+	r.Post("/c/{token}/vantage", s.handleVantage)
 
 	r.Get("/staff/login", s.handleLoginForm)
 	r.Post("/staff/login", s.handleLogin)

@@ -256,7 +256,7 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 	}
 	v := templates.StaffCaseView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg, Draft: draft,
-		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes),
+		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes), Browser: wizard.Browser(st.views),
 	}
 	if !st.probing() {
 		v.Step = st.step
@@ -325,6 +325,10 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 				Text: sharedText(run) + "Probes finished: " + string(run.Report.Verdict.Code) + ": " + run.Report.Verdict.Summary})
 		}
 	}
+	for _, v := range st.views {
+		out = append(out, templates.TimelineEntry{At: v.At, Kind: "vantage", Actor: v.From,
+			Text: fmt.Sprintf("Seen from %s (for probe run %d): %s", vantageName(v.From), v.RunID, v.Detail)})
+	}
 	for _, n := range notes {
 		out = append(out, templates.TimelineEntry{At: n.At, Kind: "note", Actor: n.Author, Text: "Note: " + n.Body})
 	}
@@ -333,6 +337,14 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
+}
+
+// vantageName names a point of view for staff.
+func vantageName(from string) string {
+	if from == wizard.VantageBrowser {
+		return "the visitor's browser"
+	}
+	return from
 }
 
 // sharedText says where a run's report came from when another run made

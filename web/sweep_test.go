@@ -32,6 +32,7 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/c/" + token + "/answer":       {"node", "choice"},
 		"/c/" + token + "/back":         {"x"},
 		"/c/" + token + "/recheck":      {"x"},
+		"/c/" + token + "/vantage":      {"run", "result", "ms", "reason"},
 		"/staff/login":                  {"name", "password", "next"},
 		"/staff/c/" + token + "/notes":  {"body"},
 		"/staff/c/" + token + "/status": {"status"},

@@ -172,3 +172,37 @@ type User struct {
 	PasswordHash string
 	CreatedAt    time.Time
 }
+
+// VantageBrowser is the From of the visitor's browser's view.
+const VantageBrowser = "browser"
+
+// Vantage is one point of view on a case's URL besides the server's own
+// probes: the visitor's browser now, agents on other networks later
+// ("agent:NAME"). The server's view is the case's probe run, not a
+// Vantage. A view is made for one probe run of the case, at most one per
+// source and run.
+type Vantage struct {
+	ID    int64     `json:"-"`
+	RunID int64     `json:"run"`
+	From  string    `json:"from"`
+	At    time.Time `json:"at"`
+	// Reachable says whether a server answered there; nil when the view
+	// could not be taken (the browser skipped the check).
+	Reachable *bool `json:"reachable"`
+	// Detail says what was seen, for people.
+	Detail string `json:"detail"`
+	// Report is a full diagnosis from there, for views that can make one
+	// (agents); nil for the browser, which cannot.
+	Report *probes.Report `json:"report,omitempty"`
+}
+
+// Browser returns the latest view of the visitor's browser among views,
+// or nil.
+func Browser(views []Vantage) *Vantage {
+	for i := len(views) - 1; i >= 0; i-- {
+		if views[i].From == VantageBrowser {
+			return &views[i]
+		}
+	}
+	return nil
+}

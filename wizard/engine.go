@@ -27,10 +27,14 @@ type Settings struct {
 }
 
 // Facts are what the engine knows without asking: the probe report (nil
-// while the probes run, or when they could not), the requester's address
-// as the server sees it, and the case's own details.
+// while the probes run, or when they could not), the other points of view
+// on the URL (the visitor's browser), the requester's address as the
+// server sees it, and the case's own details.
 type Facts struct {
-	Report      *probes.Report
+	Report *probes.Report
+	// Vantages are the views besides the server's, oldest first; the
+	// latest of each source counts.
+	Vantages    []Vantage
 	RequesterIP string
 	URL         string
 	Ticket      string
@@ -307,6 +311,9 @@ func (t *Tree) value(field string, f Facts, s Settings) (value, reason string, k
 		}
 		return "public", "the server sees you at " + a.String(), true
 	}
+	if field == "vantage.browser" {
+		return browserValue(f)
+	}
 	r := f.Report
 	if r == nil {
 		return "", "", false
@@ -337,6 +344,22 @@ func (t *Tree) value(field string, f Facts, s Settings) (value, reason string, k
 		return st, "the " + name + " check: " + st + " (" + detail + ")", true
 	}
 	return "", "", false
+}
+
+// browserValue reads vantage.browser: whether the visitor's browser got an
+// answer from the site. Without a view (no JavaScript, or not yet) it is
+// "unknown", which trees send to a question asking the same thing.
+func browserValue(f Facts) (value, reason string, known bool) {
+	v := Browser(f.Vantages)
+	switch {
+	case v == nil:
+		return "unknown", "your browser's own check of the site has no result (it needs JavaScript)", true
+	case v.Reachable == nil:
+		return "unknown", "your browser did not check the site: " + v.Detail, true
+	case *v.Reachable:
+		return "reachable", "your browser reached the site: " + v.Detail, true
+	}
+	return "unreachable", "your browser could not connect to the site: " + v.Detail, true
 }
 
 // checkStatus maps the tree's check names to the report's checks.

@@ -85,7 +85,7 @@ func TestEveryPathOfTheDefaultTreeEnds(t *testing.T) {
 
 func TestEntryPointForEachVerdict(t *testing.T) {
 	want := map[probes.Code]string{
-		probes.Healthy:             "fix-refresh",
+		probes.Healthy:             "ask-browser-works", // no browser view in these facts
 		probes.Intermittent:        "role-intermittent",
 		probes.AccessBlocked:       "role-blocked", // no allowlist in these settings
 		probes.HTTPSUnavailable:    "role-https",
@@ -95,8 +95,8 @@ func TestEntryPointForEachVerdict(t *testing.T) {
 		probes.TLSUntrusted:        "role-cert",
 		probes.DNSNXDomain:         "role-dns",
 		probes.DNSFailure:          "role-dns",
-		probes.TCPRefused:          "role-down",
-		probes.TCPTimeout:          "role-down",
+		probes.TCPRefused:          "ask-browser-down",
+		probes.TCPTimeout:          "ask-browser-down",
 		probes.Gateway502:          "role-gateway",
 		probes.ProtocolError:       "role-gateway",
 		probes.ServerError:         "role-gateway",
@@ -152,9 +152,10 @@ func TestScenarios(t *testing.T) {
 		answers []Answer
 		want    string
 		check   func(t *testing.T, st *Step)
+		views   []Vantage
 	}{
 		{"expired certificate, site owner", settings(), probes.TLSExpired,
-			answers("role-cert", "owner"), "fix-cert", nil},
+			answers("role-cert", "owner"), "fix-cert", nil, nil},
 		{"missing https binding, visitor escalates", settings(), probes.HTTPSUnavailable,
 			answers("role-https", "user"), "escalate-https", func(t *testing.T, st *Step) {
 				for _, want := range []string{"To: CloudOps (cloudops@acme.example)", "URL: https://shop.example.com/",
@@ -163,7 +164,7 @@ func TestScenarios(t *testing.T) {
 						t.Errorf("summary lacks %q:\n%s", want, st.Escalation.Summary)
 					}
 				}
-			}},
+			}, nil},
 		{"hosted app behind an allowlist", allow, probes.AccessBlocked,
 			answers("allowlist-who", "some", "allowlist-verify", "broken"), "escalate-allowlist", func(t *testing.T, st *Step) {
 				if st.Escalation.Team != "CloudOps" || !strings.Contains(st.Escalation.Request, "203.0.113.7") {
@@ -172,32 +173,41 @@ func TestScenarios(t *testing.T) {
 				if !strings.Contains(st.Escalation.Summary, "Only some of us") {
 					t.Errorf("summary does not say who is affected:\n%s", st.Escalation.Summary)
 				}
-			}},
+			}, nil},
 		{"works from here, everything fails for me", settings(), probes.Healthy,
-			answers("fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "many-fail"),
-			"fix-own-connection", nil},
+			answers("ask-browser-works", "error-page", "fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "many-fail"),
+			"fix-own-connection", nil, nil},
 		{"works from here, fails for everyone, allowlist", allow, probes.Healthy,
-			answers("fix-refresh", "broken", "fix-cache", "broken", "scope", "everyone"), "allowlist-who", nil},
+			answers("fix-refresh", "broken", "fix-cache", "broken", "scope", "everyone"), "allowlist-who", nil, browserSaw(true)},
 		{"works from here, only this site fails, no allowlist", settings(), probes.Healthy,
-			answers("fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "others-fine"),
-			"fix-visitor-network", nil},
+			answers("ask-browser-works", "error-page", "fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "others-fine"),
+			"fix-visitor-network", nil, nil},
+		{"works from here, your browser cannot connect, allowlist", allow, probes.Healthy,
+			answers("other-sites", "others-fine"), "allowlist-who", nil, browserSaw(false)},
+		{"works from here, loads for you now", settings(), probes.Healthy,
+			answers("ask-browser-works", "loads"), "end-resolved", nil, nil},
+		{"gatecheck cannot connect, your browser can, still broken", settings(), probes.TCPTimeout,
+			answers("fix-reachable-from-you", "broken", "role-down", "user"), "fix-wait", nil, browserSaw(true)},
+		{"down for both", settings(), probes.TCPRefused, answers("role-down", "owner"), "fix-server-down", nil, browserSaw(false)},
 		{"gateway 502 after a plugin upgrade", settings(), probes.Gateway502,
 			answers("role-gateway", "owner", "owner-backup", "done", "owner-logs", "broken", "owner-changes", "platform"),
-			"fix-rollback-platform", nil},
+			"fix-rollback-platform", nil, nil},
 		{"overload, visitor waits", settings(), probes.GatewayTimeout,
-			answers("role-overload", "user"), "fix-wait", nil},
+			answers("role-overload", "user"), "fix-wait", nil, nil},
 		{"refresh fixed it", settings(), probes.Healthy,
 			answers("fix-refresh", "fixed"), "end-resolved", func(t *testing.T, st *Step) {
 				if !st.Done || st.Outcome != Resolved {
 					t.Errorf("step = %+v", st)
 				}
-			}},
-		{"DNS change, owner", settings(), probes.DNSNXDomain, answers("role-dns", "owner"), "fix-dns", nil},
+			}, browserSaw(true)},
+		{"DNS change, owner", settings(), probes.DNSNXDomain, answers("role-dns", "owner"), "fix-dns", nil, nil},
 		{"redirect loop survives cookies", settings(), probes.RedirectLoop,
-			answers("fix-cookies-loop", "broken", "role-loop", "owner"), "fix-redirect-owner", nil},
+			answers("fix-cookies-loop", "broken", "role-loop", "owner"), "fix-redirect-owner", nil, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			st, err := Default().Next(tt.s, facts(tt.code), tt.answers)
+			f := facts(tt.code)
+			f.Vantages = tt.views
+			st, err := Default().Next(tt.s, f, tt.answers)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -277,7 +287,7 @@ func TestStaleAndBadAnswers(t *testing.T) {
 func TestGoingBackAndChangingAnAnswer(t *testing.T) {
 	tr := Default()
 	f := facts(probes.Healthy)
-	given := answers("fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "many-fail")
+	given := answers("ask-browser-works", "error-page", "fix-refresh", "broken", "fix-cache", "broken", "scope", "only-me", "other-sites", "many-fail")
 	if st, _ := tr.Next(settings(), f, Back(given)); st.Node != "other-sites" {
 		t.Errorf("back one step: at %s, want other-sites", st.Node)
 	}
@@ -285,15 +295,15 @@ func TestGoingBackAndChangingAnAnswer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kept) != 2 {
-		t.Fatalf("rewind to scope kept %d answers, want 2", len(kept))
+	if len(kept) != 3 {
+		t.Fatalf("rewind to scope kept %d answers, want 3", len(kept))
 	}
 	changed := append(kept, Answer{Node: "scope", Choice: "everyone", At: now})
 	st, err := tr.Next(settings(), f, changed)
 	if err != nil || st.Node != "fix-visitor-network" {
 		t.Errorf("after changing the answer: %v at %v", err, st)
 	}
-	if given[2].Choice != "only-me" {
+	if given[3].Choice != "only-me" {
 		t.Error("Rewind changed the caller's answers")
 	}
 	if _, err := tr.Rewind(settings(), f, given, "role-dns"); err == nil {
@@ -359,5 +369,99 @@ func TestSeedsAreCovered(t *testing.T) {
 		if !covered[id] {
 			t.Errorf("the tree does not reach %q", id)
 		}
+	}
+}
+
+// browserSaw is a browser view of the site: reachable, or not.
+func browserSaw(reachable bool) []Vantage {
+	detail := "could not connect"
+	if reachable {
+		detail = "a server answered in 40 ms"
+	}
+	return []Vantage{{RunID: 1, From: VantageBrowser, At: now.Add(-time.Minute), Reachable: &reachable, Detail: detail}}
+}
+
+func TestBrowserView(t *testing.T) {
+	skipped := []Vantage{{RunID: 1, From: VantageBrowser, At: now, Detail: "not tried: mixed content"}}
+	// An older view then a newer one: the newer counts.
+	changed := append(browserSaw(false), browserSaw(true)...)
+	agentOnly := []Vantage{{RunID: 1, From: "agent:paris", At: now, Reachable: new(true), Detail: "answered"}}
+	for _, tt := range []struct {
+		name   string
+		code   probes.Code
+		views  []Vantage
+		at     string
+		value  string // the reason shown for the automatic answer
+		choice string
+	}{
+		{"works from here and from your browser", probes.Healthy, browserSaw(true), "fix-refresh", "your browser reached the site: a server answered in 40 ms", "reachable"},
+		{"works from here, not from your browser", probes.Healthy, browserSaw(false), "other-sites", "your browser could not connect to the site: could not connect", "unreachable"},
+		{"works from here, no browser view", probes.Healthy, nil, "ask-browser-works", "has no result", "unknown"},
+		{"works from here, the browser skipped", probes.Healthy, skipped, "ask-browser-works", "did not check the site: not tried: mixed content", "unknown"},
+		{"only an agent's view", probes.Healthy, agentOnly, "ask-browser-works", "has no result", "unknown"},
+		{"the latest browser view counts", probes.Healthy, changed, "fix-refresh", "a server answered", "reachable"},
+		{"refused from here, your browser gets an answer", probes.TCPRefused, browserSaw(true), "fix-reachable-from-you", "reached the site", "reachable"},
+		{"timeout from here and from your browser", probes.TCPTimeout, browserSaw(false), "role-down", "could not connect", "unreachable"},
+		{"refused from here, no browser view", probes.TCPRefused, nil, "ask-browser-down", "has no result", "unknown"},
+		// A 502 is an answer to a browser: the view cannot tell it from a
+		// working site, so the gateway branch does not ask it.
+		{"gateway 502, browser reached", probes.Gateway502, browserSaw(true), "role-gateway", "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := facts(tt.code)
+			f.Vantages = tt.views
+			st, err := Default().Next(settings(), f, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Node != tt.at {
+				t.Fatalf("at %s, want %s", st.Node, tt.at)
+			}
+			if tt.choice == "" {
+				for _, p := range st.Path {
+					if Default().Node(p.Node).Field == "vantage.browser" {
+						t.Errorf("the path checks the browser's view at %s", p.Node)
+					}
+				}
+				return
+			}
+			p := st.Path[1]
+			if Default().Node(p.Node).Field != "vantage.browser" || !p.Auto || p.Choice != tt.choice || !strings.Contains(p.Reason, tt.value) {
+				t.Errorf("second path entry %+v, want the browser check answered %s (%q)", p, tt.choice, tt.value)
+			}
+		})
+	}
+
+	// The person may disagree with the browser's view: "it does not load
+	// here" overrides "a server answered".
+	st, err := Default().Next(settings(), Facts{Report: report(probes.Healthy), Vantages: browserSaw(true), Now: now},
+		answers("browser-works", "unreachable"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Node != "other-sites" || !st.Path[1].Disagreed || !strings.Contains(st.Path[1].Found, "reached the site") {
+		t.Errorf("disagreeing with the browser: at %s, path %+v", st.Node, st.Path)
+	}
+}
+
+func TestSummaryShowsTheBrowsersView(t *testing.T) {
+	f := facts(probes.TCPRefused)
+	f.Vantages = browserSaw(true)
+	st, err := Default().Next(settings(), f, answers("fix-reachable-from-you", "broken", "role-down", "user", "fix-wait", "broken"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Escalation == nil {
+		t.Fatalf("at %s, want an escalation", st.Node)
+	}
+	for _, want := range []string{"Diagnosis: tcp_refused", "Seen from the requester's browser (2026-11-21 14:29:00 GMT): a server answered in 40 ms"} {
+		if !strings.Contains(st.Escalation.Summary, want) {
+			t.Errorf("summary lacks %q:\n%s", want, st.Escalation.Summary)
+		}
+	}
+	// Without a view the summary says nothing of the browser.
+	st, _ = Default().Next(settings(), facts(probes.TCPRefused), answers("ask-browser-down", "cannot-connect", "role-down", "user", "fix-wait", "broken"))
+	if st.Escalation == nil || strings.Contains(st.Escalation.Summary, "browser (") {
+		t.Errorf("summary without a browser view:\n%+v", st.Escalation)
 	}
 }

@@ -151,6 +151,9 @@ func (r renderer) summary(t *Tree, e *Escalation, path []PathEntry) string {
 		}
 		line("Probed at: %s", rep.StartedAt.In(loc).Format("2006-01-02 15:04:05 MST"))
 	}
+	if v := Browser(r.f.Vantages); v != nil {
+		line("Seen from the requester's browser (%s): %s", v.At.In(loc).Format("2006-01-02 15:04:05 MST"), oneLine(v.Detail))
+	}
 	var done []string
 	for _, p := range path {
 		if p.Kind == KindCheck && p.Auto {

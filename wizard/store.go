@@ -35,6 +35,15 @@ type CaseStore interface {
 	// (run ID -> case ID), queueing first a run for any case without one.
 	InterruptedProbes(ctx context.Context) (map[int64]int64, error)
 
+	// AddVantage stores a view of the case's URL from v.From, made for its
+	// probe run v.RunID, setting v.ID and v.At. It is refused with
+	// ECONFLICT when the run is not the case's latest or that source's
+	// view of the run is stored already, and ENOTFOUND when the case has
+	// no such run.
+	AddVantage(ctx context.Context, caseID int64, v *Vantage) error
+	// Vantages returns a case's views besides the server's, oldest first.
+	Vantages(ctx context.Context, caseID int64) ([]Vantage, error)
+
 	UserByName(ctx context.Context, name string) (*User, error)
 	CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, error)
 	SessionUser(ctx context.Context, token string) (*User, error)

@@ -28,6 +28,11 @@ var fieldValues = map[string][]string{
 	"check.samples": statuses,
 	// What kind of address the requester came from.
 	"requester_ip": {"public", "private", "unknown"},
+	// Whether the visitor's browser got an answer from the site (a
+	// no-cors fetch from the case page: an answer of any status, a 502
+	// included, is "reachable"); unknown without a result. Agents on other
+	// networks will add vantage.agent fields.
+	"vantage.browser": {"reachable", "unreachable", "unknown"},
 	// The operator says whether the application is hosted behind an IP
 	// allowlist.
 	"setting.hosted_allowlist": {"yes", "no"},

@@ -60,6 +60,23 @@ func TestValidTree(t *testing.T) {
 	}
 }
 
+// TestBrowserViewField proves a check may read vantage.browser, with its
+// three values each claimed.
+func TestBrowserViewField(t *testing.T) {
+	src := strings.Replace(base, "    field: verdict\n    default: other\n    choices:\n      - id: ok\n        label: Fine\n        when: [healthy]",
+		"    field: vantage.browser\n    choices:\n      - id: unknown\n        label: Ask\n        when: [unknown]\n        next: q2\n      - id: ok\n        label: Fine\n        when: [reachable]", 1)
+	src = strings.Replace(src, "        label: Not fine\n", "        label: Not fine\n        when: [unreachable]\n", 1)
+	src += "  - id: q2\n    kind: question\n    text: Does it load?\n    choices:\n      - id: y\n        label: Yes\n        next: done\n      - id: n\n        label: No\n        next: e\n"
+	if _, err := Parse("t.yaml", []byte(src)); err != nil {
+		t.Fatalf("a check of vantage.browser: %v\n%s", err, src)
+	}
+	// Leave "unknown" out: the tree must say where it goes.
+	bad := strings.Replace(src, "        when: [unknown]\n", "", 1)
+	if _, err := Parse("t.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "no choice for unknown") {
+		t.Errorf("a browser check without unknown: %v", err)
+	}
+}
+
 func TestValidationRules(t *testing.T) {
 	for _, tt := range []struct {
 		rule     string
@@ -74,6 +91,9 @@ func TestValidationRules(t *testing.T) {
 		{"an end node ends", "    outcome: resolved\n", "    outcome: resolved\n    next: q\n", 35, "an end node has no next"},
 		{"checks name a known field", "field: verdict", "field: weather", 14, `unknown field "weather"`},
 		{"checks name known verdict codes", "when: [healthy]", "when: [healthy, on_fire]", 19, `"on_fire" is not a known verdict code`},
+		{"the browser's view has three values", "    field: verdict\n    default: other\n    choices:\n      - id: ok\n        label: Fine\n        when: [healthy]",
+			"    field: vantage.browser\n    default: other\n    choices:\n      - id: ok\n        label: Fine\n        when: [reachable, loads]", 19, `"loads" is not a known value for vantage.browser`},
+		{"no other vantage yet", "field: verdict", "field: vantage.agent", 14, `unknown field "vantage.agent"`},
 		{"every choice leads somewhere", "        label: B\n        next: done\n", "        label: B\n", 11, `choice "b" leads nowhere`},
 		{"choices have labels", "        label: B\n", "", 11, `choice "b" has no label`},
 		{"checks cover every value", "    default: other\n", "", 14, "no choice for"},

@@ -15,7 +15,7 @@ func TestTreeCommands(t *testing.T) {
 	goodPath := filepath.Join(dir, "good.yaml")
 	os.WriteFile(goodPath, good, 0o644)
 
-	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 48 nodes") {
+	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 53 nodes") {
 		t.Errorf("check good: %d %q %q", code, out, errs)
 	}
 	code, _, errs := runCmd(t, "tree", "check", bad)
@@ -26,7 +26,8 @@ func TestTreeCommands(t *testing.T) {
 		t.Errorf("check missing: %d %q", code, errs)
 	}
 	code, out, _ := runCmd(t, "tree", "show")
-	if code != 0 || !strings.Contains(out, "◇ probe: What gatecheck found (checks verdict)") || !strings.Contains(out, "[tls_expired, tls_hostname_mismatch, tls_untrusted] ? role-cert") {
+	if code != 0 || !strings.Contains(out, "◇ probe: What gatecheck found (checks verdict)") || !strings.Contains(out, "[tls_expired, tls_hostname_mismatch, tls_untrusted] ? role-cert") ||
+		!strings.Contains(out, "[healthy] ◇ browser-works: Does your browser reach the site? (checks vantage.browser)") {
 		t.Errorf("show: %d\n%s", code, out)
 	}
 	code, out, _ = runCmd(t, "tree", "show", "--dot", goodPath)
