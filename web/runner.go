@@ -188,15 +188,9 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 	if held {
 		r.reserved = max(r.reserved-1, 0)
 	}
-	if r.closed {
-		r.mu.Unlock()
-		return errShuttingDown
-	}
-	if r.joinLocked(t, runID, caseID) {
-		r.mu.Unlock()
-		return nil
-	}
-	if f, ok := r.reusableLocked(t, fresh); ok {
+	// A probe under way is fresher than any finished one: join it rather
+	// than reuse.
+	if f, ok := r.reusableLocked(t, fresh); ok && r.byTarget[t.key()] == nil && !r.closed {
 		r.mu.Unlock()
 		err := r.store.ShareProbe(ctx, f.runID, runID)
 		if err == nil {
@@ -204,16 +198,14 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 		}
 		r.log.Error("reusing a recent probe report; probing again", "run", runID, "from", f.runID, "err", err)
 		r.mu.Lock()
-		if r.closed {
-			r.mu.Unlock()
-			return errShuttingDown
-		}
-		if r.joinLocked(t, runID, caseID) {
-			r.mu.Unlock()
-			return nil
-		}
 	}
 	defer r.mu.Unlock()
+	if r.closed {
+		return errShuttingDown
+	}
+	if r.joinLocked(t, runID, caseID) {
+		return nil
+	}
 	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}}
 	r.queue = append(r.queue, j)
 	r.byTarget[t.key()] = j
