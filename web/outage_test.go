@@ -208,8 +208,8 @@ func TestReportsJoinARunningProbe(t *testing.T) {
 		}()
 	}
 	for _, tok := range tokens {
-		if _, page := a.do("GET", "/c/"+tok, nil); !strings.Contains(page, "data-events") {
-			t.Fatalf("case %s does not show the probe's progress: %s", tok, excerpt(page, "<main"))
+		if _, page := a.do("GET", "/c/"+tok, nil); !strings.Contains(page, "data-events") || !strings.Contains(page, "once for all 20 reports") {
+			t.Fatalf("case %s does not show the shared probe's progress: %s", tok, excerpt(page, "data-queue"))
 		}
 	}
 	site.release()

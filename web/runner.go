@@ -443,6 +443,9 @@ func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 				j.host, r.hostCap, wait.Round(time.Second))
 		}
 	}
+	if n := len(j.runs); pos == 0 && n > 1 {
+		return fmt.Sprintf("Checking now… Many people are reporting %s: gatecheck checks it once for all %d reports, so as not to add to its load.", j.host, n)
+	}
 	return queueText(pos)
 }
 
