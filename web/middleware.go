@@ -70,13 +70,15 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-// logRequests logs each request with slog.
+// logRequests logs and counts each request.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: 200}
 		next.ServeHTTP(sw, r)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", time.Since(start).Milliseconds())
+		took := time.Since(start)
+		s.metrics.request(r, sw.status, took)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", took.Milliseconds())
 	})
 }
 

@@ -38,6 +38,7 @@ type Runner struct {
 	maxQueue int
 	reuse    time.Duration // how long a finished report is reused; 0: never
 	hostCap  int           // probe jobs a host gets a minute; 0: no cap
+	metrics  *metrics      // nil: not counted
 
 	mu         sync.Mutex
 	cond       *sync.Cond
@@ -194,6 +195,7 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 		r.mu.Unlock()
 		err := r.store.ShareProbe(ctx, f.runID, runID)
 		if err == nil {
+			r.metrics.sharedRuns("reused", 1)
 			return nil
 		}
 		r.log.Error("reusing a recent probe report; probing again", "run", runID, "from", f.runID, "err", err)
@@ -223,6 +225,7 @@ func (r *Runner) joinLocked(t probeTarget, runID, caseID int64) bool {
 	}
 	j.runs = append(j.runs, jobRun{runID, caseID})
 	r.byCase[caseID] = j
+	r.metrics.sharedRuns("joined", 1)
 	return true
 }
 
@@ -351,6 +354,8 @@ func (r *Runner) run(j *job) {
 		r.mu.Unlock()
 		return
 	}
+
+	r.metrics.probed(string(rep.Verdict.Code), time.Duration(rep.DurationMS*float64(time.Millisecond)))
 
 	// Store the report for the runs known so far, in one transaction...
 	r.mu.Lock()

@@ -56,6 +56,11 @@ type Config struct {
 	MaxBodyBytes        int64
 	Now                 func() time.Time
 
+	// MetricsToken, when set, lets a client that sends it as a bearer
+	// token read /metrics from anywhere; without it only loopback and the
+	// trusted proxies' ranges may.
+	MetricsToken string
+
 	// IncidentMinReports is the fewest cases of one host and verdict that
 	// make an incident (default 3).
 	IncidentMinReports int
@@ -67,6 +72,7 @@ type Server struct {
 	log        *slog.Logger
 	handler    http.Handler
 	runner     *Runner
+	metrics    *metrics
 	pages      *pageCache
 	probeLimit *limiter
 	loginLimit *limiter
@@ -130,6 +136,8 @@ func New(cfg Config) *Server {
 		dummyHash:  mustHash("gatecheck: no such user"),
 		draining:   make(chan struct{}),
 	}
+	s.metrics = newMetrics(s.runner)
+	s.runner.metrics = s.metrics
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
 	s.handler = s.routes()
 	return s
@@ -187,6 +195,7 @@ func (s *Server) routes() http.Handler {
 	})
 
 	r.Get("/healthz", s.handleHealthz)
+	r.Get("/metrics", s.handleMetrics)
 	r.Get("/static/{name}", s.handleStatic)
 
 	r.Get("/", s.handleHome)

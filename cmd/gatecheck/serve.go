@@ -65,6 +65,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
+	metricsToken := fs.String("metrics-token", os.Getenv("GATECHECK_METRICS_TOKEN"), "bearer token that lets a client read /metrics from anywhere; without it only loopback and the trusted proxies' ranges may (GATECHECK_METRICS_TOKEN)")
+	logFormat := fs.String("log-format", envOr("GATECHECK_LOG_FORMAT", "text"), "log lines as text (key=value) or json (GATECHECK_LOG_FORMAT)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
@@ -101,7 +103,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, opts)
+	case "json":
+		handler = slog.NewJSONHandler(stderr, opts)
+	default:
+		fmt.Fprintf(stderr, "gatecheck serve: --log-format is text or json, not %q\n", *logFormat)
+		return exitUsage
+	}
+	log := slog.New(handler)
 
 	db, err := sqlite.Open(ctx, *dbPath)
 	if err != nil {
@@ -118,7 +131,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
-		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost),
+		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
 		IncidentMinReports: *minReports,
 	})
 	if err := srv.Start(ctx); err != nil {
