@@ -71,6 +71,8 @@ type StepView struct {
 	// Check the try the page makes when the latest run has none.
 	Browser *wizard.Vantage
 	Check   *BrowserCheck
+	// Agents are the agents' views of the case, and where their jobs stand.
+	Agents []AgentRow
 	// Revisit is set when the person is changing an earlier answer.
 	Revisit bool
 	Error   string
@@ -121,6 +123,33 @@ type StaffCaseView struct {
 	TreeNote string          // set when the case walks an older tree version
 	Browser  *wizard.Vantage // the visitor's browser's view in force
 	Draft    string          // a refused note, given back to edit
+	// Agents are the agents' views of the case and where their jobs
+	// stand; AgentNames the agents a re-run may ask (none: no form).
+	Agents     []AgentRow
+	AgentNames []string
+}
+
+// AgentRow is one agent's view of a case's URL, or where its job stands.
+type AgentRow struct {
+	Name string
+	// State is done (Text is what it saw), waiting, working, offline or
+	// expired (Text says so).
+	State string
+	Text  string
+}
+
+// AgentsView is the staff page of agents.
+type AgentsView struct {
+	Agents []AgentLine
+}
+
+// AgentLine is one agent on the staff page.
+type AgentLine struct {
+	Name     string
+	State    string // online, offline or revoked
+	LastSeen string // "never" or a time
+	From     string // the address it was last seen from
+	Version  string
 }
 
 // ErrorView is an error page.

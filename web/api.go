@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -43,6 +44,11 @@ type apiVantage struct {
 	Report    *probes.Report `json:"report,omitempty"`
 	Reachable *bool          `json:"reachable,omitempty"`
 	Detail    string         `json:"detail,omitempty"`
+	// Addr is the address gatecheck saw an agent report from; State,
+	// for an agent whose latest job is not done, where it stands:
+	// waiting (for an agent online, or at work), offline or expired.
+	Addr  string `json:"addr,omitempty"`
+	State string `json:"state,omitempty"`
 }
 
 type apiCurrent struct {
@@ -118,7 +124,32 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	}
 	for _, from := range order {
 		v := latest[from]
-		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail})
+		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail, Addr: v.Addr})
+	}
+	// Agents whose latest job is not done: where it stands, on their
+	// latest view if they have one.
+	rows, _ := s.agentRows(st)
+	for _, row := range rows {
+		if row.State == "done" {
+			continue
+		}
+		state := row.State
+		if state == "working" {
+			state = "waiting"
+		}
+		from := wizard.AgentSource(row.Name)
+		i := slices.IndexFunc(out.Vantages, func(v apiVantage) bool { return v.From == from })
+		if i < 0 {
+			var j *wizard.AgentJob
+			for _, jj := range st.jobs {
+				if jj.From() == from {
+					j = jj
+				}
+			}
+			out.Vantages = append(out.Vantages, apiVantage{From: from, At: j.CreatedAt, Run: j.RunID})
+			i = len(out.Vantages) - 1
+		}
+		out.Vantages[i].State = state
 	}
 	if !st.probing() {
 		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome}
@@ -126,16 +157,18 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	return out, nil
 }
 
-// handleAPICreate answers POST /api/cases {"url", "ticket"}: 201 with the
-// case's token and link, the probes started.
+// handleAPICreate answers POST /api/cases {"url", "ticket", "agents"}: 201
+// with the case's token and link, the probes started, and a job for each
+// agent named (an unknown or revoked one: 422, nothing stored).
 func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		s.errorStatus(w, r, http.StatusUnsupportedMediaType, `Send JSON with Content-Type: application/json, such as {"url": "https://shop.example.com/", "ticket": "INC-42"}.`)
 		return
 	}
 	var in struct {
-		URL    string `json:"url"`
-		Ticket string `json:"ticket"`
+		URL    string   `json:"url"`
+		Ticket string   `json:"ticket"`
+		Agents []string `json:"agents"`
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&in); err != nil {
@@ -147,7 +180,13 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusBadRequest, `The body is not the JSON expected, {"url": "...", "ticket": "..."}: `+err.Error())
 		return
 	}
-	c, err := s.createCase(r, in.URL, in.Ticket)
+	// Unknown agents are refused before anything is stored.
+	agents, err := s.agentsNamed(r.Context(), in.Agents)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	c, err := s.createCase(r, in.URL, in.Ticket, agents)
 	var limited *limitedError
 	if errors.As(err, &limited) {
 		s.tooMany(w, r, limited.wait, limited.what)

@@ -55,7 +55,7 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rawURL, ticket := r.PostForm.Get("url"), r.PostForm.Get("ticket")
-	c, err := s.createCase(r, rawURL, ticket)
+	c, err := s.createCase(r, rawURL, ticket, nil)
 	var limited *limitedError
 	switch {
 	case errors.As(err, &limited):
@@ -81,8 +81,8 @@ type limitedError struct {
 func (e *limitedError) Error() string { return "rate limited: " + e.what }
 
 // createCase validates the input, applies the limits and opens a case with
-// its first probe run queued.
-func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Case, error) {
+// its first probe run queued, and a job for that run for each agent.
+func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wizard.Agent) (*wizard.Case, error) {
 	t, err := probes.Normalize(rawURL, probes.DefaultPorts)
 	if err != nil {
 		return nil, wizard.Errorf(wizard.EINVALID, "%s", capitalise(err.Error()))
@@ -106,7 +106,12 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 	}
 	// The case is stored: queue its probes even if the client hangs up
 	// now, or the case would wait for ever (until the next start).
-	if err := s.queueProbe(context.WithoutCancel(r.Context()), c, "", held, false); err != nil {
+	ctx := context.WithoutCancel(r.Context())
+	run, err := s.queueProbe(ctx, c, "", held, false)
+	if err == nil {
+		err = s.queueAgentJobs(ctx, c.ID, run.ID, agents, "")
+	}
+	if err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -115,18 +120,18 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string) (*wizard.Cas
 // queueProbe stores a probe run and gives it to the runner, in the place
 // the caller holds from s.runner.Reserve if held. fresh asks for a new
 // diagnosis rather than a recent one of the same target.
-func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held, fresh bool) error {
+func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held, fresh bool) (*wizard.ProbeRun, error) {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
 		s.runner.Release(held)
-		return err
+		return nil, err
 	}
 	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, fresh); err != nil {
 		// Shutting down: the run stays queued in the store and is picked
 		// up at the next start; the person is told to come back.
-		return err
+		return nil, err
 	}
-	return nil
+	return run, nil
 }
 
 func addrString(a netip.Addr) string {
@@ -188,8 +193,9 @@ type caseState struct {
 	latest  *wizard.ProbeRun
 	checked *wizard.ProbeRun // the latest finished run: its report is in force
 	log     []wizard.StepRecord
-	views   []wizard.Vantage // besides the server's, oldest first
-	answers []wizard.Answer  // in force and still fitting the tree
+	views   []wizard.Vantage   // besides the server's, oldest first
+	jobs    []*wizard.AgentJob // agents' jobs, oldest first
+	answers []wizard.Answer    // in force and still fitting the tree
 	facts   wizard.Facts
 	step    *wizard.Step
 	stale   bool // some answers no longer fit (the probes were re-run)
@@ -218,6 +224,11 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 	}
 	if st.views, err = s.cfg.Store.Vantages(ctx, c.ID); err != nil {
 		return nil, err
+	}
+	if s.agents != nil {
+		if st.jobs, err = s.agents.CaseAgentJobs(ctx, c.ID); err != nil {
+			return nil, err
+		}
 	}
 	st.answers = wizard.ReplayAnswers(st.log)
 	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
@@ -283,7 +294,12 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	if csp != "" {
 		csp = contentPolicy(csp)
 	}
-	s.pages.put(key, st.c.ID, from, pageUntil(st.facts.Now, v.CheckedAt), buf.Bytes(), csp)
+	until := pageUntil(st.facts.Now, v.CheckedAt)
+	if _, pending := s.agentRows(st); pending && st.facts.Now.Add(5*time.Second).Before(until) {
+		// Whether a waiting agent is online changes with no write.
+		until = st.facts.Now.Add(5 * time.Second)
+	}
+	s.pages.put(key, st.c.ID, from, until, buf.Bytes(), csp)
 	writePage(w, buf.Bytes(), csp)
 }
 
@@ -292,7 +308,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 // would change the step shown.
 func (s *Server) stepAsksBrowser(st *caseState) bool {
 	for _, p := range st.step.Path {
-		if n := st.tree.Node(p.Node); n != nil && n.Kind == wizard.KindCheck && strings.HasPrefix(n.Field, "vantage.") && p.Auto {
+		if n := st.tree.Node(p.Node); n != nil && n.Kind == wizard.KindCheck && n.Field == "vantage.browser" && p.Auto {
 			return true
 		}
 	}
@@ -348,6 +364,7 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
 	}
+	v.Agents, _ = s.agentRows(st)
 	return v
 }
 
@@ -361,8 +378,10 @@ func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if ok, _, _, _ := s.runner.Progress(c.ID); !ok && !s.freshCheck(w, r, c, recheckActor) {
-		return
+	if ok, _, _, _ := s.runner.Progress(c.ID); !ok {
+		if _, ok := s.freshCheck(w, r, c, recheckActor); !ok {
+			return
+		}
 	}
 	http.Redirect(w, r, "/c/"+c.Token, http.StatusSeeOther)
 }
@@ -371,21 +390,22 @@ func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
 // the client's limit; it joins a probe of the same target under way but
 // never reuses a finished one. It answers the request itself and returns
 // false when refused.
-func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Case, actor string) bool {
+func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, bool) {
 	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
 		s.tooMany(w, r, wait, "checks started")
-		return false
+		return nil, false
 	}
 	held, err := s.runner.Reserve(targetOf(c), true)
+	var run *wizard.ProbeRun
 	if err == nil {
 		// Queued even if the client hangs up now, as a new case is.
-		err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, true)
+		run, err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, true)
 	}
 	if err != nil {
 		s.Error(w, r, err)
-		return false
+		return nil, false
 	}
-	return true
+	return run, true
 }
 
 // handleAnswer answers POST /c/{token}/answer: record the choice at the

@@ -64,7 +64,7 @@ func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func isAPI(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasSuffix(r.URL.Path, ".json")
+	return strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/agent/") || strings.HasSuffix(r.URL.Path, ".json")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -41,12 +41,12 @@ func contentPolicy(connect string) string {
 		"connect-src 'self'" + connect + "; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 }
 
-// limitBody caps request bodies.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// limitBody caps request bodies at what limit says for each.
+func limitBody(limit func(*http.Request) int64) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Body != nil {
-				r.Body = http.MaxBytesReader(w, r.Body, n)
+				r.Body = http.MaxBytesReader(w, r.Body, limit(r))
 			}
 			next.ServeHTTP(w, r)
 		})

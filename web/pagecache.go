@@ -237,3 +237,38 @@ func (s cachingStore) ClearNotice(ctx context.Context, host, actor string) error
 	defer s.pages.written(0)
 	return s.CaseStore.ClearNotice(ctx, host, actor)
 }
+
+// cachingAgents is the agent store as the server sees it: each write to
+// an agent's job, once done, invalidates the pages of the job's case (they
+// show where the job stands). Agents themselves are on no case page.
+type cachingAgents struct {
+	wizard.AgentStore
+	pages *pageCache
+}
+
+func (s cachingAgents) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*wizard.AgentJob, error) {
+	defer s.pages.written(caseID)
+	return s.AgentStore.QueueAgentJobs(ctx, caseID, runID, agentIDs, actor, expires)
+}
+
+func (s cachingAgents) TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*wizard.AgentJob, error) {
+	j, err := s.AgentStore.TakeAgentJob(ctx, agentID, lease)
+	if j != nil {
+		s.pages.written(j.CaseID)
+	}
+	return j, err
+}
+
+func (s cachingAgents) FinishAgentJob(ctx context.Context, agentID, jobID int64, v *wizard.Vantage) (*wizard.AgentJob, error) {
+	j, err := s.AgentStore.FinishAgentJob(ctx, agentID, jobID, v)
+	if j != nil {
+		s.pages.written(j.CaseID)
+	}
+	return j, err
+}
+
+func (s cachingAgents) SweepAgentJobs(ctx context.Context, maxAttempts int) ([]int64, error) {
+	cases, err := s.AgentStore.SweepAgentJobs(ctx, maxAttempts)
+	s.pages.writtenEach(cases)
+	return cases, err
+}

@@ -64,6 +64,19 @@ type Config struct {
 	// IncidentMinReports is the fewest cases of one host and verdict that
 	// make an incident (default 3).
 	IncidentMinReports int
+
+	// Agents keeps the agents and their jobs; nil takes Store when it
+	// keeps them too, or turns agents off.
+	Agents wizard.AgentStore
+	// AgentPoll is how long an agent's long-poll waits for a job (default
+	// wizard.AgentPoll); AgentLease how long a job taken is the agent's
+	// before it is given back (default 2 min); AgentJobTTL how long a job
+	// waits for its agent at most (default 10 min); AgentAttempts how many
+	// leases may pass before it expires (default 3).
+	AgentPoll     time.Duration
+	AgentLease    time.Duration
+	AgentJobTTL   time.Duration
+	AgentAttempts int
 }
 
 // Server is gatecheck's web application.
@@ -80,6 +93,14 @@ type Server struct {
 	dummyHash  []byte
 	draining   chan struct{} // closed by Drain
 	drainOnce  sync.Once
+
+	agents    wizard.AgentStore // nil: no agents
+	agentMu   sync.Mutex
+	wakes     map[int64]chan struct{} // agent ID -> closed when a job is queued for it
+	polls     map[int64]int           // agent ID -> its open long-polls
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the server; Start starts its probe workers.
@@ -120,6 +141,21 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.AgentPoll <= 0 {
+		cfg.AgentPoll = wizard.AgentPoll
+	}
+	if cfg.AgentLease <= 0 {
+		cfg.AgentLease = 2 * time.Minute
+	}
+	if cfg.AgentJobTTL <= 0 {
+		cfg.AgentJobTTL = 10 * time.Minute
+	}
+	if cfg.AgentAttempts <= 0 {
+		cfg.AgentAttempts = 3
+	}
+	if cfg.Agents == nil {
+		cfg.Agents, _ = cfg.Store.(wizard.AgentStore)
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	// Every write, the runner's included, goes through the page cache's
 	// store so that no kept page outlives a change to its case.
@@ -135,6 +171,12 @@ func New(cfg Config) *Server {
 		loginLimit: newLimiter(cfg.LoginsPerMinute, 5),
 		dummyHash:  mustHash("gatecheck: no such user"),
 		draining:   make(chan struct{}),
+		wakes:      map[int64]chan struct{}{},
+		polls:      map[int64]int{},
+		sweepStop:  make(chan struct{}),
+	}
+	if cfg.Agents != nil {
+		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
 	}
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
@@ -166,6 +208,10 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("resuming interrupted probe runs", "count", len(pending))
 	}
 	s.runner.Start()
+	if s.agents != nil && s.sweepDone == nil {
+		s.sweepDone = make(chan struct{})
+		go s.sweepLoop()
+	}
 	return nil
 }
 
@@ -175,10 +221,26 @@ func (s *Server) Start(ctx context.Context) error {
 // it to http.Server.RegisterOnShutdown.
 func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 
-// Close ends the progress streams and stops the probe workers.
+// Close ends the progress streams and the agents' long-polls, and stops
+// the probe workers and the sweep of agents' jobs.
 func (s *Server) Close(ctx context.Context) error {
 	s.Drain()
+	s.closeOnce.Do(func() {
+		close(s.sweepStop)
+		if s.sweepDone != nil {
+			<-s.sweepDone
+		}
+	})
 	return s.runner.Close(ctx)
+}
+
+// bodyLimit is the most a request's body may hold: MaxBodyBytes, or
+// maxAgentReport for an agent's report.
+func (s *Server) bodyLimit(r *http.Request) int64 {
+	if strings.HasPrefix(r.URL.Path, "/agent/v1/jobs/") {
+		return maxAgentReport
+	}
+	return s.cfg.MaxBodyBytes
 }
 
 // ServeHTTP serves the application.
@@ -186,7 +248,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody(s.cfg.MaxBodyBytes))
+	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody(s.bodyLimit))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusNotFound, "There is nothing at this address.")
 	})
@@ -220,6 +282,8 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
+		r.Post("/staff/c/{token}/agent", s.handleRerunAgent)
+		r.Get("/staff/agents", s.handleStaffAgents)
 		// Incidents, the API's included: they show which sites customers
 		// report, so they are for signed-in staff only.
 		r.Get("/staff/incidents", s.handleIncidents)
@@ -231,6 +295,9 @@ func (s *Server) routes() http.Handler {
 		r.Get("/api/incidents", s.handleAPIIncidents)
 		r.Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
 	})
+
+	r.Post("/agent/v1/poll", s.handleAgentPoll)
+	r.Post("/agent/v1/jobs/{id}/report", s.handleAgentReport)
 
 	r.Post("/api/cases", s.handleAPICreate)
 	r.Get("/api/cases/{token}", s.handleAPICase)

@@ -261,6 +261,19 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 	if !st.probing() {
 		v.Step = st.step
 	}
+	v.Agents, _ = s.agentRows(st)
+	if s.agents != nil {
+		agents, err := s.agents.Agents(ctx)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for _, a := range agents {
+			if a.RevokedAt.IsZero() {
+				v.AgentNames = append(v.AgentNames, a.Name)
+			}
+		}
+	}
 	var done []*wizard.ProbeRun
 	for _, run := range runs {
 		v.Latest = run
@@ -445,7 +458,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.", "")
 		return
 	}
-	if !s.freshCheck(w, r, c, staffFrom(r.Context()).Name) {
+	if _, ok := s.freshCheck(w, r, c, staffFrom(r.Context()).Name); !ok {
 		return
 	}
 	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)

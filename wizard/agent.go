@@ -46,4 +46,70 @@ type AgentStore interface {
 	AgentByToken(ctx context.Context, token string) (*Agent, error)
 	// AgentSeen records that an agent asked for work, from addr.
 	AgentSeen(ctx context.Context, id int64, addr, version string) error
+	// The agents' probe jobs.
+	AgentJobs
+}
+
+// AgentJobState is where an agent's probe job stands.
+type AgentJobState string
+
+// The states of an agent's job: queued until the agent takes it, taken
+// while it probes (for a lease), done once its report is stored, expired
+// when it was not done in time.
+const (
+	JobQueued  AgentJobState = "queued"
+	JobTaken   AgentJobState = "taken"
+	JobDone    AgentJobState = "done"
+	JobExpired AgentJobState = "expired"
+)
+
+// AgentJob asks one agent to probe a case's URL for one probe run of the
+// case; its report becomes the view "agent:NAME" of that run.
+type AgentJob struct {
+	ID     int64         `json:"id"`
+	Agent  *Agent        `json:"agent"`
+	CaseID int64         `json:"-"`
+	RunID  int64         `json:"run"`
+	URL    string        `json:"url"`
+	State  AgentJobState `json:"state"`
+	// Actor is who asked for it ("" when the case was opened with it).
+	Actor     string    `json:"actor,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	// TakenAt and LeaseUntil are set while the agent works on it: a lease
+	// that passes gives the job back, so that an agent that went away
+	// mid-job does not keep it.
+	TakenAt    time.Time `json:"taken_at,omitzero"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// ExpiresAt is when it stops waiting for any agent.
+	ExpiresAt  time.Time `json:"expires_at"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
+	// Attempts counts the leases that passed without a report.
+	Attempts int `json:"attempts"`
+}
+
+// From is the source of the view the job makes: "agent:NAME".
+func (j *AgentJob) From() string { return AgentSource(j.Agent.Name) }
+
+// AgentSource is the From of an agent's views.
+func AgentSource(name string) string { return "agent:" + name }
+
+// AgentJobs keeps the probe jobs of agents.
+type AgentJobs interface {
+	// QueueAgentJobs queues one job per agent for probe run runID of case
+	// caseID, to be done by expires.
+	QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*AgentJob, error)
+	// TakeAgentJob gives the agent its oldest queued job, leased to it
+	// until lease passes; nil when it has none.
+	TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*AgentJob, error)
+	// FinishAgentJob stores v, the agent's view made by job jobID, as the
+	// view "agent:NAME" of the job's run, and marks the job done. A job of
+	// another agent is ENOTFOUND; one not taken (queued again, done or
+	// expired) is ECONFLICT.
+	FinishAgentJob(ctx context.Context, agentID, jobID int64, v *Vantage) (*AgentJob, error)
+	// SweepAgentJobs gives back the jobs whose lease passed (queued again,
+	// or expired after maxAttempts) and expires those past their time. It
+	// returns the cases whose jobs changed.
+	SweepAgentJobs(ctx context.Context, maxAttempts int) ([]int64, error)
+	// CaseAgentJobs returns a case's jobs, oldest first.
+	CaseAgentJobs(ctx context.Context, caseID int64) ([]*AgentJob, error)
 }

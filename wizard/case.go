@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gatecheck/gatecheck/probes"
@@ -194,6 +195,9 @@ type Vantage struct {
 	// Report is a full diagnosis from there, for views that can make one
 	// (agents); nil for the browser, which cannot.
 	Report *probes.Report `json:"report,omitempty"`
+	// Addr is the address gatecheck saw an agent report from: the public
+	// address of the agent's network, as a site's allowlist sees it.
+	Addr string `json:"addr,omitempty"`
 }
 
 // Browser returns the latest view of the visitor's browser among views,
@@ -205,4 +209,23 @@ func Browser(views []Vantage) *Vantage {
 		}
 	}
 	return nil
+}
+
+// AgentViews returns the latest view of each agent among views, in the
+// order the agents first reported.
+func AgentViews(views []Vantage) []Vantage {
+	var out []Vantage
+	at := map[string]int{}
+	for _, v := range views {
+		if !strings.HasPrefix(v.From, "agent:") {
+			continue
+		}
+		if i, ok := at[v.From]; ok {
+			out[i] = v
+			continue
+		}
+		at[v.From] = len(out)
+		out = append(out, v)
+	}
+	return out
 }

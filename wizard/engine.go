@@ -166,6 +166,10 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 				choice, entry.At, entry.Answer = a.Choice, a.At, i
 				entry.Disagreed = known && auto != a.Choice
 				i++
+			} else if known && slices.Contains(cur.Quiet, value) {
+				// Nothing to show: pass on without a path entry.
+				cur = t.nodes[cur.next(auto)]
+				continue
 			} else if known {
 				choice, entry.Auto, entry.Reason = auto, true, reason
 			} else {
@@ -314,6 +318,10 @@ func (t *Tree) value(field string, f Facts, s Settings) (value, reason string, k
 	if field == "vantage.browser" {
 		return browserValue(f)
 	}
+	if field == "vantage.agent" {
+		value, reason, _ := agentValue(f)
+		return value, reason, true
+	}
 	r := f.Report
 	if r == nil {
 		return "", "", false
@@ -360,6 +368,42 @@ func browserValue(f Facts) (value, reason string, known bool) {
 		return "reachable", "your browser reached the site: " + v.Detail, true
 	}
 	return "unreachable", "your browser could not connect to the site: " + v.Detail, true
+}
+
+// agentValue reads vantage.agent: what the agents inside the customer's
+// network found, from their latest views. One agent refused or cut off is
+// "blocked", whatever the others found: that is the evidence an allowlist
+// or firewall needs. Then "failing" (another problem), then "healthy";
+// "none" without an agent's view. v is the view that decided.
+func agentValue(f Facts) (value, reason string, v *Vantage) {
+	views := AgentViews(f.Vantages)
+	rank := func(c probes.Code) (string, int) {
+		switch c {
+		case probes.AccessBlocked, probes.TCPRefused, probes.TCPTimeout:
+			return "blocked", 3
+		case probes.Healthy:
+			return "healthy", 1
+		}
+		return "failing", 2
+	}
+	best := 0
+	for i := range views {
+		if views[i].Report == nil {
+			continue
+		}
+		if _, r := rank(views[i].Report.Verdict.Code); r > best {
+			best, v = r, &views[i]
+		}
+	}
+	if v == nil {
+		return "none", "no agent inside your network has checked the site", nil
+	}
+	value, _ = rank(v.Report.Verdict.Code)
+	from := "from " + strings.TrimPrefix(v.From, "agent:")
+	if v.Addr != "" {
+		from += " (" + v.Addr + ", as gatecheck saw it)"
+	}
+	return value, "gatecheck's agent " + from + " found " + string(v.Report.Verdict.Code) + ": " + v.Report.Verdict.Summary, v
 }
 
 // checkStatus maps the tree's check names to the report's checks.

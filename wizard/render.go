@@ -63,6 +63,13 @@ func (r renderer) value(name string) string {
 		return probes.GatewayLabel(rep.Gateway.Name)
 	case "ticket":
 		return or(r.f.Ticket, "none")
+	case "agent_ip":
+		// The address gatecheck saw the deciding agent come from: the
+		// public address of the customer's network.
+		if _, _, v := agentValue(r.f); v != nil && v.Addr != "" {
+			return v.Addr
+		}
+		return "unknown"
 	}
 	return "{" + name + "}"
 }
@@ -153,6 +160,14 @@ func (r renderer) summary(t *Tree, e *Escalation, path []PathEntry) string {
 	}
 	if v := Browser(r.f.Vantages); v != nil {
 		line("Seen from the requester's browser (%s): %s", v.At.In(loc).Format("2006-01-02 15:04:05 MST"), oneLine(v.Detail))
+	}
+	for _, v := range AgentViews(r.f.Vantages) {
+		seen := oneLine(v.Detail)
+		if v.Report != nil {
+			seen = string(v.Report.Verdict.Code) + ": " + oneLine(v.Report.Verdict.Summary)
+		}
+		line("Seen from gatecheck's agent %s at %s (its address as gatecheck saw it; %s): %s",
+			strings.TrimPrefix(v.From, "agent:"), or(v.Addr, "an unknown address"), v.At.In(loc).Format("2006-01-02 15:04:05 MST"), seen)
 	}
 	var done []string
 	for _, p := range path {

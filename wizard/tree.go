@@ -92,6 +92,11 @@ type Node struct {
 	Choices []*Choice `yaml:"choices"`
 	Field   string    `yaml:"field"`
 	Default string    `yaml:"default"`
+	// Quiet lists values of a check's Field for which the walk passes the
+	// check without showing it in the path: a check that only matters
+	// when there is evidence (an agent's view) stays out of the way of
+	// cases without it.
+	Quiet []string `yaml:"quiet"`
 
 	// Fix: the steps, and where "this fixed it" and "still broken" lead.
 	Steps  []string `yaml:"steps"`
@@ -153,7 +158,7 @@ func (n *Node) Edges() []string {
 
 var nodeKeys = map[string]bool{
 	"id": true, "kind": true, "title": true, "text": true, "help": true, "choices": true, "field": true,
-	"default": true, "steps": true, "fixed": true, "broken": true, "team": true, "contact": true,
+	"default": true, "quiet": true, "steps": true, "fixed": true, "broken": true, "team": true, "contact": true,
 	"request": true, "next": true, "outcome": true, "covers": true,
 }
 

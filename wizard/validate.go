@@ -30,9 +30,13 @@ var fieldValues = map[string][]string{
 	"requester_ip": {"public", "private", "unknown"},
 	// Whether the visitor's browser got an answer from the site (a
 	// no-cors fetch from the case page: an answer of any status, a 502
-	// included, is "reachable"); unknown without a result. Agents on other
-	// networks will add vantage.agent fields.
+	// included, is "reachable"); unknown without a result.
 	"vantage.browser": {"reachable", "unreachable", "unknown"},
+	// What gatecheck's agents inside the customer's network found, from
+	// their latest views: blocked (access_blocked, tcp_refused or
+	// tcp_timeout: refused or cut off from there) if any agent was,
+	// else failing (another problem), else healthy; none without a view.
+	"vantage.agent": {"healthy", "blocked", "failing", "none"},
 	// The operator says whether the application is hosted behind an IP
 	// allowlist.
 	"setting.hosted_allowlist": {"yes", "no"},
@@ -177,6 +181,7 @@ func (t *Tree) validateNode(n *Node, add func(int, string, ...any)) {
 		} else {
 			mustEmpty("field", n.Field != "")
 			mustEmpty("default", n.Default != "")
+			mustEmpty("quiet", len(n.Quiet) > 0)
 			for _, c := range n.Choices {
 				if len(c.When) > 0 {
 					add(c.Line, "node %q: only a check's choices have \"when\"", n.ID)
@@ -223,6 +228,11 @@ func (t *Tree) validateCheck(n *Node, choiceIDs map[string]bool, add func(int, s
 	case !ok:
 		add(n.Line, "node %q: unknown field %q (one of %s)", n.ID, n.Field, strings.Join(Fields(), ", "))
 		return
+	}
+	for _, v := range n.Quiet {
+		if !slices.Contains(values, v) {
+			add(n.Line, "node %q: quiet value %q is not a known value for %s", n.ID, v, n.Field)
+		}
 	}
 	claimed := map[string]string{}
 	for _, c := range n.Choices {
@@ -305,6 +315,7 @@ func (t *Tree) validateGraph(add func(int, string, ...any)) {
 var placeholders = []string{
 	"org", "team", "team_contact", "support_contact", "status_page",
 	"url", "host", "requester_ip", "verdict", "verdict_summary", "gateway", "ticket",
+	"agent_ip",
 }
 
 func knownPlaceholder(name string) bool { return slices.Contains(placeholders, name) }

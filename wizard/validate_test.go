@@ -93,7 +93,7 @@ func TestValidationRules(t *testing.T) {
 		{"checks name known verdict codes", "when: [healthy]", "when: [healthy, on_fire]", 19, `"on_fire" is not a known verdict code`},
 		{"the browser's view has three values", "    field: verdict\n    default: other\n    choices:\n      - id: ok\n        label: Fine\n        when: [healthy]",
 			"    field: vantage.browser\n    default: other\n    choices:\n      - id: ok\n        label: Fine\n        when: [reachable, loads]", 19, `"loads" is not a known value for vantage.browser`},
-		{"no other vantage yet", "field: verdict", "field: vantage.agent", 14, `unknown field "vantage.agent"`},
+		{"no such vantage", "field: verdict", "field: vantage.satellite", 14, `unknown field "vantage.satellite"`},
 		{"every choice leads somewhere", "        label: B\n        next: done\n", "        label: B\n", 11, `choice "b" leads nowhere`},
 		{"choices have labels", "        label: B\n", "", 11, `choice "b" has no label`},
 		{"checks cover every value", "    default: other\n", "", 14, "no choice for"},

@@ -19,11 +19,14 @@ var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // cmdAgent manages agents on the server: add NAME (prints the new token
 // alone on standard output), list, revoke NAME.
 func cmdAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("agent", stderr, "gatecheck agent add|revoke [--db FILE] NAME\n       gatecheck agent list [--db FILE]")
+	fs := newFlagSet("agent", stderr, "gatecheck agent add|revoke [--db FILE] NAME\n       gatecheck agent list [--db FILE]\n       gatecheck agent run --server URL [--token TOKEN] [--allow-net CIDR]...")
 	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
 	if len(args) == 0 {
 		fs.Usage()
 		return exitUsage
+	}
+	if args[0] == "run" {
+		return cmdAgentRun(ctx, args[1:], stdout, stderr)
 	}
 	verb := args[0]
 	want := map[string]int{"add": 1, "revoke": 1, "list": 0}

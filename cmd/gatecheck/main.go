@@ -82,6 +82,12 @@ Usage:
       Manage the agents that probe from inside customers' networks: add
       prints the new agent's token (alone on standard output, shown once).
 
+  gatecheck agent run --server URL [--token TOKEN] [--allow-net CIDR]...
+      Run an agent inside a customer's network: it asks the server for
+      probe jobs (dialling out; no inbound port), probes with its own
+      address guard and reports back. The token may come from
+      GATECHECK_AGENT_TOKEN instead.
+
   gatecheck backup COPY
       Write a consistent copy of the live database to the file COPY.
 

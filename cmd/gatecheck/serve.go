@@ -67,6 +67,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	metricsToken := fs.String("metrics-token", os.Getenv("GATECHECK_METRICS_TOKEN"), "bearer token that lets a client read /metrics from anywhere; without it only loopback and the trusted proxies' ranges may (GATECHECK_METRICS_TOKEN)")
 	logFormat := fs.String("log-format", envOr("GATECHECK_LOG_FORMAT", "text"), "log lines as text (key=value) or json (GATECHECK_LOG_FORMAT)")
+	agentPoll := fs.Duration("agent-poll", envDuration("GATECHECK_AGENT_POLL", wizard.AgentPoll), "how long an agent's request for work waits for a job (GATECHECK_AGENT_POLL)")
+	agentLease := fs.Duration("agent-lease", envDuration("GATECHECK_AGENT_LEASE", 2*time.Minute), "how long an agent has to report on a job it took before the job is given back (GATECHECK_AGENT_LEASE)")
+	agentTTL := fs.Duration("agent-job-ttl", envDuration("GATECHECK_AGENT_JOB_TTL", 10*time.Minute), "how long a job waits for its agent before it expires (GATECHECK_AGENT_JOB_TTL)")
 	verbose := fs.Bool("verbose", false, "log every request")
 	profAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060; off when empty")
 	pf := addProbeFlags(fs)
@@ -82,6 +85,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg, err := pf.config()
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitUsage
+	}
+	if *agentPoll < 100*time.Millisecond || *agentPoll > 50*time.Second || *agentLease < time.Second || *agentTTL < *agentLease {
+		fmt.Fprintln(stderr, "gatecheck serve: --agent-poll must be between 100ms and 50s (the write timeout is 60s), --agent-lease at least 1s, --agent-job-ttl at least the lease")
 		return exitUsage
 	}
 	if *reuse < 0 || *perHost < 0 {
@@ -133,6 +140,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
 		IncidentMinReports: *minReports,
+		Agents:             db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

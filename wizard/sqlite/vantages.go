@@ -51,8 +51,8 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 		return wizard.Errorf(wizard.ECONFLICT, "That result is for an earlier check of this case; the site has been checked again since.")
 	}
 	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO vantages (case_id, run_id, source, at, reachable, detail, report) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		caseID, v.RunID, v.From, nanos(now), reachable, v.Detail, report)
+	res, err := tx.ExecContext(ctx, `INSERT INTO vantages (case_id, run_id, source, at, reachable, detail, report, addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		caseID, v.RunID, v.From, nanos(now), reachable, v.Detail, report, v.Addr)
 	if isConstraint(err) {
 		return wizard.Errorf(wizard.ECONFLICT, "The %s's result for this check is stored already: it is taken once per check.", v.From)
 	} else if err != nil {
@@ -71,7 +71,7 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 
 // Vantages returns a case's views, oldest first.
 func (db *DB) Vantages(ctx context.Context, caseID int64) ([]wizard.Vantage, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, run_id, source, at, reachable, detail, report FROM vantages WHERE case_id = ? ORDER BY id`, caseID)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, run_id, source, at, reachable, detail, report, addr FROM vantages WHERE case_id = ? ORDER BY id`, caseID)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +82,7 @@ func (db *DB) Vantages(ctx context.Context, caseID int64) ([]wizard.Vantage, err
 		var at int64
 		var reachable sql.NullBool
 		var report sql.NullString
-		if err := rows.Scan(&v.ID, &v.RunID, &v.From, &at, &reachable, &v.Detail, &report); err != nil {
+		if err := rows.Scan(&v.ID, &v.RunID, &v.From, &at, &reachable, &v.Detail, &report, &v.Addr); err != nil {
 			return nil, err
 		}
 		v.At = fromNanos(at)

@@ -1,0 +1,456 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// Agents are gatecheck run inside customers' networks (gatecheck agent
+// run). They dial out to the server, never the other way round, and speak
+// JSON under /agent/v1/ with their token as a bearer token:
+//
+//	POST /agent/v1/poll                waits up to AgentPoll for the agent's next job:
+//	                                   200 {"id", "url", "deadline"} or 204 (none)
+//	POST /agent/v1/jobs/{id}/report    the job's probes.Report: 204
+//
+// A job taken is leased to the agent until its deadline; a lease that
+// passes gives the job back, so a restarted agent takes it again, and a
+// job not done by its time expires: nobody waits for an agent for ever.
+
+// maxAgentReport caps the body of an agent's report: a report with its
+// evidence is bigger than a form, but bounded.
+const maxAgentReport = 1 << 20
+
+// maxAgentsPerCase caps the agents one case may ask.
+const maxAgentsPerCase = 10
+
+// agentJSON is a job as an agent receives it.
+type agentJSON struct {
+	ID       int64     `json:"id"`
+	URL      string    `json:"url"`
+	Deadline time.Time `json:"deadline"`
+}
+
+// agentFrom returns the agent whose bearer token the request carries, or
+// answers 401 itself.
+func (s *Server) agentFrom(w http.ResponseWriter, r *http.Request) (*wizard.Agent, bool) {
+	if s.agents == nil {
+		s.errorStatus(w, r, http.StatusNotFound, "This gatecheck takes no agents.")
+		return nil, false
+	}
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var a *wizard.Agent
+	var err error = wizard.Errorf(wizard.EUNAUTHORIZED, "This request carries no agent token (Authorization: Bearer gca_…).")
+	if ok && strings.HasPrefix(token, "gca_") {
+		a, err = s.agents.AgentByToken(r.Context(), token)
+	} else if ok {
+		err = wizard.Errorf(wizard.EUNAUTHORIZED, "This agent token is not valid: it was never issued, or it was revoked.")
+	}
+	if err != nil {
+		if wizard.ErrorCode(err) == wizard.EUNAUTHORIZED {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gatecheck agents"`)
+		}
+		s.Error(w, r, err)
+		return nil, false
+	}
+	return a, true
+}
+
+// agentVersion is what an agent says it runs: User-Agent
+// gatecheck-agent/VERSION, cut short.
+func agentVersion(ua string) string {
+	v, ok := strings.CutPrefix(ua, "gatecheck-agent/")
+	if !ok {
+		return ""
+	}
+	v, _, _ = strings.Cut(v, " ")
+	return clip(strings.Map(func(r rune) rune {
+		if r < 0x21 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, v), 40)
+}
+
+// seen records that agent a asked, from the address the request came from
+// (as --trusted-proxy lets the server tell it).
+func (s *Server) seen(r *http.Request, a *wizard.Agent) error {
+	return s.agents.AgentSeen(r.Context(), a.ID, addrString(s.clientIP(r)), agentVersion(r.UserAgent()))
+}
+
+// handleAgentPoll answers POST /agent/v1/poll: the agent's next job, as
+// soon as there is one within the long-poll, else 204.
+func (s *Server) handleAgentPoll(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.agentFrom(w, r)
+	if !ok {
+		return
+	}
+	if err := s.seen(r, a); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.polling(a.ID, +1)
+	defer s.polling(a.ID, -1)
+	if _, err := s.sweepAgentJobs(r.Context()); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	end := time.NewTimer(s.cfg.AgentPoll)
+	defer end.Stop()
+	for {
+		// Take the wake-up channel before looking, so that a job queued
+		// between the look and the wait is not missed.
+		wake := s.agentWake(a.ID)
+		job, err := s.agents.TakeAgentJob(r.Context(), a.ID, s.cfg.AgentLease)
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		if job != nil {
+			s.log.Info("agent took a job", "agent", a.Name, "job", job.ID, "case", job.CaseID)
+			writeJSON(w, http.StatusOK, agentJSON{ID: job.ID, URL: job.URL, Deadline: job.LeaseUntil})
+			return
+		}
+		// Look again now and then: a job given back by the sweep wakes
+		// nobody.
+		again := time.NewTimer(min(5*time.Second, s.cfg.AgentPoll))
+		select {
+		case <-wake:
+		case <-again.C:
+		case <-end.C:
+			again.Stop()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-s.draining:
+			// Shutting down: the agent asks again, later.
+			again.Stop()
+			w.WriteHeader(http.StatusNoContent)
+			return
+		case <-r.Context().Done():
+			again.Stop()
+			return
+		}
+		again.Stop()
+	}
+}
+
+// handleAgentReport answers POST /agent/v1/jobs/{id}/report: the agent's
+// probes.Report for a job it holds. 204 once stored; 404 for a job that is
+// not the agent's; 409 for one not leased to it any more (done, expired,
+// or given back); 400 for a body that is not a report.
+func (s *Server) handleAgentReport(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.agentFrom(w, r)
+	if !ok {
+		return
+	}
+	id, err := strconv.ParseInt(chi.URLParam(r, "id"), 10, 64)
+	if err != nil || id <= 0 {
+		s.Error(w, r, wizard.Errorf(wizard.ENOTFOUND, "There is no such job."))
+		return
+	}
+	var rep probes.Report
+	if err := json.NewDecoder(r.Body).Decode(&rep); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.Error(w, r, errTooLarge)
+			return
+		}
+		s.errorStatus(w, r, http.StatusBadRequest, "The body is not a gatecheck probe report: "+err.Error())
+		return
+	}
+	if !slices.Contains(probes.Codes, rep.Verdict.Code) {
+		s.errorStatus(w, r, http.StatusBadRequest, fmt.Sprintf("The report's verdict %q is not one gatecheck knows.", clip(string(rep.Verdict.Code), 40)))
+		return
+	}
+	if err := s.seen(r, a); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	v := &wizard.Vantage{Report: &rep, Reachable: new(answered(&rep)), Detail: string(rep.Verdict.Code) + ": " + clip(rep.Verdict.Summary, 500),
+		Addr: addrString(s.clientIP(r))}
+	job, err := s.agents.FinishAgentJob(r.Context(), a.ID, id, v)
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	s.log.Info("agent reported", "agent", a.Name, "job", job.ID, "case", job.CaseID, "verdict", rep.Verdict.Code)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// answered reports whether an HTTP answer came back at all, whatever its
+// status.
+func answered(rep *probes.Report) bool {
+	h := rep.HTTP.Final()
+	return h != nil && h.Status > 0
+}
+
+// agentWake returns a channel closed when a job is queued for the agent.
+func (s *Server) agentWake(id int64) <-chan struct{} {
+	s.agentMu.Lock()
+	defer s.agentMu.Unlock()
+	ch := s.wakes[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		s.wakes[id] = ch
+	}
+	return ch
+}
+
+// wakeAgent wakes the agent's long-polls.
+func (s *Server) wakeAgent(id int64) {
+	s.agentMu.Lock()
+	defer s.agentMu.Unlock()
+	if ch := s.wakes[id]; ch != nil {
+		close(ch)
+		delete(s.wakes, id)
+	}
+}
+
+// polling counts the agent's open long-polls: an agent waiting for work
+// is online.
+func (s *Server) polling(id int64, d int) {
+	s.agentMu.Lock()
+	defer s.agentMu.Unlock()
+	s.polls[id] += d
+	if s.polls[id] <= 0 {
+		delete(s.polls, id)
+	}
+}
+
+// online reports whether an agent is waiting for work or asked recently.
+func (s *Server) online(a *wizard.Agent) bool {
+	if !a.RevokedAt.IsZero() {
+		return false
+	}
+	s.agentMu.Lock()
+	n := s.polls[a.ID]
+	s.agentMu.Unlock()
+	return n > 0 || !a.LastSeen.IsZero() && s.cfg.Now().Sub(a.LastSeen) < s.offlineAfter()
+}
+
+// offlineAfter is how long an agent may go without asking before it
+// counts as offline: two long-polls and a margin.
+func (s *Server) offlineAfter() time.Duration {
+	return 2*s.cfg.AgentPoll + min(s.cfg.AgentPoll, 10*time.Second)
+}
+
+// sweepAgentJobs gives back passed leases and expires late jobs.
+func (s *Server) sweepAgentJobs(ctx context.Context) ([]int64, error) {
+	return s.agents.SweepAgentJobs(ctx, s.cfg.AgentAttempts)
+}
+
+// sweepLoop sweeps the agents' jobs until Close, so that a job given back
+// reaches a waiting agent and a late one expires even when no agent asks.
+func (s *Server) sweepLoop() {
+	defer close(s.sweepDone)
+	t := time.NewTicker(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-s.sweepStop:
+			return
+		case <-t.C:
+			if _, err := s.sweepAgentJobs(context.Background()); err != nil {
+				s.log.Error("sweeping agent jobs", "err", err)
+			}
+		}
+	}
+}
+
+// agentsNamed returns the live agents of the names given, in order, each
+// once; an unknown or revoked name is EINVALID.
+func (s *Server) agentsNamed(ctx context.Context, names []string) ([]*wizard.Agent, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	if s.agents == nil {
+		return nil, wizard.Errorf(wizard.EINVALID, "This gatecheck has no agents.")
+	}
+	if len(names) > maxAgentsPerCase {
+		return nil, wizard.Errorf(wizard.EINVALID, "A case can ask up to %d agents; this asks %d.", maxAgentsPerCase, len(names))
+	}
+	all, err := s.agents.Agents(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*wizard.Agent
+	for _, name := range names {
+		i := slices.IndexFunc(all, func(a *wizard.Agent) bool { return strings.EqualFold(a.Name, name) })
+		switch {
+		case i < 0:
+			return nil, wizard.Errorf(wizard.EINVALID, "There is no agent called %q (gatecheck agent list shows them).", clip(name, 64))
+		case !all[i].RevokedAt.IsZero():
+			return nil, wizard.Errorf(wizard.EINVALID, "The agent %q is revoked.", all[i].Name)
+		case !slices.Contains(out, all[i]):
+			out = append(out, all[i])
+		}
+	}
+	return out, nil
+}
+
+// queueAgentJobs asks the agents to probe the case's URL for run runID,
+// and wakes them.
+func (s *Server) queueAgentJobs(ctx context.Context, caseID, runID int64, agents []*wizard.Agent, actor string) error {
+	if len(agents) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(agents))
+	for i, a := range agents {
+		ids[i] = a.ID
+	}
+	if _, err := s.agents.QueueAgentJobs(ctx, caseID, runID, ids, actor, s.cfg.Now().Add(s.cfg.AgentJobTTL)); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		s.wakeAgent(id)
+	}
+	return nil
+}
+
+// agentRows says, per agent asked about the case, what it saw or where its
+// latest job stands. pending is true while some job waits.
+func (s *Server) agentRows(st *caseState) (rows []templates.AgentRow, pending bool) {
+	latest := map[string]*wizard.AgentJob{}
+	var order []string
+	for _, j := range st.jobs {
+		if latest[j.Agent.Name] == nil {
+			order = append(order, j.Agent.Name)
+		}
+		latest[j.Agent.Name] = j
+	}
+	loc := s.cfg.Settings.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	for _, name := range order {
+		j := latest[name]
+		row := templates.AgentRow{Name: name, State: s.jobState(j)}
+		switch row.State {
+		case "done":
+			row.Text = "Its view was not stored"
+			if v := viewOf(st.views, j.From(), j.RunID); v != nil {
+				row.Text = templates.ServerSeen(v.Report)
+				if v.Addr != "" {
+					row.Text += " (from " + v.Addr + ")"
+				}
+			}
+		case "working":
+			row.Text = "Agent " + name + " is checking now"
+		case "waiting":
+			row.Text = "Waiting for agent " + name + " (online)"
+		case "offline":
+			row.Text = "Agent " + name + " is offline — its view will be added if it comes back before " + j.ExpiresAt.In(loc).Format("15:04 MST")
+		case "expired":
+			row.Text = "Agent " + name + " did not answer (expired)"
+		}
+		pending = pending || j.State == wizard.JobQueued || j.State == wizard.JobTaken
+		rows = append(rows, row)
+	}
+	return rows, pending
+}
+
+// jobState is where an agent's job stands, for people: done, working,
+// waiting (its agent is online), offline or expired.
+func (s *Server) jobState(j *wizard.AgentJob) string {
+	switch {
+	case j.State == wizard.JobDone:
+		return "done"
+	case j.State == wizard.JobExpired:
+		return "expired"
+	case j.State == wizard.JobTaken && s.cfg.Now().Before(j.LeaseUntil):
+		return "working"
+	case s.online(j.Agent):
+		return "waiting"
+	}
+	return "offline"
+}
+
+// viewOf returns the view from source made for run, or nil.
+func viewOf(views []wizard.Vantage, from string, run int64) *wizard.Vantage {
+	for i := range views {
+		if views[i].From == from && views[i].RunID == run {
+			return &views[i]
+		}
+	}
+	return nil
+}
+
+// handleStaffAgents answers GET /staff/agents: the agents, online or not.
+func (s *Server) handleStaffAgents(w http.ResponseWriter, r *http.Request) {
+	var v templates.AgentsView
+	if s.agents != nil {
+		agents, err := s.agents.Agents(r.Context())
+		if err != nil {
+			s.Error(w, r, err)
+			return
+		}
+		for _, a := range agents {
+			line := templates.AgentLine{Name: a.Name, State: "offline", LastSeen: "never", From: a.LastAddr, Version: a.Version}
+			switch {
+			case !a.RevokedAt.IsZero():
+				line.State = "revoked"
+			case s.online(a):
+				line.State = "online"
+			}
+			if !a.LastSeen.IsZero() {
+				line.LastSeen = a.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC")
+			}
+			v.Agents = append(v.Agents, line)
+		}
+	}
+	m := s.meta(r, "Agents")
+	m.Wide = true
+	s.render(w, r, http.StatusOK, templates.StaffAgents(m, v))
+}
+
+// handleRerunAgent answers POST /staff/c/{token}/agent (agent): probe the
+// URL again from gatecheck's server and from that agent, side by side.
+func (s *Server) handleRerunAgent(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		s.Error(w, r, formError(err))
+		return
+	}
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	agents, err := s.agentsNamed(r.Context(), []string{r.PostForm.Get("agent")})
+	if err == nil && len(agents) == 0 {
+		err = wizard.Errorf(wizard.EINVALID, "Choose an agent.")
+	}
+	if wizard.ErrorCode(err) == wizard.EINVALID {
+		s.renderStaffCase(w, r, http.StatusUnprocessableEntity, wizard.ErrorMessage(err), "")
+		return
+	} else if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if ok, _, _, _ := s.runner.Progress(c.ID); ok {
+		s.renderStaffCase(w, r, http.StatusConflict, "The probes are already running for this case.", "")
+		return
+	}
+	actor := staffFrom(r.Context()).Name
+	run, ok := s.freshCheck(w, r, c, actor)
+	if !ok {
+		return
+	}
+	if err := s.queueAgentJobs(context.WithoutCancel(r.Context()), c.ID, run.ID, agents, actor); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+}

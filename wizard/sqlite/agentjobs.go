@@ -1,0 +1,226 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// QueueAgentJobs queues one job per agent for probe run runID of case
+// caseID, in one transaction.
+func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*wizard.AgentJob, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var url string
+	err = tx.QueryRowContext(ctx, `SELECT c.url FROM probe_runs r JOIN cases c ON c.id = r.case_id WHERE r.id = ? AND r.case_id = ?`, runID, caseID).Scan(&url)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, wizard.Errorf(wizard.ENOTFOUND, "This case has no check number %d.", runID)
+	} else if err != nil {
+		return nil, err
+	}
+	now := db.Now().UTC()
+	var ids []int64
+	for _, agentID := range agentIDs {
+		res, err := tx.ExecContext(ctx, `INSERT INTO agent_jobs (agent_id, case_id, run_id, url, actor, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			agentID, caseID, runID, url, actor, nanos(now), nanos(expires))
+		if isConstraint(err) {
+			return nil, wizard.Errorf(wizard.ENOTFOUND, "There is no agent number %d.", agentID)
+		} else if err != nil {
+			return nil, err
+		}
+		id, _ := res.LastInsertId()
+		ids = append(ids, id)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
+		return nil, err
+	}
+	var out []*wizard.AgentJob
+	for _, id := range ids {
+		j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.id = ?`, id))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, tx.Commit()
+}
+
+const jobColumns = `j.id, j.case_id, j.run_id, j.url, j.state, j.actor, j.created_at, j.taken_at, j.lease_until, j.expires_at, j.finished_at, j.attempts,
+	a.id, a.name, a.created_at, a.revoked_at, a.last_seen, a.last_addr, a.version`
+
+func scanJob(row scanner) (*wizard.AgentJob, error) {
+	var j wizard.AgentJob
+	var a wizard.Agent
+	var created, taken, lease, expires, finished, aCreated, aRevoked, aSeen int64
+	if err := row.Scan(&j.ID, &j.CaseID, &j.RunID, &j.URL, &j.State, &j.Actor, &created, &taken, &lease, &expires, &finished, &j.Attempts,
+		&a.ID, &a.Name, &aCreated, &aRevoked, &aSeen, &a.LastAddr, &a.Version); err != nil {
+		return nil, err
+	}
+	j.CreatedAt, j.TakenAt, j.LeaseUntil, j.ExpiresAt, j.FinishedAt = fromNanos(created), fromNanos(taken), fromNanos(lease), fromNanos(expires), fromNanos(finished)
+	a.CreatedAt, a.RevokedAt, a.LastSeen = fromNanos(aCreated), fromNanos(aRevoked), fromNanos(aSeen)
+	j.Agent = &a
+	return &j, nil
+}
+
+// TakeAgentJob leases the agent's oldest queued job to it, or returns nil.
+func (db *DB) TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*wizard.AgentJob, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	now := db.Now().UTC()
+	var id int64
+	err = tx.QueryRowContext(ctx, `SELECT id FROM agent_jobs WHERE agent_id = ? AND state = 'queued' AND expires_at > ? ORDER BY id LIMIT 1`, agentID, nanos(now)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_jobs SET state = 'taken', taken_at = ?, lease_until = ? WHERE id = ?`, nanos(now), nanos(now.Add(lease)), id); err != nil {
+		return nil, err
+	}
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	return j, tx.Commit()
+}
+
+// FinishAgentJob stores the agent's view made by a job it holds, and marks
+// the job done. The view is stored for the job's run even when the case was
+// checked again since: it describes the moment it was asked for.
+func (db *DB) FinishAgentJob(ctx context.Context, agentID, jobID int64, v *wizard.Vantage) (*wizard.AgentJob, error) {
+	var report sql.NullString
+	if v.Report != nil {
+		raw, err := json.Marshal(v.Report)
+		if err != nil {
+			return nil, err
+		}
+		report = sql.NullString{String: string(raw), Valid: true}
+	}
+	var reachable sql.NullBool
+	if v.Reachable != nil {
+		reachable = sql.NullBool{Bool: *v.Reachable, Valid: true}
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	j, err := scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.id = ?`, jobID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || err == nil && j.Agent.ID != agentID:
+		// Another agent's job is none of this one's business: not even
+		// whether it exists.
+		return nil, wizard.Errorf(wizard.ENOTFOUND, "This agent has no job number %d.", jobID)
+	case err != nil:
+		return nil, err
+	case j.State == wizard.JobDone:
+		return nil, wizard.Errorf(wizard.ECONFLICT, "Job %d is done already: its report was stored.", jobID)
+	case j.State == wizard.JobExpired:
+		return nil, wizard.Errorf(wizard.ECONFLICT, "Job %d expired: it was not done in time.", jobID)
+	case j.State != wizard.JobTaken:
+		return nil, wizard.Errorf(wizard.ECONFLICT, "Job %d is not leased to this agent any more: its lease passed and it was given back.", jobID)
+	}
+	now := db.Now().UTC()
+	v.RunID, v.From = j.RunID, j.From()
+	res, err := tx.ExecContext(ctx, `INSERT INTO vantages (case_id, run_id, source, at, reachable, detail, report, addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.CaseID, v.RunID, v.From, nanos(now), reachable, v.Detail, report, v.Addr)
+	if isConstraint(err) {
+		return nil, wizard.Errorf(wizard.ECONFLICT, "The %s's result for this check is stored already.", v.From)
+	} else if err != nil {
+		return nil, err
+	}
+	id, _ := res.LastInsertId()
+	if _, err := tx.ExecContext(ctx, `UPDATE agent_jobs SET state = 'done', finished_at = ? WHERE id = ?`, nanos(now), jobID); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), j.CaseID); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, err
+	}
+	v.ID, v.At = id, now
+	j.State, j.FinishedAt = wizard.JobDone, now
+	return j, nil
+}
+
+// SweepAgentJobs gives back jobs whose lease passed and expires jobs past
+// their time or their attempts, returning the cases touched.
+func (db *DB) SweepAgentJobs(ctx context.Context, maxAttempts int) ([]int64, error) {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	now := nanos(db.Now())
+	var cases []int64
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		// Past their time, whatever their state: nobody waits any more.
+		{`UPDATE agent_jobs SET state = 'expired', finished_at = ?1 WHERE state IN ('queued', 'taken') AND expires_at <= ?1 RETURNING case_id`, []any{now}},
+		// Leases that passed for the last allowed time.
+		{`UPDATE agent_jobs SET state = 'expired', finished_at = ?1, attempts = attempts + 1 WHERE state = 'taken' AND lease_until <= ?1 AND attempts + 1 >= ?2 RETURNING case_id`, []any{now, maxAttempts}},
+		// Other leases that passed: the job waits for the agent again.
+		{`UPDATE agent_jobs SET state = 'queued', taken_at = 0, lease_until = 0, attempts = attempts + 1 WHERE state = 'taken' AND lease_until <= ?1 RETURNING case_id`, []any{now}},
+	} {
+		rows, err := tx.QueryContext(ctx, q.sql, q.args...)
+		if err != nil {
+			return nil, fmt.Errorf("sweeping agent jobs: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cases = append(cases, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if len(cases) == 0 {
+		return nil, nil
+	}
+	slices.Sort(cases)
+	cases = slices.Compact(cases)
+	for _, id := range cases {
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, now, id); err != nil {
+			return nil, err
+		}
+	}
+	return cases, tx.Commit()
+}
+
+// CaseAgentJobs returns a case's agent jobs, oldest first.
+func (db *DB) CaseAgentJobs(ctx context.Context, caseID int64) ([]*wizard.AgentJob, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.case_id = ? ORDER BY j.id`, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*wizard.AgentJob
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}

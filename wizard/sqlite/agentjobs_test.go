@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+// TestAgentJobs walks jobs through queue, take, lease, give back, expiry
+// and finish, with two agents that each see only their own jobs.
+func TestAgentJobs(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	now := time.Date(2026, 11, 21, 14, 0, 0, 0, time.UTC)
+	db.Now = func() time.Time { return now }
+	office, _, _ := db.CreateAgent(ctx, "office")
+	lab, _, _ := db.CreateAgent(ctx, "lab")
+	c := newCase(t, db, "https://shop.example.com/", "INC-1")
+	run, err := db.QueueProbe(ctx, c.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{office.ID, lab.ID}, "", now.Add(10*time.Minute))
+	if err != nil || len(jobs) != 2 || jobs[0].Agent.Name != "office" || jobs[0].State != wizard.JobQueued || jobs[0].URL != c.URL {
+		t.Fatalf("queued: %+v %v", jobs, err)
+	}
+	if _, err := db.QueueAgentJobs(ctx, c.ID, run.ID+99, []int64{office.ID}, "", now); wizard.ErrorCode(err) != wizard.ENOTFOUND {
+		t.Errorf("a job for no run: %v", err)
+	}
+
+	// Each agent takes its own job, once.
+	got, err := db.TakeAgentJob(ctx, office.ID, time.Minute)
+	if err != nil || got == nil || got.ID != jobs[0].ID || got.State != wizard.JobTaken || !got.LeaseUntil.Equal(now.Add(time.Minute)) {
+		t.Fatalf("office takes: %+v %v", got, err)
+	}
+	if again, err := db.TakeAgentJob(ctx, office.ID, time.Minute); again != nil || err != nil {
+		t.Errorf("office takes a second job: %+v %v", again, err)
+	}
+	rep := &probes.Report{URL: c.URL, Verdict: probes.Verdict{Code: probes.AccessBlocked, Summary: "refused"}}
+	view := func() *wizard.Vantage {
+		return &wizard.Vantage{Reachable: new(true), Detail: "refused", Report: rep, Addr: "203.0.113.7"}
+	}
+	// Only the job's own agent can finish it; a queued job cannot be.
+	if _, err := db.FinishAgentJob(ctx, lab.ID, jobs[0].ID, view()); wizard.ErrorCode(err) != wizard.ENOTFOUND {
+		t.Errorf("lab finishes office's job: %v", err)
+	}
+	if _, err := db.FinishAgentJob(ctx, lab.ID, jobs[1].ID, view()); wizard.ErrorCode(err) != wizard.ECONFLICT {
+		t.Errorf("lab finishes its job before taking it: %v", err)
+	}
+
+	// The lease passes: the job is given back, attempts + 1, and the late
+	// report is refused; taken again, it can be finished.
+	now = now.Add(2 * time.Minute)
+	cases, err := db.SweepAgentJobs(ctx, 3)
+	if err != nil || len(cases) != 1 || cases[0] != c.ID {
+		t.Fatalf("sweep: %v %v", cases, err)
+	}
+	if _, err := db.FinishAgentJob(ctx, office.ID, jobs[0].ID, view()); wizard.ErrorCode(err) != wizard.ECONFLICT {
+		t.Errorf("a report after the lease passed: %v", err)
+	}
+	got, _ = db.TakeAgentJob(ctx, office.ID, time.Minute)
+	if got == nil || got.Attempts != 1 {
+		t.Fatalf("taken again: %+v", got)
+	}
+	v := view()
+	done, err := db.FinishAgentJob(ctx, office.ID, got.ID, v)
+	if err != nil || done.State != wizard.JobDone || v.From != "agent:office" || v.RunID != run.ID {
+		t.Fatalf("finish: %+v %+v %v", done, v, err)
+	}
+	if _, err := db.FinishAgentJob(ctx, office.ID, got.ID, view()); wizard.ErrorCode(err) != wizard.ECONFLICT {
+		t.Errorf("a second report: %v", err)
+	}
+	views, _ := db.Vantages(ctx, c.ID)
+	if len(views) != 1 || views[0].From != "agent:office" || views[0].Addr != "203.0.113.7" || views[0].Report == nil || views[0].Report.Verdict.Code != probes.AccessBlocked {
+		t.Errorf("views: %+v", views)
+	}
+
+	// lab's job: leases pass until its attempts run out, then it expires.
+	for i := range 3 {
+		if j, _ := db.TakeAgentJob(ctx, lab.ID, time.Minute); j == nil {
+			t.Fatalf("attempt %d: no job", i+1)
+		}
+		now = now.Add(2 * time.Minute)
+		if _, err := db.SweepAgentJobs(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, _ := db.CaseAgentJobs(ctx, c.ID)
+	if len(all) != 2 || all[0].State != wizard.JobDone || all[1].State != wizard.JobExpired || all[1].Attempts != 3 {
+		t.Errorf("after three passed leases: %+v %+v", all[0], all[1])
+	}
+
+	// A job not taken by its time expires too.
+	more, _ := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{lab.ID}, "staff", now.Add(time.Minute))
+	now = now.Add(time.Minute)
+	if j, _ := db.TakeAgentJob(ctx, lab.ID, time.Minute); j != nil {
+		t.Errorf("a job past its time was taken: %+v", j)
+	}
+	db.SweepAgentJobs(ctx, 3)
+	all, _ = db.CaseAgentJobs(ctx, c.ID)
+	if last := all[len(all)-1]; last.ID != more[0].ID || last.State != wizard.JobExpired || last.Actor != "staff" {
+		t.Errorf("a job past its time: %+v", last)
+	}
+}
