@@ -189,6 +189,27 @@ func Ago(t, now time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
 }
 
+// Times says how many times: once, twice, 3 times.
+func Times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
+}
+
+// Clock is a time of day for people, in UTC, with the date when it is
+// not today's.
+func Clock(t time.Time) string {
+	t = t.UTC()
+	if t.Format(time.DateOnly) != time.Now().UTC().Format(time.DateOnly) {
+		return t.Format("2 Jan 15:04 UTC")
+	}
+	return t.Format("15:04 UTC")
+}
+
 // When formats a time fully, in UTC.
 func When(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") }
 

@@ -255,12 +255,11 @@ func (s *Server) sweepAgentJobs(ctx context.Context) ([]int64, error) {
 // sweepLoop sweeps the agents' jobs until Close, so that a job given back
 // reaches a waiting agent and a late one expires even when no agent asks.
 func (s *Server) sweepLoop() {
-	defer close(s.sweepDone)
 	t := time.NewTicker(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-s.sweepStop:
+		case <-s.stop:
 			return
 		case <-t.C:
 			if _, err := s.sweepAgentJobs(context.Background()); err != nil {

@@ -74,6 +74,10 @@ type apiCase struct {
 	// Vantages are the points of view in force, one per source: the
 	// server's once it has a report, the browser's once it posted.
 	Vantages []apiVantage `json:"vantages"`
+	// Watch is the schedule of checks until the site works again (next is
+	// absent when none is due); RecoveredAt is when one found it working.
+	Watch       wizard.Watch `json:"watch"`
+	RecoveredAt time.Time    `json:"recovered_at,omitzero"`
 }
 
 func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
@@ -90,6 +94,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	out := &apiCase{
 		Token: st.c.Token, Link: s.baseURL(r) + "/c/" + st.c.Token, URL: st.c.URL, Ticket: st.c.Ticket,
 		Status: st.c.Status, TreeVersion: st.c.TreeVersion, CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
+		Watch: st.c.Watch, RecoveredAt: st.c.RecoveredAt,
 		Steps: []apiStep{},
 	}
 	for _, a := range st.answers {
@@ -169,6 +174,8 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		URL    string   `json:"url"`
 		Ticket string   `json:"ticket"`
 		Agents []string `json:"agents"`
+		// Watch keeps checking the site until it works again.
+		Watch bool `json:"watch"`
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&in); err != nil {
@@ -194,6 +201,12 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil {
 		s.Error(w, r, err)
 		return
+	}
+	if in.Watch {
+		if err := s.startWatch(context.WithoutCancel(r.Context()), c.ID); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 	}
 	link := s.baseURL(r) + "/c/" + c.Token
 	w.Header().Set("Location", "/api/cases/"+c.Token)

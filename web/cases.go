@@ -468,7 +468,11 @@ func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.A
 		return err
 	}
 	if step.Done {
-		return s.cfg.Store.SetStatus(ctx, st.c.ID, wizard.StatusOf(step.Outcome), "wizard")
+		to := wizard.StatusOf(step.Outcome)
+		if err := s.cfg.Store.SetStatus(ctx, st.c.ID, to, "wizard"); err != nil {
+			return err
+		}
+		return s.watchUnresolved(ctx, to, st.c.ID)
 	}
 	return nil
 }

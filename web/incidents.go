@@ -345,6 +345,9 @@ func (s *Server) handleIncidentStatus(w http.ResponseWriter, r *http.Request) {
 			return nil, templates.IncidentView{}, wizard.Errorf(wizard.EINVALID, "None of the cases the page showed is in the window any more: nothing was changed.")
 		}
 		n, err := s.cfg.Store.SetStatuses(r.Context(), ids, to, staffFrom(r.Context()).Name)
+		if err == nil {
+			err = s.watchUnresolved(r.Context(), to, ids...)
+		}
 		return url.Values{"done": {"status"}, "to": {string(to)}, "n": {strconv.Itoa(n)}, "of": {strconv.Itoa(len(ids))}}, templates.IncidentView{}, err
 	})
 }

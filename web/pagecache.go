@@ -198,6 +198,21 @@ func (s cachingStore) FinishProbe(ctx context.Context, runID int64, rep *probes.
 	return s.CaseStore.FinishProbe(ctx, runID, rep, sharers...)
 }
 
+func (s cachingStore) Watch(ctx context.Context, caseID int64, next, until time.Time) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.Watch(ctx, caseID, next, until)
+}
+
+func (s cachingStore) Unwatch(ctx context.Context, caseID int64) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.Unwatch(ctx, caseID)
+}
+
+func (s cachingStore) WatchChecked(ctx context.Context, caseID int64, next time.Time) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.WatchChecked(ctx, caseID, next)
+}
+
 func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
 	defer s.runsWritten(runIDs, true)
 	return s.CaseStore.ShareProbe(ctx, from, runIDs...)

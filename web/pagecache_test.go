@@ -24,7 +24,7 @@ import (
 func TestCachingStoreCoversEveryWrite(t *testing.T) {
 	reads := map[string]bool{
 		"Case": true, "CaseByID": true, "FindCases": true, "TreeSource": true, "Steps": true,
-		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "Vantages": true,
+		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "Vantages": true, "DueWatches": true,
 		"Incidents": true, "Incident": true, "ActiveNotice": true, "ActiveNotices": true, "CountReports": true,
 		// Staff sessions and accounts are not on any cached page.
 		"UserByName": true, "CreateSession": true, "SessionUser": true, "DeleteSession": true,

@@ -56,6 +56,14 @@ type Config struct {
 	MaxBodyBytes        int64
 	Now                 func() time.Time
 
+	// WatchIntervals are the waits between a watched case's checks, the
+	// last repeating (default 1m, 2m, 5m, 10m, 30m, 1h); WatchFor is how
+	// long a watch lasts (default 24 h); WatchTick is how often due checks
+	// are looked for (default 5 s).
+	WatchIntervals []time.Duration
+	WatchFor       time.Duration
+	WatchTick      time.Duration
+
 	// MetricsToken, when set, lets a client that sends it as a bearer
 	// token read /metrics from anywhere; without it only loopback and the
 	// trusted proxies' ranges may.
@@ -98,8 +106,11 @@ type Server struct {
 	agentMu   sync.Mutex
 	wakes     map[int64]chan struct{} // agent ID -> closed when a job is queued for it
 	polls     map[int64]int           // agent ID -> its open long-polls
-	sweepStop chan struct{}
-	sweepDone chan struct{}
+	// The background loops (the agents' job sweep, the watch) run from
+	// Start until stop is closed.
+	loops     sync.WaitGroup
+	loopsOnce sync.Once
+	stop      chan struct{}
 	closeOnce sync.Once
 }
 
@@ -116,6 +127,15 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ProbesPerMinute <= 0 {
 		cfg.ProbesPerMinute = 6
+	}
+	if len(cfg.WatchIntervals) == 0 {
+		cfg.WatchIntervals = DefaultWatchIntervals
+	}
+	if cfg.WatchFor <= 0 {
+		cfg.WatchFor = 24 * time.Hour
+	}
+	if cfg.WatchTick <= 0 {
+		cfg.WatchTick = 5 * time.Second
 	}
 	if cfg.ReuseWindow == 0 {
 		cfg.ReuseWindow = time.Minute
@@ -173,7 +193,7 @@ func New(cfg Config) *Server {
 		draining:   make(chan struct{}),
 		wakes:      map[int64]chan struct{}{},
 		polls:      map[int64]int{},
-		sweepStop:  make(chan struct{}),
+		stop:       make(chan struct{}),
 	}
 	if cfg.Agents != nil {
 		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
@@ -208,10 +228,12 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("resuming interrupted probe runs", "count", len(pending))
 	}
 	s.runner.Start()
-	if s.agents != nil && s.sweepDone == nil {
-		s.sweepDone = make(chan struct{})
-		go s.sweepLoop()
-	}
+	s.loopsOnce.Do(func() {
+		if s.agents != nil {
+			s.loops.Go(s.sweepLoop)
+		}
+		s.loops.Go(s.watchLoop)
+	})
 	return nil
 }
 
@@ -226,10 +248,8 @@ func (s *Server) Drain() { s.drainOnce.Do(func() { close(s.draining) }) }
 func (s *Server) Close(ctx context.Context) error {
 	s.Drain()
 	s.closeOnce.Do(func() {
-		close(s.sweepStop)
-		if s.sweepDone != nil {
-			<-s.sweepDone
-		}
+		close(s.stop)
+		s.loops.Wait()
 	})
 	return s.runner.Close(ctx)
 }
@@ -269,6 +289,7 @@ func (s *Server) routes() http.Handler {
 	r.Post("/c/{token}/back", s.handleBack)
 	r.Get("/c/{token}/at/{node}", s.handleRevisit)
 	r.Post("/c/{token}/recheck", s.handleRecheck)
+	r.Post("/c/{token}/watch", s.handleWatch)
 	r.Post("/c/{token}/vantage", s.handleVantage)
 
 	r.Get("/staff/login", s.handleLoginForm)
@@ -282,6 +303,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
+		r.Post("/staff/c/{token}/watch", s.handleWatch)
 		r.Post("/staff/c/{token}/agent", s.handleRerunAgent)
 		r.Get("/staff/agents", s.handleStaffAgents)
 		// Incidents, the API's included: they show which sites customers

@@ -419,7 +419,10 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
 		to := wizard.Status(r.PostForm.Get("status"))
-		return "", s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name)
+		if err := s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name); err != nil {
+			return "", err
+		}
+		return "", s.watchUnresolved(r.Context(), to, c.ID)
 	})
 }
 

@@ -32,6 +32,8 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/c/" + token + "/answer":       {"node", "choice"},
 		"/c/" + token + "/back":         {"x"},
 		"/c/" + token + "/recheck":      {"x"},
+		"/c/" + token + "/watch":        {"stop"},
+		"/staff/c/" + token + "/watch":  {"stop"},
 		"/c/" + token + "/vantage":      {"run", "result", "ms", "reason"},
 		"/staff/login":                  {"name", "password", "next"},
 		"/staff/c/" + token + "/notes":  {"body"},

@@ -58,7 +58,22 @@ type Case struct {
 	Gateway   string    `json:"gateway"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Watch is gatecheck checking the site again on a schedule until it
+	// works; RecoveredAt is when a check found it working again.
+	Watch       Watch     `json:"watch"`
+	RecoveredAt time.Time `json:"recovered_at,omitzero"`
 }
+
+// Watch is where a case's watch stands: Next is when the next check is due
+// (zero when none is: never watched, recovered, or run out at Until).
+type Watch struct {
+	Until  time.Time `json:"until,omitzero"`
+	Next   time.Time `json:"next,omitzero"`
+	Checks int       `json:"checks"`
+}
+
+// Watching reports whether checks are scheduled.
+func (w Watch) Watching() bool { return !w.Next.IsZero() }
 
 // StepRecord is one entry of a case's append-only step log. An answer
 // record puts Node/Choice at position Index of the answers and drops

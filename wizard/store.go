@@ -70,5 +70,13 @@ type CaseStore interface {
 	// CountReports counts the cases of host opened since then, but one.
 	CountReports(ctx context.Context, host string, since time.Time, exceptCaseID int64) (int, error)
 
+	// Watch schedules checks of a case's site, the first at next, none
+	// after until; Unwatch stops them; WatchChecked records a check queued
+	// and when the next is due; DueWatches lists the cases due at now.
+	Watch(ctx context.Context, caseID int64, next, until time.Time) error
+	Unwatch(ctx context.Context, caseID int64) error
+	WatchChecked(ctx context.Context, caseID int64, next time.Time) error
+	DueWatches(ctx context.Context, now time.Time, limit int) ([]*Case, error)
+
 	Ping(ctx context.Context) error
 }

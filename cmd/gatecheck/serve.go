@@ -12,6 +12,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatecheck/gatecheck/probes"
@@ -41,6 +42,20 @@ func envDuration(name string, def time.Duration) time.Duration {
 	return def
 }
 
+// parseIntervals reads a comma-separated list of durations, each at least
+// ten seconds (a watch must not become a way to hammer a site).
+func parseIntervals(s string) ([]time.Duration, error) {
+	var out []time.Duration
+	for f := range strings.SplitSeq(s, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d < 10*time.Second {
+			return nil, fmt.Errorf("bad interval %q", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
 // offIfZero maps an operator's 0 ("off") to the web package's negative.
 func offIfZero[T int | time.Duration](v T) T {
 	if v == 0 {
@@ -65,6 +80,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
+	watchIntervals := fs.String("watch-intervals", envOr("GATECHECK_WATCH_INTERVALS", "1m,2m,5m,10m,30m,1h"), "waits between a watched case's checks, the last repeating (GATECHECK_WATCH_INTERVALS)")
+	watchFor := fs.Duration("watch-for", envDuration("GATECHECK_WATCH_FOR", 24*time.Hour), "how long a case is watched before gatecheck stops checking (GATECHECK_WATCH_FOR)")
 	metricsToken := fs.String("metrics-token", os.Getenv("GATECHECK_METRICS_TOKEN"), "bearer token that lets a client read /metrics from anywhere; without it only loopback and the trusted proxies' ranges may (GATECHECK_METRICS_TOKEN)")
 	logFormat := fs.String("log-format", envOr("GATECHECK_LOG_FORMAT", "text"), "log lines as text (key=value) or json (GATECHECK_LOG_FORMAT)")
 	agentPoll := fs.Duration("agent-poll", envDuration("GATECHECK_AGENT_POLL", wizard.AgentPoll), "how long an agent's request for work waits for a job (GATECHECK_AGENT_POLL)")
@@ -89,6 +106,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *agentPoll < 100*time.Millisecond || *agentPoll > 50*time.Second || *agentLease < time.Second || *agentTTL < *agentLease {
 		fmt.Fprintln(stderr, "gatecheck serve: --agent-poll must be between 100ms and 50s (the write timeout is 60s), --agent-lease at least 1s, --agent-job-ttl at least the lease")
+		return exitUsage
+	}
+	intervals, err := parseIntervals(*watchIntervals)
+	if err != nil || *watchFor <= 0 {
+		fmt.Fprintln(stderr, "gatecheck serve: --watch-intervals is a comma-separated list of durations of 10s or more, such as 1m,5m,1h, and --watch-for a positive duration")
 		return exitUsage
 	}
 	if *reuse < 0 || *perHost < 0 {
@@ -139,6 +161,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
+		WatchIntervals: intervals, WatchFor: *watchFor,
 		IncidentMinReports: *minReports,
 		Agents:             db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 	})

@@ -45,21 +45,23 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 	return tx.Commit()
 }
 
-const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at`
+const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
+	watch_until, watch_next, watch_checks, recovered_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
-	var created, updated int64
+	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = fromNanos(created), fromNanos(updated)
+	c.Watch.Until, c.Watch.Next, c.RecoveredAt = fromNanos(until), fromNanos(next), fromNanos(recovered)
 	return &c, nil
 }
 
@@ -309,8 +311,14 @@ func finishRun(ctx context.Context, tx *sql.Tx, runID int64, raw string, from in
 		report, shared, now, now, runID).Scan(&caseID); err != nil {
 		return fmt.Errorf("finishing probe run %d: %w", runID, err)
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ? WHERE id = ?`,
-		rep.Verdict.Code, rep.Gateway.Name, now, caseID)
+	// A watched case whose site answers normally again has recovered:
+	// its watch ends.
+	healthy := rep.Verdict.Code == probes.Healthy
+	_, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ?,
+		recovered_at = CASE WHEN ? AND watch_next > 0 THEN ? ELSE recovered_at END,
+		watch_next = CASE WHEN ? THEN 0 ELSE watch_next END
+		WHERE id = ?`,
+		rep.Verdict.Code, rep.Gateway.Name, now, healthy, now, healthy, caseID)
 	return err
 }
 
