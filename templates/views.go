@@ -152,6 +152,19 @@ type AgentLine struct {
 	Version  string
 }
 
+// WebhooksView is the staff page of webhook destinations and deliveries;
+// URL and Template keep what was typed in a refused form.
+type WebhooksView struct {
+	Webhooks      []*wizard.Webhook
+	Deliveries    []*wizard.Delivery
+	Events        []string
+	BaseURL       string
+	Error         string
+	URL, Template string
+}
+
+func joinEvents(events []string) string { return strings.Join(events, ", ") }
+
 // ErrorView is an error page.
 type ErrorView struct {
 	Status  int

@@ -21,6 +21,7 @@ type metrics struct {
 	probeSeconds   prometheus.Histogram
 	shared         *prometheus.CounterVec
 	requests       *prometheus.CounterVec
+	webhooks       *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
 }
 
@@ -40,6 +41,10 @@ func newMetrics(r *Runner) *metrics {
 			Name: "gatecheck_probe_runs_shared_total",
 			Help: "Probe runs that took another report's diagnosis instead of probing the site: joined one under way, or reused a recent one.",
 		}, []string{"how"}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatecheck_webhook_deliveries_total",
+			Help: "Webhook delivery attempts, by result: delivered, retry (failed, tried again later) or failed (given up).",
+		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatecheck_http_requests_total",
 			Help: "HTTP requests answered, by route pattern, method and status code.",
@@ -50,7 +55,7 @@ func newMetrics(r *Runner) *metrics {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30},
 		}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.probes, m.probeSeconds, m.shared, m.requests, m.requestSeconds,
+	m.reg.MustRegister(m.probes, m.probeSeconds, m.shared, m.requests, m.requestSeconds, m.webhooks,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatecheck_probe_queue_depth",
 			Help: "Probe jobs (distinct targets) waiting for a worker.",
@@ -67,6 +72,9 @@ func newMetrics(r *Runner) *metrics {
 	for _, how := range []string{"joined", "reused"} {
 		m.shared.WithLabelValues(how)
 	}
+	for _, result := range []string{"delivered", "retry", "failed"} {
+		m.webhooks.WithLabelValues(result)
+	}
 	return m
 }
 
@@ -77,6 +85,13 @@ func (m *metrics) probed(verdict string, took time.Duration) {
 	}
 	m.probes.WithLabelValues(verdict).Inc()
 	m.probeSeconds.Observe(took.Seconds())
+}
+
+// webhook counts a webhook delivery attempt by its result.
+func (m *metrics) webhook(result string) {
+	if m != nil {
+		m.webhooks.WithLabelValues(result).Inc()
+	}
 }
 
 // sharedRuns counts runs that took another's diagnosis.

@@ -73,6 +73,16 @@ type Config struct {
 	// make an incident (default 3).
 	IncidentMinReports int
 
+	// Webhooks keeps the destinations and the outbox (nil: no webhooks);
+	// WebhookURLs are the operator's destinations, all signed with
+	// WebhookSecret. WebhookTick is how often due deliveries are looked for
+	// (default 1 s), WebhookTimeout how long one may take (default 10 s).
+	Webhooks       wizard.WebhookStore
+	WebhookURLs    []string
+	WebhookSecret  string
+	WebhookTick    time.Duration
+	WebhookTimeout time.Duration
+
 	// Agents keeps the agents and their jobs; nil takes Store when it
 	// keeps them too, or turns agents off.
 	Agents wizard.AgentStore
@@ -102,7 +112,9 @@ type Server struct {
 	draining   chan struct{} // closed by Drain
 	drainOnce  sync.Once
 
-	agents  wizard.AgentStore // nil: no agents
+	hooks      wizard.WebhookStore // nil: no webhooks
+	hookClient *http.Client
+	agents     wizard.AgentStore // nil: no agents
 	agentMu sync.Mutex
 	wakes   map[int64]chan struct{} // agent ID -> closed when a job is queued for it
 	polls   map[int64]int           // agent ID -> its open long-polls
@@ -161,6 +173,12 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.WebhookTick <= 0 {
+		cfg.WebhookTick = time.Second
+	}
+	if cfg.WebhookTimeout <= 0 {
+		cfg.WebhookTimeout = 10 * time.Second
+	}
 	if cfg.AgentPoll <= 0 {
 		cfg.AgentPoll = wizard.AgentPoll
 	}
@@ -198,6 +216,7 @@ func New(cfg Config) *Server {
 	if cfg.Agents != nil {
 		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
 	}
+	s.hooks, s.hookClient = cfg.Webhooks, newHookClient()
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
@@ -228,9 +247,17 @@ func (s *Server) Start(ctx context.Context) error {
 		s.log.Info("resuming interrupted probe runs", "count", len(pending))
 	}
 	s.runner.Start()
+	if s.hooks != nil {
+		if err := s.hooks.SyncFlagWebhooks(ctx, s.cfg.WebhookURLs, s.cfg.WebhookSecret); err != nil {
+			return err
+		}
+	}
 	s.loopsOnce.Do(func() {
 		if s.agents != nil {
 			s.loops.Go(s.sweepLoop)
+		}
+		if s.hooks != nil {
+			s.loops.Go(s.deliverLoop)
 		}
 		s.loops.Go(s.watchLoop)
 	})
@@ -304,6 +331,12 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
 		r.Post("/staff/c/{token}/watch", s.handleWatch)
+		r.Route("/staff/webhooks", func(r chi.Router) {
+			r.Use(s.requireWebhooks)
+			r.Get("/", s.handleWebhooks)
+			r.Post("/", s.handleAddWebhook)
+			r.Post("/{id}/disable", s.handleDisableWebhook)
+		})
 		r.Post("/staff/c/{token}/agent", s.handleRerunAgent)
 		r.Get("/staff/agents", s.handleStaffAgents)
 		// Incidents, the API's included: they show which sites customers

@@ -34,6 +34,8 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/c/" + token + "/recheck":      {"x"},
 		"/c/" + token + "/watch":        {"stop"},
 		"/staff/c/" + token + "/watch":  {"stop"},
+		"/staff/webhooks":               {"url", "secret", "template"},
+		"/staff/webhooks/1/disable":     {"x"},
 		"/c/" + token + "/vantage":      {"run", "result", "ms", "reason"},
 		"/staff/login":                  {"name", "password", "next"},
 		"/staff/c/" + token + "/notes":  {"body"},

@@ -39,7 +39,7 @@ func newApp(t *testing.T, tweak ...func(*Config)) *testApp {
 	pc := probes.Config{Timeout: 3 * time.Second, Samples: 1, SampleSpacing: time.Millisecond,
 		AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	cfg := Config{
-		Store: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
+		Store: db, Webhooks: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
 		Settings: wizard.Settings{Org: "Acme", Team: "CloudOps"}, ProbesPerMinute: 600, ProbeBurst: 100,
 		// Every test site is on 127.0.0.1: the per-host cap has tests of
 		// its own, and would hold the others up.

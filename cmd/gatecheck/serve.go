@@ -79,6 +79,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
+	var webhooks stringList
+	fs.Var(&webhooks, "webhook", "an http(s) URL to post events to, signed with --webhook-secret (repeatable; GATECHECK_WEBHOOKS, comma-separated)")
+	webhookSecret := fs.String("webhook-secret", os.Getenv("GATECHECK_WEBHOOK_SECRET"), "the secret that signs the bodies sent to --webhook destinations (GATECHECK_WEBHOOK_SECRET)")
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	watchIntervals := fs.String("watch-intervals", envOr("GATECHECK_WATCH_INTERVALS", "1m,2m,5m,10m,30m,1h"), "waits between a watched case's checks, the last repeating (GATECHECK_WATCH_INTERVALS)")
 	watchFor := fs.Duration("watch-for", envDuration("GATECHECK_WATCH_FOR", 24*time.Hour), "how long a case is watched before gatecheck stops checking (GATECHECK_WATCH_FOR)")
@@ -117,6 +120,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "gatecheck serve: --reuse-window and --probes-per-host cannot be negative (0 turns them off)")
 		return exitUsage
 	}
+	var hookURLs []string
+	for _, u := range append(strings.Split(os.Getenv("GATECHECK_WEBHOOKS"), ","), webhooks...) {
+		if u = strings.TrimSpace(u); u == "" {
+			continue
+		}
+		if err := web.CheckWebhookURL(u); err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve: --webhook:", err)
+			return exitUsage
+		}
+		hookURLs = append(hookURLs, u)
+	}
 	proxies, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_TRUSTED_PROXIES")}, trusted...)...)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve: --trusted-proxy:", err)
@@ -151,6 +165,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitProblem
 	}
 	defer db.Close()
+	db.IncidentMinReports = *minReports
 	src, err := treeSource(*sf.tree)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
@@ -163,7 +178,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
 		WatchIntervals: intervals, WatchFor: *watchFor,
 		IncidentMinReports: *minReports,
-		Agents:             db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
+		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret,
+		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

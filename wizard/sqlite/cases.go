@@ -42,6 +42,9 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 	if c.ID, err = res.LastInsertId(); err != nil {
 		return err
 	}
+	if err := emit(ctx, tx, wizard.EventCaseCreated, c.ID, nil, nanos(now)); err != nil {
+		return err
+	}
 	return tx.Commit()
 }
 
@@ -147,6 +150,11 @@ func (db *DB) SetStatus(ctx context.Context, caseID int64, to wizard.Status, act
 	if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
 		caseID, from, to, actor, now); err != nil {
 		return err
+	}
+	if ev := statusEvent(to); ev != "" {
+		if err := emit(ctx, tx, ev, caseID, nil, now); err != nil {
+			return err
+		}
 	}
 	return tx.Commit()
 }
@@ -262,13 +270,18 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 	}
 	defer tx.Rollback()
 	now := nanos(db.Now())
-	if err := finishRun(ctx, tx, runID, string(raw), 0, rep, now); err != nil {
+	caseID, err := finishRun(ctx, tx, runID, string(raw), 0, rep, now)
+	if err != nil {
 		return err
 	}
 	for _, id := range sharers {
-		if err := finishRun(ctx, tx, id, "", runID, rep, now); err != nil {
+		if _, err := finishRun(ctx, tx, id, "", runID, rep, now); err != nil {
 			return err
 		}
+	}
+	// Every run shares one target, so one look for an incident will do.
+	if err := db.openIncident(ctx, tx, caseID, now); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
@@ -293,8 +306,14 @@ func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error
 		return fmt.Errorf("sharing probe run %d: %w", from, err)
 	}
 	now := nanos(db.Now())
+	var caseID int64
 	for _, id := range runIDs {
-		if err := finishRun(ctx, tx, id, "", from, &rep, now); err != nil {
+		if caseID, err = finishRun(ctx, tx, id, "", from, &rep, now); err != nil {
+			return err
+		}
+	}
+	if len(runIDs) > 0 {
+		if err := db.openIncident(ctx, tx, caseID, now); err != nil {
 			return err
 		}
 	}
@@ -302,24 +321,34 @@ func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error
 }
 
 // finishRun marks one run done, with its own report (raw) or another
-// run's (from), and copies the verdict and gateway to its case.
-func finishRun(ctx context.Context, tx *sql.Tx, runID int64, raw string, from int64, rep *probes.Report, now int64) error {
+// run's (from), and copies the verdict and gateway to its case, which it
+// returns.
+func finishRun(ctx context.Context, tx *sql.Tx, runID int64, raw string, from int64, rep *probes.Report, now int64) (int64, error) {
 	report, shared := sql.NullString{String: raw, Valid: from == 0}, sql.NullInt64{Int64: from, Valid: from != 0}
-	var caseID int64
+	var caseID, watchNext int64
 	if err := tx.QueryRowContext(ctx, `UPDATE probe_runs SET state = 'done', report = ?, shared_from = ?, finished_at = ?,
 		started_at = CASE started_at WHEN 0 THEN ? ELSE started_at END WHERE id = ? RETURNING case_id`,
 		report, shared, now, now, runID).Scan(&caseID); err != nil {
-		return fmt.Errorf("finishing probe run %d: %w", runID, err)
+		return 0, fmt.Errorf("finishing probe run %d: %w", runID, err)
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT watch_next FROM cases WHERE id = ?`, caseID).Scan(&watchNext); err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ? WHERE id = ?`,
+		rep.Verdict.Code, rep.Gateway.Name, now, caseID); err != nil {
+		return 0, err
 	}
 	// A watched case whose site answers normally again has recovered:
 	// its watch ends.
-	healthy := rep.Verdict.Code == probes.Healthy
-	_, err := tx.ExecContext(ctx, `UPDATE cases SET verdict = ?, gateway = ?, updated_at = ?,
-		recovered_at = CASE WHEN ? AND watch_next > 0 THEN ? ELSE recovered_at END,
-		watch_next = CASE WHEN ? THEN 0 ELSE watch_next END
-		WHERE id = ?`,
-		rep.Verdict.Code, rep.Gateway.Name, now, healthy, now, healthy, caseID)
-	return err
+	if watchNext > 0 && rep.Verdict.Code == probes.Healthy {
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET recovered_at = ?, watch_next = 0 WHERE id = ?`, now, caseID); err != nil {
+			return 0, err
+		}
+		if err := emit(ctx, tx, wizard.EventCaseRecovered, caseID, nil, now); err != nil {
+			return 0, err
+		}
+	}
+	return caseID, nil
 }
 
 // ProbeRuns returns a case's probe runs, oldest first. A run that shared

@@ -32,6 +32,11 @@ type DB struct {
 	read  *sql.DB
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// IncidentMinReports and IncidentWindow say when reports of one host
+	// and verdict open an incident (the incident.opened event): that many
+	// unresolved cases within the window (default 3 in an hour).
+	IncidentMinReports int
+	IncidentWindow     time.Duration
 }
 
 // dsn builds a data source name; options go in the DSN so that every
@@ -64,7 +69,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
-	db := &DB{path: path, write: w, read: r, Now: time.Now}
+	db := &DB{path: path, write: w, read: r, Now: time.Now, IncidentMinReports: 3, IncidentWindow: time.Hour}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)

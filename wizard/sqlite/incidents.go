@@ -250,6 +250,11 @@ func (db *DB) SetStatuses(ctx context.Context, caseIDs []int64, to wizard.Status
 		if _, err := record.ExecContext(ctx, id, from, to, actor, now); err != nil {
 			return 0, err
 		}
+		if ev := statusEvent(to); ev != "" {
+			if err := emit(ctx, tx, ev, id, nil, now); err != nil {
+				return 0, err
+			}
+		}
 		changed++
 	}
 	return changed, tx.Commit()
