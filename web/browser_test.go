@@ -816,6 +816,15 @@ func TestBrowser(t *testing.T) {
 		tb.open("/staff/incidents/127.0.0.1/gateway_502")
 		tb.click(`form[action$="/notice/clear"] button`)
 		tb.expect("notice cleared", "Notice cleared.")
+		// Webhooks: a destination (a receiver on loopback) added through
+		// the form.
+		hooks := newReceiver(t, "")
+		tb.open("/staff/webhooks")
+		tb.expect("webhooks", "Destinations", "Latest deliveries")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#webhook-url"), hooks.URL+"/gatecheck"))
+		tb.click(`form[action="/staff/webhooks"] button`)
+		tb.expect("webhook added", hooks.URL+"/gatecheck", "standard JSON")
+		tb.audit("webhooks")
 		tb.click(`form[action="/staff/logout"] button`)
 		tb.open("/staff")
 		if loc := tb.location(); !strings.Contains(loc, "/staff/login") {

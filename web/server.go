@@ -115,9 +115,9 @@ type Server struct {
 	hooks      wizard.WebhookStore // nil: no webhooks
 	hookClient *http.Client
 	agents     wizard.AgentStore // nil: no agents
-	agentMu sync.Mutex
-	wakes   map[int64]chan struct{} // agent ID -> closed when a job is queued for it
-	polls   map[int64]int           // agent ID -> its open long-polls
+	agentMu    sync.Mutex
+	wakes      map[int64]chan struct{} // agent ID -> closed when a job is queued for it
+	polls      map[int64]int           // agent ID -> its open long-polls
 	// The background loops (the agents' job sweep, the watch) run from
 	// Start until stop is closed.
 	loops     sync.WaitGroup
