@@ -309,10 +309,10 @@ func TestWebhookDestinations(t *testing.T) {
 
 	// Flags: given, then dropped.
 	ctx := context.Background()
-	if err := a.db.SyncFlagWebhooks(ctx, []string{"https://a.example/", "https://b.example/"}, "k"); err != nil {
+	if err := a.db.SyncFlagWebhooks(ctx, []string{"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"}, "k"); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.db.SyncFlagWebhooks(ctx, []string{"https://b.example/"}, "k"); err != nil {
+	if err := a.db.SyncFlagWebhooks(ctx, []string{"http://127.0.0.1:1/b"}, "k"); err != nil {
 		t.Fatal(err)
 	}
 	enabled := map[string]bool{}
@@ -322,7 +322,7 @@ func TestWebhookDestinations(t *testing.T) {
 			enabled[h.URL] = true
 		}
 	}
-	if len(enabled) != 1 || !enabled["https://b.example/"] {
+	if len(enabled) != 1 || !enabled["http://127.0.0.1:1/b"] {
 		t.Errorf("flag webhooks after dropping one: %v", enabled)
 	}
 }
