@@ -66,11 +66,14 @@ type apiCase struct {
 	Ticket      string        `json:"ticket"`
 	Status      wizard.Status `json:"status"`
 	TreeVersion string        `json:"tree_version"`
-	CreatedAt   time.Time     `json:"created_at"`
-	UpdatedAt   time.Time     `json:"updated_at"`
-	Steps       []apiStep     `json:"steps"`
-	Current     *apiCurrent   `json:"current,omitempty"`
-	Probe       apiProbe      `json:"probe"`
+	// TreeInUse is the tree the case walks now: its own version, unless
+	// that can no longer be read.
+	TreeInUse string      `json:"tree_in_use"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
+	Steps     []apiStep   `json:"steps"`
+	Current   *apiCurrent `json:"current,omitempty"`
+	Probe     apiProbe    `json:"probe"`
 	// Vantages are the points of view in force, one per source: the
 	// server's once it has a report, the browser's once it posted.
 	Vantages []apiVantage `json:"vantages"`
@@ -93,7 +96,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	}
 	out := &apiCase{
 		Token: st.c.Token, Link: s.baseURL(r) + "/c/" + st.c.Token, URL: st.c.URL, Ticket: st.c.Ticket,
-		Status: st.c.Status, TreeVersion: st.c.TreeVersion, CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
+		Status: st.c.Status, TreeVersion: st.c.TreeVersion, TreeInUse: st.tree.ID(), CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
 		Watch: st.c.Watch, RecoveredAt: st.c.RecoveredAt,
 		Steps: []apiStep{},
 	}

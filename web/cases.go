@@ -192,6 +192,9 @@ type caseState struct {
 	tree    *wizard.Tree
 	latest  *wizard.ProbeRun
 	checked *wizard.ProbeRun // the latest finished run: its report is in force
+	// treeLost is set when the tree version the case began on cannot be
+	// read any more, so that it walks the current tree.
+	treeLost bool
 	log     []wizard.StepRecord
 	views   []wizard.Vantage   // besides the server's, oldest first
 	jobs    []*wizard.AgentJob // agents' jobs, oldest first
@@ -207,7 +210,9 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 		return nil, err
 	}
 	st := &caseState{c: c}
-	st.tree, _ = s.treeFor(ctx, c)
+	var kept bool
+	st.tree, kept = s.treeFor(ctx, c)
+	st.treeLost = !kept
 	runs, err := s.cfg.Store.ProbeRuns(ctx, c.ID)
 	if err != nil {
 		return nil, err
@@ -278,8 +283,11 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := s.stepView(r, st)
-	if st.stale {
+	switch {
+	case st.stale:
 		v.Error = "The site was checked again and some earlier answers no longer apply; the wizard continues from here."
+	case st.treeLost:
+		v.Error = "This case began with an earlier version of gatecheck's troubleshooting steps, which can no longer be read; it goes on with the current steps, so some earlier answers may not apply."
 	}
 	var csp string
 	v.Check, csp = s.browserCheck(r, st)

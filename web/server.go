@@ -432,18 +432,20 @@ func (s *Server) secure(r *http.Request) bool {
 }
 
 // treeFor returns the tree a case walks: the current one, or the version
-// stored when the case began.
-func (s *Server) treeFor(ctx context.Context, c *wizard.Case) (*wizard.Tree, bool) {
+// stored when the case began, read leniently (it may predate verdict codes
+// added since). ok is false when that version cannot be read any more:
+// the case then goes on with the current tree, and its pages say so.
+func (s *Server) treeFor(ctx context.Context, c *wizard.Case) (t *wizard.Tree, ok bool) {
 	if t, ok := s.trees.Load(c.TreeVersion); ok {
 		return t.(*wizard.Tree), true
 	}
 	src, err := s.cfg.Store.TreeSource(ctx, c.TreeVersion)
 	if err == nil {
-		if t, err := wizard.Parse("stored tree "+c.TreeVersion, src); err == nil {
+		if t, err = wizard.ParseStored("stored tree "+c.TreeVersion, src); err == nil {
 			s.trees.Store(c.TreeVersion, t)
 			return t, true
 		}
 	}
-	s.log.Warn("case walks a tree version that cannot be loaded; using the current tree", "case", c.Token, "version", c.TreeVersion)
+	s.log.Warn("case walks a tree version that cannot be loaded; it goes on with the current tree, and says so", "case", c.Token, "version", c.TreeVersion, "err", err)
 	return s.cfg.Tree, false
 }

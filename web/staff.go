@@ -290,7 +290,10 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 			v.Changes = []string{"Nothing: the last two probe runs found the same."}
 		}
 	}
-	if st.c.TreeVersion != s.cfg.Tree.ID() {
+	switch {
+	case st.treeLost:
+		v.TreeNote = "(an earlier version that can no longer be read: the case goes on with the current tree, " + s.cfg.Tree.ID() + ")"
+	case st.c.TreeVersion != s.cfg.Tree.ID():
 		v.TreeNote = "(an earlier version of the tree; the current one is " + s.cfg.Tree.ID() + ")"
 	}
 	m := s.meta(r, st.c.Host)

@@ -158,6 +158,9 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 			if known {
 				auto = cur.pick(value, f)
 				entry.Found = reason
+				// A value the tree predates (a verdict code added since
+				// it was written) with no default: the person is asked.
+				known = auto != ""
 			}
 			if a, ok := pending(); ok {
 				if cur.Choice(a.Choice) == nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -214,14 +215,17 @@ func (c *Choice) UnmarshalYAML(v *yaml.Node) error {
 //go:embed trees/502.yaml
 var default502 []byte
 
-// Default returns the built-in 502 Bad Gateway tree.
-func Default() *Tree {
+// Default returns the built-in 502 Bad Gateway tree, parsed once (trees
+// are not changed once parsed).
+func Default() *Tree { return defaultTree() }
+
+var defaultTree = sync.OnceValue(func() *Tree {
 	t, err := Parse("502.yaml", default502)
 	if err != nil {
 		panic("wizard: the embedded 502 tree is invalid: " + err.Error())
 	}
 	return t
-}
+})
 
 // Load reads and validates a tree file.
 func Load(path string) (*Tree, error) {
@@ -234,7 +238,16 @@ func Load(path string) (*Tree, error) {
 
 // Parse decodes and validates a tree. The error, when there is one, is an
 // Errors listing every problem found with its line.
-func Parse(name string, data []byte) (*Tree, error) {
+func Parse(name string, data []byte) (*Tree, error) { return parse(name, data, false) }
+
+// ParseStored decodes and validates a tree stored with the cases that walk
+// it. Verdict codes and gateways are only ever added, so a tree written
+// before one was added has no choice for it: that is no error here (the
+// engine asks the person instead), where it is for Parse, which checks the
+// trees operators write now.
+func ParseStored(name string, data []byte) (*Tree, error) { return parse(name, data, true) }
+
+func parse(name string, data []byte, lenient bool) (*Tree, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -260,7 +273,7 @@ func Parse(name string, data []byte) (*Tree, error) {
 	}
 	sum := sha256.Sum256(data)
 	t.Hash = hex.EncodeToString(sum[:])[:12]
-	if errs := t.validate(); len(errs) > 0 {
+	if errs := t.validate(lenient); len(errs) > 0 {
 		return nil, errs
 	}
 	return t, nil

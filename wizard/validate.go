@@ -10,13 +10,23 @@ import (
 	"github.com/gatecheck/gatecheck/probes"
 )
 
-// Fields a check node may read, and the values each can take.
-var fieldValues = map[string][]string{
-	// The primary verdict code, and whether a code is among the findings.
-	"verdict":  codes(),
-	"findings": codes(),
-	// The gateway the fingerprint named, or "none".
-	"gateway": append(slices.Clone(probes.GatewayNames), "none"),
+// fieldValues are the fields a check node may read, and the values each
+// can take. It is made anew for each validation: the verdict codes and
+// gateways come from the probes, which only ever add to them.
+func fieldValues() map[string][]string {
+	return map[string][]string{
+		// The primary verdict code, and whether a code is among the
+		// findings.
+		"verdict":  codes(),
+		"findings": codes(),
+		// The gateway the fingerprint named, or "none".
+		"gateway": append(slices.Clone(probes.GatewayNames), "none"),
+	}
+}
+
+// fixedFieldValues are the fields whose values do not come from the
+// probes.
+var fixedFieldValues = map[string][]string{
 	// The status of one probe: ok, warn, fail, skip, or none when it did
 	// not run. check.tcp is the worst over all addresses; check.http the
 	// main request; check.twin the other scheme.
@@ -44,6 +54,15 @@ var fieldValues = map[string][]string{
 
 var statuses = []string{"ok", "warn", "fail", "skip", "none"}
 
+// valuesOf returns the values a field can take, and whether it is one.
+func valuesOf(field string) ([]string, bool) {
+	if v, ok := fixedFieldValues[field]; ok {
+		return v, true
+	}
+	v, ok := fieldValues()[field]
+	return v, ok
+}
+
 func codes() []string {
 	out := make([]string, len(probes.Codes))
 	for i, c := range probes.Codes {
@@ -54,8 +73,11 @@ func codes() []string {
 
 // Fields returns the fields check nodes may read, sorted.
 func Fields() []string {
-	out := make([]string, 0, len(fieldValues))
-	for f := range fieldValues {
+	out := make([]string, 0, len(fixedFieldValues)+3)
+	for f := range fixedFieldValues {
+		out = append(out, f)
+	}
+	for f := range fieldValues() {
 		out = append(out, f)
 	}
 	sort.Strings(out)
@@ -68,7 +90,10 @@ var (
 )
 
 // validate checks every rule and returns all violations in line order.
-func (t *Tree) validate() Errors {
+// validate checks the tree; with lenient (a tree stored with a case), a
+// check may leave values without a choice: values the tree predates, which
+// the engine then asks the person about.
+func (t *Tree) validate(lenient bool) Errors {
 	var errs Errors
 	add := func(line int, format string, a ...any) {
 		errs = append(errs, FileError{File: t.file, LineError: LineError{Line: line, Msg: fmt.Sprintf(format, a...)}})
@@ -107,7 +132,7 @@ func (t *Tree) validate() Errors {
 
 	for _, n := range t.Nodes {
 		if n != nil && n.ID != "" {
-			t.validateNode(n, add)
+			t.validateNode(n, lenient, add)
 		}
 	}
 	if len(errs) == 0 {
@@ -117,7 +142,7 @@ func (t *Tree) validate() Errors {
 	return errs
 }
 
-func (t *Tree) validateNode(n *Node, add func(int, string, ...any)) {
+func (t *Tree) validateNode(n *Node, lenient bool, add func(int, string, ...any)) {
 	ref := func(line int, what, target string) {
 		switch {
 		case target == "":
@@ -177,7 +202,7 @@ func (t *Tree) validateNode(n *Node, add func(int, string, ...any)) {
 		mustEmpty("fixed/broken", n.Fixed != "" || n.Broken != "")
 		mustEmpty("next", n.Next != "")
 		if n.Kind == KindCheck {
-			t.validateCheck(n, seen, add)
+			t.validateCheck(n, seen, lenient, add)
 		} else {
 			mustEmpty("field", n.Field != "")
 			mustEmpty("default", n.Default != "")
@@ -219,8 +244,8 @@ func (t *Tree) validateNode(n *Node, add func(int, string, ...any)) {
 	}
 }
 
-func (t *Tree) validateCheck(n *Node, choiceIDs map[string]bool, add func(int, string, ...any)) {
-	values, ok := fieldValues[n.Field]
+func (t *Tree) validateCheck(n *Node, choiceIDs map[string]bool, lenient bool, add func(int, string, ...any)) {
+	values, ok := valuesOf(n.Field)
 	switch {
 	case n.Field == "":
 		add(n.Line, "node %q: a check needs a field (one of %s)", n.ID, strings.Join(Fields(), ", "))
@@ -254,7 +279,7 @@ func (t *Tree) validateCheck(n *Node, choiceIDs map[string]bool, add func(int, s
 	if n.Default != "" && !choiceIDs[n.Default] {
 		add(n.Line, "node %q: default %q is not one of its choices", n.ID, n.Default)
 	}
-	if n.Default == "" && len(claimed) < len(values) && n.Field != "findings" {
+	if !lenient && n.Default == "" && len(claimed) < len(values) && n.Field != "findings" {
 		var missing []string
 		for _, v := range values {
 			if _, ok := claimed[v]; !ok {
