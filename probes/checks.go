@@ -10,7 +10,7 @@ import (
 // The functions below turn each probe's result into a one-line Check.
 
 func dnsCheck(d *DNSResult) Check {
-	c := Check{Name: "dns", DurationMS: d.DurationMS}
+	c := Check{Kind: ProbeDNS, Name: "dns", DurationMS: d.DurationMS}
 	if d.Error != "" {
 		c.Status, c.Detail = StatusFail, d.Error
 		return c
@@ -27,7 +27,7 @@ func dnsCheck(d *DNSResult) Check {
 }
 
 func tcpCheck(t TCPResult) Check {
-	c := Check{Name: "tcp " + t.Address, DurationMS: t.DurationMS, Status: StatusFail, Detail: t.Error}
+	c := Check{Kind: ProbeTCP, Name: "tcp " + t.Address, DurationMS: t.DurationMS, Status: StatusFail, Detail: t.Error}
 	if t.Outcome == "connected" {
 		c.Status, c.Detail = StatusOK, "connected"
 	}
@@ -35,7 +35,7 @@ func tcpCheck(t TCPResult) Check {
 }
 
 func tlsCheck(t *TLSResult, primary bool) Check {
-	c := Check{Name: "tls", DurationMS: t.DurationMS, Status: StatusOK}
+	c := Check{Kind: ProbeTLS, Name: "tls", DurationMS: t.DurationMS, Status: StatusOK}
 	if !primary {
 		c.Name = "tls (https twin)"
 	}
@@ -71,7 +71,7 @@ func cnOf(dn string) string {
 }
 
 func httpCheck(scheme string, h *HTTPResult) Check {
-	c := Check{Name: scheme, DurationMS: h.DurationMS}
+	c := Check{Kind: ProbeHTTP, Name: scheme, DurationMS: h.DurationMS}
 	redirects := ""
 	if n := len(h.Hops) - 1; n > 0 {
 		redirects = fmt.Sprintf(" after %d redirect(s)", n)
@@ -96,7 +96,7 @@ func httpCheck(scheme string, h *HTTPResult) Check {
 
 func twinCheck(scheme string, h *HTTPResult) Check {
 	c := httpCheck(scheme, h)
-	c.Name = scheme + " (other scheme)"
+	c.Kind, c.Name = ProbeTwin, scheme+" (other scheme)"
 	if c.Status == StatusFail {
 		c.Status = StatusWarn
 	}
@@ -125,7 +125,7 @@ func countSamples(ss []Sample) SampleCounts {
 }
 
 func samplesCheck(n SampleCounts, ss []Sample) Check {
-	c := Check{Name: "samples"}
+	c := Check{Kind: ProbeSamples, Name: "samples"}
 	for _, s := range ss {
 		c.DurationMS = max(c.DurationMS, s.DurationMS)
 	}
@@ -162,7 +162,7 @@ func gatewayCheck(g Gateway) Check {
 		}
 		d += "; also seen: " + strings.Join(labels, ", ")
 	}
-	return Check{Name: "gateway", Status: StatusOK, Detail: d}
+	return Check{Kind: ProbeGateway, Name: "gateway", Status: StatusOK, Detail: d}
 }
 
 func joinMax(items []string, n int) string {

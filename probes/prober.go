@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -142,11 +143,11 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	if err != nil {
 		r.URL = redactInput(rawURL)
 		r.Verdict = newVerdict(InvalidURL, LayerInput, err.Error())
-		rec.add(0, Check{Name: "url", Status: StatusFail, Detail: err.Error()})
+		rec.add(Check{Kind: ProbeURL, Name: "url", Status: StatusFail, Detail: err.Error()})
 		return r
 	}
 	r.URL, r.Host, r.Port = t.String(), t.Host, t.Port
-	rec.add(0, Check{Name: "url", Status: StatusOK, Detail: t.String()})
+	rec.add(Check{Kind: ProbeURL, Name: "url", Status: StatusOK, Detail: t.String()})
 
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
@@ -154,11 +155,11 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	var addrs []netip.Addr
 	if t.Addr.IsValid() {
 		addrs = []netip.Addr{t.Addr}
-		rec.add(1, Check{Name: "dns", Status: StatusSkip, Detail: "the address is an IP address; no lookup needed"})
+		rec.add(Check{Kind: ProbeDNS, Name: "dns", Status: StatusSkip, Detail: "the address is an IP address; no lookup needed"})
 	} else {
 		r.DNS, addrs = p.probeDNS(ctx, t.Host)
 		if len(addrs) == 0 {
-			rec.add(1, dnsCheck(r.DNS))
+			rec.add(dnsCheck(r.DNS))
 			code := DNSFailure
 			if r.DNS.NotFound {
 				code = DNSNXDomain
@@ -188,15 +189,15 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		if len(allowed) == 0 {
 			r.DNS.CNAMEs = nil
 		}
-		rec.add(1, dnsCheck(r.DNS))
+		rec.add(dnsCheck(r.DNS))
 	}
 	if len(allowed) == 0 {
 		r.Verdict = newVerdict(BlockedTarget, LayerTCP, refusals[0])
-		rec.add(2, Check{Name: "guard", Status: StatusFail, Detail: joinMax(slices.Compact(refusals), 4)})
+		rec.add(Check{Kind: ProbeGuard, Name: "guard", Status: StatusFail, Detail: joinMax(slices.Compact(refusals), 4)})
 		return r
 	}
 	if len(refusals) > 0 {
-		rec.add(2, Check{Name: "guard", Status: StatusWarn, Detail: fmt.Sprintf("%d of the name's addresses are not public and were not probed", len(refusals))})
+		rec.add(Check{Kind: ProbeGuard, Name: "guard", Status: StatusWarn, Detail: fmt.Sprintf("%d of the name's addresses are not public and were not probed", len(refusals))})
 	}
 	addrs = allowed
 
@@ -216,23 +217,23 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	for i, a := range addrs {
 		run(func() {
 			r.TCP[i] = p.probeTCP(ctx, a, t.Port)
-			rec.add(10+i, tcpCheck(r.TCP[i]))
+			rec.addNth(tcpCheck(r.TCP[i]), i)
 		})
 	}
 	if tlsPort := tlsPortOf(t, twin); tlsPort != 0 {
 		run(func() {
 			r.TLS = p.probeTLS(ctx, t.Host, net.JoinHostPort(t.Host, strconv.Itoa(tlsPort)))
-			rec.add(30, tlsCheck(r.TLS, t.URL.Scheme == "https"))
+			rec.add(tlsCheck(r.TLS, t.URL.Scheme == "https"))
 		})
 	}
 	run(func() {
 		r.HTTP = p.fetch(ctx, tr, t.String())
-		rec.add(40, httpCheck(t.URL.Scheme, r.HTTP))
+		rec.add(httpCheck(t.URL.Scheme, r.HTTP))
 	})
 	if twin != nil {
 		run(func() {
 			r.Twin = p.fetch(ctx, tr, twin.String())
-			rec.add(41, twinCheck(twin.URL.Scheme, r.Twin))
+			rec.add(twinCheck(twin.URL.Scheme, r.Twin))
 		})
 	}
 	if p.cfg.Samples > 0 {
@@ -254,7 +255,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		run(func() {
 			swg.Wait()
 			r.Counts = countSamples(r.Samples)
-			rec.add(50, samplesCheck(r.Counts, r.Samples))
+			rec.add(samplesCheck(r.Counts, r.Samples))
 		})
 	}
 	wg.Wait()
@@ -266,7 +267,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		r.Gateway = g
 	}
 	if r.Gateway.Name != "" {
-		rec.add(60, gatewayCheck(r.Gateway))
+		rec.add(gatewayCheck(r.Gateway))
 	}
 	r.Verdict, r.Findings = decide(r, t)
 	return r
@@ -321,23 +322,28 @@ func redactInput(raw string) string {
 }
 
 // recorder collects checks from concurrent probes, reports each as it
-// completes, and returns them in a stable order at the end.
+// completes, and returns them in a stable order at the end: by kind (in
+// the order of ProbeKinds), then by their place among checks of one kind (the
+// TCP probe's addresses).
 type recorder struct {
 	mu      sync.Mutex
 	onCheck func(Check)
-	checks  []slotCheck
+	checks  []placedCheck
 }
 
-type slotCheck struct {
-	slot int
-	c    Check
+type placedCheck struct {
+	c Check
+	n int
 }
 
-func (rc *recorder) add(slot int, c Check) {
+func (rc *recorder) add(c Check) { rc.addNth(c, 0) }
+
+// addNth adds the check number n of its kind.
+func (rc *recorder) addNth(c Check, n int) {
 	c.Detail = clean(c.Detail)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	rc.checks = append(rc.checks, slotCheck{slot, c})
+	rc.checks = append(rc.checks, placedCheck{c, n})
 	if rc.onCheck != nil {
 		rc.onCheck(c)
 	}
@@ -347,7 +353,9 @@ func (rc *recorder) ordered() []Check {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	sorted := slices.Clone(rc.checks)
-	slices.SortStableFunc(sorted, func(a, b slotCheck) int { return a.slot - b.slot })
+	slices.SortStableFunc(sorted, func(a, b placedCheck) int {
+		return cmp.Or(cmp.Compare(slices.Index(ProbeKinds, a.c.Kind), slices.Index(ProbeKinds, b.c.Kind)), cmp.Compare(a.n, b.n))
+	})
 	out := make([]Check, len(sorted))
 	for i, s := range sorted {
 		out[i] = s.c

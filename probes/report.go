@@ -1,7 +1,9 @@
 package probes
 
 import (
+	"encoding/json"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -75,12 +77,64 @@ const (
 	StatusSkip Status = "skip"
 )
 
+// ProbeKind is the probe a check comes from. Readers of a report (the wizard's
+// check.* fields) go by kind; a check's name is a label for people.
+type ProbeKind string
+
+// The kinds of check. ProbeTLS covers the handshake with the https twin of
+// an http URL too; ProbeTwin is the request on the other scheme.
+const (
+	ProbeURL     ProbeKind = "url"
+	ProbeDNS     ProbeKind = "dns"
+	ProbeGuard   ProbeKind = "guard"
+	ProbeTCP     ProbeKind = "tcp"
+	ProbeTLS     ProbeKind = "tls"
+	ProbeHTTP    ProbeKind = "http"
+	ProbeTwin    ProbeKind = "twin"
+	ProbeSamples ProbeKind = "samples"
+	ProbeGateway ProbeKind = "gateway"
+)
+
+// ProbeKinds lists the kinds in the order a report shows their checks.
+var ProbeKinds = []ProbeKind{ProbeURL, ProbeDNS, ProbeGuard, ProbeTCP, ProbeTLS, ProbeHTTP, ProbeTwin, ProbeSamples, ProbeGateway}
+
 // Check is one line of evidence: what was checked and how it went.
 type Check struct {
-	Name       string  `json:"name"`
-	Status     Status  `json:"status"`
-	Detail     string  `json:"detail"`
-	DurationMS float64 `json:"duration_ms"`
+	Kind       ProbeKind `json:"kind"`
+	Name       string    `json:"name"`
+	Status     Status    `json:"status"`
+	Detail     string    `json:"detail"`
+	DurationMS float64   `json:"duration_ms"`
+}
+
+// UnmarshalJSON reads a check, giving a check stored before checks had
+// kinds the kind its name says.
+func (c *Check) UnmarshalJSON(data []byte) error {
+	type plain Check
+	if err := json.Unmarshal(data, (*plain)(c)); err != nil {
+		return err
+	}
+	if c.Kind == "" {
+		c.Kind = kindOfName(c.Name)
+	}
+	return nil
+}
+
+// kindOfName is the kind of a check by the name it was given before
+// checks had kinds: "tcp 192.0.2.1:443", "tls (https twin)", "https",
+// "http (other scheme)".
+func kindOfName(name string) ProbeKind {
+	switch {
+	case strings.HasSuffix(name, "(other scheme)"):
+		return ProbeTwin
+	case name == "http" || name == "https":
+		return ProbeHTTP
+	case strings.HasPrefix(name, "tcp "):
+		return ProbeTCP
+	case strings.HasPrefix(name, "tls"):
+		return ProbeTLS
+	}
+	return ProbeKind(name)
 }
 
 // Report is everything one diagnosis found.

@@ -409,26 +409,14 @@ func agentValue(f Facts) (value, reason string, v *Vantage) {
 	return value, "gatecheck's agent " + from + " found " + string(v.Report.Verdict.Code) + ": " + v.Report.Verdict.Summary, v
 }
 
-// checkStatus maps the tree's check names to the report's checks.
+// checkStatus is the worst status of the report's checks of a kind (the
+// tree's check.KIND fields name kinds), and its detail.
 func checkStatus(r *probes.Report, name string) (status, detail string) {
 	rank := map[probes.Status]int{probes.StatusSkip: 0, probes.StatusOK: 1, probes.StatusWarn: 2, probes.StatusFail: 3}
 	found := false
 	var worst probes.Check
 	for _, c := range r.Checks {
-		var match bool
-		switch name {
-		case "tcp":
-			match = strings.HasPrefix(c.Name, "tcp ")
-		case "tls":
-			match = strings.HasPrefix(c.Name, "tls")
-		case "http":
-			match = c.Name == "http" || c.Name == "https"
-		case "twin":
-			match = strings.HasSuffix(c.Name, "(other scheme)")
-		default:
-			match = c.Name == name
-		}
-		if match && (!found || rank[c.Status] > rank[worst.Status]) {
+		if c.Kind == probes.ProbeKind(name) && (!found || rank[c.Status] > rank[worst.Status]) {
 			worst, found = c, true
 		}
 	}
