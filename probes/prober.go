@@ -205,10 +205,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	defer tr.CloseIdleConnections()
 	twin := t.Twin(p.cfg.Ports)
 	var wg sync.WaitGroup
-	run := func(f func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
+	run := wg.Go
 
 	if len(addrs) > p.cfg.MaxAddresses {
 		addrs = addrs[:p.cfg.MaxAddresses]
@@ -240,9 +237,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		r.Samples = make([]Sample, p.cfg.Samples)
 		var swg sync.WaitGroup
 		for i := range r.Samples {
-			swg.Add(1)
-			run(func() {
-				defer swg.Done()
+			swg.Go(func() {
 				select {
 				case <-time.After(time.Duration(i) * p.cfg.SampleSpacing):
 				case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/time/rate"
 )
 
@@ -54,7 +55,9 @@ func limitBody(limit func(*http.Request) int64) func(http.Handler) http.Handler 
 }
 
 // recoverer turns a panic into a plain 500 page and a log line with the
-// stack; people never see a stack trace.
+// stack; people never see a stack trace. (chi's middleware.Recoverer
+// answers an empty 500 and prints the stack to standard error, outside the
+// structured log.)
 func (s *Server) recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -74,23 +77,16 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w, status: 200}
-		next.ServeHTTP(sw, r)
-		took := time.Since(start)
-		s.metrics.request(r, sw.status, took)
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "ms", took.Milliseconds())
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		took, status := time.Since(start), ww.Status()
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		s.metrics.request(r, status, took)
+		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", status, "ms", took.Milliseconds())
 	})
 }
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) { w.status = code; w.ResponseWriter.WriteHeader(code) }
-
-// Unwrap lets http.ResponseController reach the real writer (SSE flushes).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // clientIP is the requester's address: the peer, or, when the peer is a
 // trusted proxy, the right-most X-Forwarded-For entry that is not one.
