@@ -21,8 +21,10 @@ type PageMeta struct {
 	// Refresh, when positive, reloads the page after that many seconds for
 	// browsers without JavaScript.
 	Refresh int
-	// Staff is the signed-in staff member's name, if any.
+	// Staff is the signed-in staff member's name, if any, and Admin
+	// whether they are an admin (who sees the admin pages' links).
 	Staff string
+	Admin bool
 	Wide  bool
 }
 
@@ -161,9 +163,48 @@ type WebhooksView struct {
 	BaseURL       string
 	Error         string
 	URL, Template string
+	// Admin is set for an admin, who may add and disable destinations.
+	Admin bool
 }
 
 func joinEvents(events []string) string { return strings.Join(events, ", ") }
+
+// UsersView is the admin page of staff accounts.
+type UsersView struct {
+	Users []UserLine
+	Roles []wizard.Role
+	// Done says what the last change did; Error why one was refused.
+	Done, Error string
+	// Name and Role are the add form as typed (the password is never sent
+	// back).
+	Name string
+	Role wizard.Role
+}
+
+// UserLine is one account on the users page.
+type UserLine struct {
+	Name    string
+	Role    wizard.Role
+	Created string
+	// Self marks the signed-in admin, who changes neither their own role
+	// nor their account here.
+	Self bool
+}
+
+// APIKeysView is the admin page of API keys.
+type APIKeysView struct {
+	Keys        []APIKeyLine
+	Done, Error string
+	Name        string // the add form as typed
+	// NewName and NewToken are the key just made, shown this once.
+	NewName, NewToken string
+}
+
+// APIKeyLine is one API key on its page.
+type APIKeyLine struct {
+	Name, Created, By, LastUsed string
+	Revoked                     string // when, or "" for a live key
+}
 
 // ErrorView is an error page.
 type ErrorView struct {

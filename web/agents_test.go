@@ -140,7 +140,7 @@ func TestAgentProtocol(t *testing.T) {
 
 	// Staff: the agents page, and a re-run from lab.
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(ctx, "ann", hash)
+	a.db.CreateUser(ctx, "ann", hash, wizard.RoleAgent)
 	a.signIn("ann", "correct horse battery")
 	_, page = a.do("GET", "/staff/agents", nil)
 	for _, want := range []string{`data-agent="office" data-state="online"`, `data-agent="lab" data-state="online"`, `data-agent="gone" data-state="revoked"`, "1.2.3"} {

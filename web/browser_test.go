@@ -466,7 +466,7 @@ func browserApp(t *testing.T) *testApp {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	return a
@@ -825,6 +825,63 @@ func TestBrowser(t *testing.T) {
 		tb.click(`form[action="/staff/webhooks"] button`)
 		tb.expect("webhook added", hooks.URL+"/gatecheck", "standard JSON")
 		tb.audit("webhooks")
+		// The admin pages: ann is an admin. A user added (the bad name
+		// first: refused, the form kept), made an admin, removed.
+		tb.click(`nav a[href="/staff/users"]`)
+		tb.expect("users", "Users", "ann", "Add a user", "another admin can change your account")
+		tb.audit("users")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#user-name"), "bo b"), chromedp.SendKeys(chromedp.CSS("#user-password"), "correct horse battery"))
+		tb.click(`form[action="/staff/users"] button[type="submit"]`)
+		tb.expect("users (bad name)", "A name is 1 to 64 characters without spaces.")
+		if got := tb.value("#user-name"); got != "bo b" {
+			t.Errorf("the refused name was not kept: %q", got)
+		}
+		tb.audit("users (bad name)")
+		tb.do(chromedp.SetValue(chromedp.CSS("#user-name"), "bob"), chromedp.SendKeys(chromedp.CSS("#user-password"), "correct horse battery"))
+		tb.click(`form[action="/staff/users"] button[type="submit"]`)
+		tb.expect("user added", "Added bob.")
+		tb.do(chromedp.SetValue(chromedp.CSS(`tr[data-user="bob"] select`), "admin"))
+		tb.click(`tr[data-user="bob"] form[action="/staff/users/role"] button`)
+		tb.expect("role changed", "bob is now an admin.")
+		tb.audit("users (role changed)")
+		tb.click(`tr[data-user="bob"] form[action="/staff/users/remove"] button`)
+		tb.expect("user removed", "Removed bob")
+		// An API key: shown once, working as a bearer token, revoked.
+		tb.click(`nav a[href="/staff/apikeys"]`)
+		tb.expect("API keys", "No API keys yet.", "Add an API key")
+		tb.audit("API keys")
+		tb.do(chromedp.SendKeys(chromedp.CSS("#key-name"), "servicedesk"))
+		tb.click(`form[action="/staff/apikeys"] button`)
+		tb.expect("key added", "The key for servicedesk", "it is not shown again")
+		key := tb.value("#new-key")
+		if !strings.HasPrefix(key, "gck_") {
+			t.Errorf("the new key reads %q", key)
+		}
+		tb.audit("API keys (new key)")
+		if resp, body := a.keyDo("GET", "/api/incidents", "Bearer "+key, ""); resp.StatusCode != 200 {
+			t.Errorf("the key shown on the page: %d %.200s", resp.StatusCode, body)
+		}
+		tb.click(`tr[data-key="servicedesk"] form button`)
+		tb.expect("key revoked", "Revoked the API key servicedesk")
+		tb.audit("API keys (revoked)")
+		// An agent's account sees no admin links and is refused the pages.
+		hash, _ := HashPassword("correct horse battery")
+		if _, err := a.db.CreateUser(context.Background(), "dan", hash, wizard.RoleAgent); err != nil {
+			t.Fatal(err)
+		}
+		agent := b.newTab(t, a.ts.URL)
+		agent.open("/staff/login")
+		agent.do(chromedp.SendKeys(chromedp.CSS("#name"), "dan"), chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"))
+		agent.click(`form[action="/staff/login"] button`)
+		agent.expect("case list (agent)", "Sign out dan")
+		if got := agent.eval(`String(document.querySelectorAll('nav a[href="/staff/users"], nav a[href="/staff/apikeys"]').length)`); got != "0" {
+			t.Errorf("an agent sees %s admin links", got)
+		}
+		if st := agent.open("/staff/users"); st != 403 {
+			t.Errorf("an agent on /staff/users: %d", st)
+		}
+		agent.expect("users (agent)", "Only admins manage users, webhooks and API keys")
+		agent.audit("users refused (agent)")
 		tb.click(`form[action="/staff/logout"] button`)
 		tb.open("/staff")
 		if loc := tb.location(); !strings.Contains(loc, "/staff/login") {
@@ -862,6 +919,8 @@ func TestBrowser(t *testing.T) {
 			{"staff-case", staff, "/staff/c/" + escalation, "#note"},
 			{"staff-incidents", staff, "/staff/incidents", "h1"},
 			{"staff-incident", staff, "/staff/incidents/127.0.0.1/gateway_502", "#notice"},
+			{"staff-users", staff, "/staff/users", "#user-name"},
+			{"staff-apikeys", staff, "/staff/apikeys", "#key-name"},
 		}
 		dir := t.ArtifactDir()
 		for _, size := range []struct {

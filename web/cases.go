@@ -91,8 +91,17 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if err != nil {
 		return nil, err
 	}
+	// A ticket system's key has a limit of its own; anyone else's is per
+	// address.
 	ip := s.clientIP(r)
-	if ok, wait := s.probeLimit.allow(ip); !ok {
+	var ok bool
+	var wait time.Duration
+	if k := apiKeyFrom(r.Context()); k != nil {
+		ok, wait = s.keyLimit.allow(k.ID)
+	} else {
+		ok, wait = s.probeLimit.allow(ip)
+	}
+	if !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
 	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}

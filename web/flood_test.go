@@ -377,7 +377,7 @@ func TestRefusedRerunLeavesNoRun(t *testing.T) {
 			AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	})
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	resp, _ := a.do("POST", "/staff/login", url.Values{"name": {"ann"}, "password": {"correct horse battery"}})

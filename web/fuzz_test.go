@@ -110,7 +110,7 @@ func newFuzzApp(f *testing.F) *fuzzApp {
 		f.Fatal(err)
 	}
 	a.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no such user"), bcrypt.MinCost)
-	u, err := db.CreateUser(ctx, fuzzStaff, string(hash))
+	u, err := db.CreateUser(ctx, fuzzStaff, string(hash), wizard.RoleAgent)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func incidentApp(t *testing.T, reports int) (a *testApp, gw *httptest.Server, to
 	t.Helper()
 	a = newApp(t)
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	gw = brokenGateway(t)
@@ -54,7 +54,7 @@ func TestIncidentsNeedStaff(t *testing.T) {
 	}
 	for _, path := range []string{"/api/incidents", "/api/incidents/127.0.0.1/gateway_502"} {
 		resp, body := a.do("GET", path, nil)
-		if resp.StatusCode != http.StatusUnauthorized || jsonError(body) != "Please sign in first." {
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(jsonError(body), "needs an API key") || resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("GET %s signed out: %d %s", path, resp.StatusCode, body)
 		}
 	}

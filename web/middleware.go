@@ -129,12 +129,13 @@ func (s *Server) trusted(a netip.Addr) bool {
 	return false
 }
 
-// limiter is a per-client token bucket, forgetting clients idle for long.
-type limiter struct {
+// limiter is a token bucket per client (an address, or an API key's ID),
+// forgetting clients idle for long.
+type limiter[K comparable] struct {
 	mu      sync.Mutex
 	every   rate.Limit
 	burst   int
-	clients map[netip.Addr]*clientLimit
+	clients map[K]*clientLimit
 	swept   time.Time
 }
 
@@ -143,12 +144,12 @@ type clientLimit struct {
 	seen time.Time
 }
 
-func newLimiter(perMinute float64, burst int) *limiter {
-	return &limiter{every: rate.Limit(perMinute / 60), burst: burst, clients: map[netip.Addr]*clientLimit{}}
+func newLimiter[K comparable](perMinute float64, burst int) *limiter[K] {
+	return &limiter[K]{every: rate.Limit(perMinute / 60), burst: burst, clients: map[K]*clientLimit{}}
 }
 
 // allow reports whether a may act now, and if not, how long to wait.
-func (l *limiter) allow(a netip.Addr) (bool, time.Duration) {
+func (l *limiter[K]) allow(a K) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -177,6 +178,10 @@ func (l *limiter) allow(a netip.Addr) (bool, time.Duration) {
 // tooMany answers 429 with Retry-After.
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, what string) {
 	secs := int(wait.Seconds() + 0.999)
+	from := "from your address"
+	if k := apiKeyFrom(r.Context()); k != nil {
+		from = "with the API key " + k.Name
+	}
 	w.Header().Set("Retry-After", fmt.Sprint(secs))
-	s.errorStatus(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many %s from your address. Please wait %d seconds and try again.", what, secs))
+	s.errorStatus(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many %s %s. Please wait %d seconds and try again.", what, from, secs))
 }

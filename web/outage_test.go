@@ -244,7 +244,7 @@ func TestReportsJoinARunningProbe(t *testing.T) {
 	}
 	// Staff see which run a case's report came from.
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	a.signIn("ann", "correct horse battery")
@@ -286,7 +286,7 @@ func TestReuseInsideTheWindowNotAfter(t *testing.T) {
 	}
 
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	a.signIn("ann", "correct horse battery")
@@ -377,7 +377,7 @@ func TestHostCap(t *testing.T) {
 		c.Now, c.HostProbesPerMinute, c.ReuseWindow = clock.now, 2, -1
 	})
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	one := a.report(site.URL+"/1", "198.51.100.1")

@@ -95,6 +95,17 @@ type Config struct {
 	AgentLease    time.Duration
 	AgentJobTTL   time.Duration
 	AgentAttempts int
+
+	// Users manages staff accounts on the admin pages, and APIKeys keeps
+	// the ticket systems' API keys; nil takes Store when it keeps them
+	// too, or turns them off.
+	Users   wizard.UserStore
+	APIKeys wizard.APIKeyStore
+	// APIKeyProbesPerMinute is how many cases one API key may open a
+	// minute (default 60, burst APIKeyProbeBurst, default 30), counted per
+	// key instead of per address: a ticket system sends for many people.
+	APIKeyProbesPerMinute float64
+	APIKeyProbeBurst      int
 }
 
 // Server is gatecheck's web application.
@@ -105,19 +116,25 @@ type Server struct {
 	runner     *Runner
 	metrics    *metrics
 	pages      *pageCache
-	probeLimit *limiter
-	loginLimit *limiter
-	trees      sync.Map // version -> *wizard.Tree
+	probeLimit *limiter[netip.Addr]
+	loginLimit *limiter[netip.Addr]
+	keyLimit   *limiter[int64] // API key ID -> its probes
+	trees      sync.Map        // version -> *wizard.Tree
 	dummyHash  []byte
 	draining   chan struct{} // closed by Drain
 	drainOnce  sync.Once
 
 	hooks      wizard.WebhookStore // nil: no webhooks
 	hookClient *http.Client
-	agents     wizard.AgentStore // nil: no agents
-	agentMu    sync.Mutex
-	wakes      map[int64]chan struct{} // agent ID -> closed when a job is queued for it
-	polls      map[int64]int           // agent ID -> its open long-polls
+	users      wizard.UserStore   // nil: no user management on the web
+	apiKeys    wizard.APIKeyStore // nil: no API keys
+	keyMu      sync.Mutex
+	keyUsedAt  map[int64]int64 // API key ID -> when its use was last recorded (Unix ns)
+
+	agents  wizard.AgentStore // nil: no agents
+	agentMu sync.Mutex
+	wakes   map[int64]chan struct{} // agent ID -> closed when a job is queued for it
+	polls   map[int64]int           // agent ID -> its open long-polls
 	// The background loops (the agents' job sweep, the watch) run from
 	// Start until stop is closed.
 	loops     sync.WaitGroup
@@ -194,6 +211,18 @@ func New(cfg Config) *Server {
 	if cfg.Agents == nil {
 		cfg.Agents, _ = cfg.Store.(wizard.AgentStore)
 	}
+	if cfg.Users == nil {
+		cfg.Users, _ = cfg.Store.(wizard.UserStore)
+	}
+	if cfg.APIKeys == nil {
+		cfg.APIKeys, _ = cfg.Store.(wizard.APIKeyStore)
+	}
+	if cfg.APIKeyProbesPerMinute <= 0 {
+		cfg.APIKeyProbesPerMinute = 60
+	}
+	if cfg.APIKeyProbeBurst <= 0 {
+		cfg.APIKeyProbeBurst = 30
+	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	// Every write, the runner's included, goes through the page cache's
 	// store so that no kept page outlives a change to its case.
@@ -205,8 +234,12 @@ func New(cfg Config) *Server {
 		log:   cfg.Logger,
 		runner: NewRunner(cfg.Prober, cfg.Store, cfg.Logger, RunnerConfig{Workers: cfg.ProbeWorkers, Queue: cfg.ProbeQueue,
 			Reuse: cfg.ReuseWindow, HostCap: cfg.HostProbesPerMinute, Now: cfg.Now}),
-		probeLimit: newLimiter(cfg.ProbesPerMinute, cfg.ProbeBurst),
-		loginLimit: newLimiter(cfg.LoginsPerMinute, 5),
+		probeLimit: newLimiter[netip.Addr](cfg.ProbesPerMinute, cfg.ProbeBurst),
+		loginLimit: newLimiter[netip.Addr](cfg.LoginsPerMinute, 5),
+		keyLimit:   newLimiter[int64](cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
+		users:      cfg.Users,
+		apiKeys:    cfg.APIKeys,
+		keyUsedAt:  map[int64]int64{},
 		dummyHash:  mustHash("gatecheck: no such user"),
 		draining:   make(chan struct{}),
 		wakes:      map[int64]chan struct{}{},
@@ -331,31 +364,48 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
 		r.Post("/staff/c/{token}/watch", s.handleWatch)
+		// Webhooks: staff see the destinations and deliveries; only
+		// admins change them.
 		r.Route("/staff/webhooks", func(r chi.Router) {
 			r.Use(s.requireWebhooks)
 			r.Get("/", s.handleWebhooks)
-			r.Post("/", s.handleAddWebhook)
-			r.Post("/{id}/disable", s.handleDisableWebhook)
+			r.With(s.requireAdmin).Post("/", s.handleAddWebhook)
+			r.With(s.requireAdmin).Post("/{id}/disable", s.handleDisableWebhook)
 		})
 		r.Post("/staff/c/{token}/agent", s.handleRerunAgent)
 		r.Get("/staff/agents", s.handleStaffAgents)
-		// Incidents, the API's included: they show which sites customers
-		// report, so they are for signed-in staff only.
+		// Incidents show which sites customers report, so they are for
+		// signed-in staff only (and, on the API, ticket systems' keys).
 		r.Get("/staff/incidents", s.handleIncidents)
 		r.Get("/staff/incidents/{host}/{verdict}", s.handleIncident)
 		r.Post("/staff/incidents/{host}/{verdict}/notes", s.handleIncidentNote)
 		r.Post("/staff/incidents/{host}/{verdict}/status", s.handleIncidentStatus)
 		r.Post("/staff/incidents/{host}/{verdict}/notice", s.handlePublishNotice)
 		r.Post("/staff/incidents/{host}/{verdict}/notice/clear", s.handleClearNotice)
-		r.Get("/api/incidents", s.handleAPIIncidents)
-		r.Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
+		// Admins only: the helpdesk's accounts and API keys.
+		r.Group(func(r chi.Router) {
+			r.Use(s.requireAdmin)
+			r.Get("/staff/users", s.handleUsers)
+			r.Post("/staff/users", s.handleAddUser)
+			r.Post("/staff/users/role", s.handleSetRole)
+			r.Post("/staff/users/remove", s.handleRemoveUser)
+			r.Get("/staff/apikeys", s.handleAPIKeys)
+			r.Post("/staff/apikeys", s.handleAddAPIKey)
+			r.Post("/staff/apikeys/revoke", s.handleRevokeAPIKey)
+		})
 	})
 
 	r.Post("/agent/v1/poll", s.handleAgentPoll)
 	r.Post("/agent/v1/jobs/{id}/report", s.handleAgentReport)
 
-	r.Post("/api/cases", s.handleAPICreate)
-	r.Get("/api/cases/{token}", s.handleAPICase)
+	// The JSON API: anonymous, or as a ticket system with an API key.
+	r.Group(func(r chi.Router) {
+		r.Use(s.apiKey)
+		r.Post("/api/cases", s.handleAPICreate)
+		r.Get("/api/cases/{token}", s.handleAPICase)
+		r.With(s.requireStaffOrKey).Get("/api/incidents", s.handleAPIIncidents)
+		r.With(s.requireStaffOrKey).Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
+	})
 
 	// Every state-changing request must come from our own pages (or from a
 	// client that is not a browser, like a ticket system).
@@ -406,7 +456,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 func (s *Server) meta(r *http.Request, title string) templates.PageMeta {
 	m := templates.PageMeta{Title: title}
 	if u := staffFrom(r.Context()); u != nil {
-		m.Staff = u.Name
+		m.Staff, m.Admin = u.Name, u.IsAdmin()
 	}
 	return m
 }

@@ -50,20 +50,40 @@ func mustHash(pw string) []byte {
 	return h
 }
 
+// sessionUser returns the signed-in member of staff, or nil.
+func (s *Server) sessionUser(r *http.Request) *wizard.User {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		if u, err := s.cfg.Store.SessionUser(r.Context(), ck.Value); err == nil {
+			return u
+		}
+	}
+	return nil
+}
+
 // requireStaff lets signed-in staff through and sends others to sign in.
 func (s *Server) requireStaff(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if ck, err := r.Cookie(sessionCookie); err == nil {
-			if u, err := s.cfg.Store.SessionUser(r.Context(), ck.Value); err == nil {
-				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), staffKey{}, u)))
-				return
-			}
+		if u := s.sessionUser(r); u != nil {
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), staffKey{}, u)))
+			return
 		}
 		if r.Method == http.MethodGet && !isAPI(r) {
 			http.Redirect(w, r, "/staff/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
 		}
 		s.errorStatus(w, r, http.StatusUnauthorized, "Please sign in first.")
+	})
+}
+
+// requireAdmin, after requireStaff, lets admins through and refuses
+// agents: managing users, webhooks and API keys is for admins.
+func (s *Server) requireAdmin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !staffFrom(r.Context()).IsAdmin() {
+			s.errorStatus(w, r, http.StatusForbidden, "Only admins manage users, webhooks and API keys, and your account is an agent's. Ask an admin if something needs changing.")
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -17,7 +17,7 @@ import (
 func TestMalformedRequestsNeverFail(t *testing.T) {
 	a := newApp(t)
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(context.Background(), "ann", hash)
+	a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin)
 	gw := brokenGateway(t)
 	token := a.createCase(gw.URL, "")
 	a.waitProbed(token)
@@ -46,6 +46,12 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		"/staff/incidents/127.0.0.1/gateway_502/notice":       {"body", "window"},
 		"/staff/incidents/127.0.0.1/gateway_502/notice/clear": {"window"},
 		"/staff/incidents/127.0.0.1/bogus/notes":              {"body", "window", "until"},
+		// The admin pages (ann is an admin).
+		"/staff/users":          {"name", "password", "role"},
+		"/staff/users/role":     {"name", "role"},
+		"/staff/users/remove":   {"name"},
+		"/staff/apikeys":        {"name"},
+		"/staff/apikeys/revoke": {"name"},
 	}
 	check := func(method, path string, resp *http.Response, body string) {
 		t.Helper()
@@ -99,6 +105,8 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 			"/staff/incidents?window=" + q, "/staff/incidents/" + q + "/" + q + "?window=" + q,
 			"/staff/incidents/127.0.0.1/gateway_502?window=" + q + "&done=status&to=" + q + "&n=" + q + "&of=" + q,
 			"/api/incidents?window=" + q, "/api/incidents/" + q + "/gateway_502", "/api/incidents/127.0.0.1/" + q,
+			"/staff/users?done=" + q + "&name=" + q + "&role=" + q, "/staff/users?done=role&name=" + q + "&role=admin",
+			"/staff/apikeys?done=" + q + "&name=" + q, "/staff/apikeys?done=revoked&name=" + q,
 		} {
 			resp, body := a.do("GET", path, nil)
 			check("GET", path, resp, body)
@@ -112,6 +120,28 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode >= 500 {
 			t.Errorf("POST /api/cases with %q: %d", v, resp.StatusCode)
+		}
+	}
+	// Bogus API keys: a 401, never a 5xx, never anonymous use.
+	for _, v := range nasty {
+		for _, auth := range []string{"Bearer " + v, "Bearer gck_" + v, v, "Basic " + v} {
+			for _, path := range []string{"/api/cases", "/api/incidents", "/api/cases/" + token} {
+				method := "GET"
+				if path == "/api/cases" {
+					method = "POST"
+				}
+				req, _ := http.NewRequest(method, a.ts.URL+path, strings.NewReader(`{"url": "`+gw.URL+`"}`))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", auth)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					continue // a header value the client will not send
+				}
+				resp.Body.Close()
+				if strings.TrimSpace(auth) != "" && resp.StatusCode != http.StatusUnauthorized {
+					t.Errorf("%s %s with Authorization %q: %d", method, path, auth, resp.StatusCode)
+				}
+			}
 		}
 	}
 	// The database survived all of it.

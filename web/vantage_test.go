@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gatecheck/gatecheck/wizard"
 )
 
 // healthySite answers every request normally.
@@ -191,7 +193,7 @@ func TestVantageFromTheBrowser(t *testing.T) {
 		t.Errorf("the escalation summary lacks the browser's view:\n%s", page)
 	}
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(t.Context(), "ann", hash)
+	a.db.CreateUser(t.Context(), "ann", hash, wizard.RoleAgent)
 	a.signIn("ann", "correct horse battery")
 	_, page = a.do("GET", "/staff/c/"+token, nil)
 	for _, want := range []string{"Points of view", "From the visitor&#39;s browser", "A server answered (after 42 ms)", "Seen from the visitor&#39;s browser (for probe run " + run + ")"} {

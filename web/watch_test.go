@@ -208,7 +208,7 @@ func TestWatchStartsWhenUnresolved(t *testing.T) {
 	clock := &testClock{}
 	a := watchApp(t, clock)
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	a.signIn("ann", "correct horse battery")

@@ -352,7 +352,7 @@ func TestAPI(t *testing.T) {
 func TestStaff(t *testing.T) {
 	a := newApp(t)
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	gw := brokenGateway(t)
@@ -622,7 +622,7 @@ func TestQueueRefusalIsA429(t *testing.T) {
 func TestLimitsCountCharacters(t *testing.T) {
 	a := newApp(t)
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	gw := brokenGateway(t)
@@ -665,7 +665,7 @@ func (a *testApp) signIn(name, password string) {
 func TestCaseListCountsUpToAThousand(t *testing.T) {
 	a := newApp(t)
 	hash, _ := HashPassword("correct horse battery")
-	if _, err := a.db.CreateUser(context.Background(), "ann", hash); err != nil {
+	if _, err := a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAgent); err != nil {
 		t.Fatal(err)
 	}
 	for i := range countUpTo + 60 {

@@ -244,6 +244,7 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 		return
 	}
 	v.Events, v.BaseURL = wizard.Events, s.cfg.BaseURL
+	v.Admin = staffFrom(r.Context()).IsAdmin()
 	m := s.meta(r, "Webhooks")
 	m.Wide = true
 	s.render(w, r, status, templates.Webhooks(m, v))

@@ -118,7 +118,7 @@ func TestWebhookEvents(t *testing.T) {
 	a := hookApp(t, clock, "s3cret", rc.URL+"/hooks")
 	site := newGatedSite(t, "127.0.0.1")
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(context.Background(), "ann", hash)
+	a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin)
 	a.signIn("ann", "correct horse battery")
 
 	tok := a.report(site.URL+"/shop", "198.51.100.1")
@@ -208,7 +208,7 @@ func TestWebhookRetriesAndRecovery(t *testing.T) {
 		t.Errorf("webhook deliveries in the metrics: %v retried, %v delivered; want 1 and 2", r, d)
 	}
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(context.Background(), "ann", hash)
+	a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin)
 	a.signIn("ann", "correct horse battery")
 	_, page := a.do("GET", "/staff/webhooks", nil)
 	if !strings.Contains(page, rc.URL) || !strings.Contains(page, `data-state="delivered"`) || !strings.Contains(page, "case.recovered") {
@@ -271,7 +271,7 @@ func TestWebhookDestinations(t *testing.T) {
 	clock := &testClock{}
 	a := hookApp(t, clock, "")
 	hash, _ := HashPassword("correct horse battery")
-	a.db.CreateUser(context.Background(), "ann", hash)
+	a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin)
 	a.signIn("ann", "correct horse battery")
 	for _, bad := range []url.Values{
 		{"url": {"ftp://tickets.example/"}},
@@ -305,6 +305,17 @@ func TestWebhookDestinations(t *testing.T) {
 	}
 	if resp, _ := a.do("POST", "/staff/webhooks/999/disable", nil); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("disable no webhook: %d", resp.StatusCode)
+	}
+
+	// An agent sees the page but changes nothing.
+	hash, _ = HashPassword("correct horse battery")
+	a.db.CreateUser(context.Background(), "dan", hash, wizard.RoleAgent)
+	a.signIn("dan", "correct horse battery")
+	if resp, page := a.do("GET", "/staff/webhooks", nil); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Only admins add or disable destinations") || strings.Contains(page, `id="webhook-url"`) {
+		t.Errorf("the webhooks page for an agent: %d %s", resp.StatusCode, excerpt(page, "admins-only"))
+	}
+	if resp, _ := a.do("POST", "/staff/webhooks", url.Values{"url": {rc.URL}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("an agent adding a destination: %d", resp.StatusCode)
 	}
 
 	// Flags: given, then dropped.

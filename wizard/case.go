@@ -186,7 +186,10 @@ type User struct {
 	ID           int64
 	Name         string
 	PasswordHash string
-	CreatedAt    time.Time
+	// Role says what the account may do besides working cases: admins
+	// also manage users, webhooks and API keys.
+	Role      Role
+	CreatedAt time.Time
 }
 
 // VantageBrowser is the From of the visitor's browser's view.

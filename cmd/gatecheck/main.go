@@ -4,7 +4,12 @@
 // Usage:
 //
 //	gatecheck [serve] [flags]
-//	gatecheck user add|passwd NAME
+//	gatecheck user add [--admin] NAME
+//	gatecheck user passwd|remove NAME
+//	gatecheck user role NAME admin|agent
+//	gatecheck user list
+//	gatecheck apikey add|revoke NAME
+//	gatecheck apikey list
 //	gatecheck backup COPY
 //	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
 //	gatecheck wizard [flags] URL
@@ -51,6 +56,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdBackup(ctx, args[1:], stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, args[1:], stdout, stderr)
+	case "apikey":
+		return cmdAPIKey(ctx, args[1:], stdout, stderr)
 	case "diagnose":
 		return cmdDiagnose(ctx, args[1:], stdout, stderr)
 	case "wizard":
@@ -73,9 +80,19 @@ Usage:
       http://localhost:8080, database gatecheck.db). "gatecheck serve --help"
       lists the flags; each has a GATECHECK_ environment twin.
 
-  gatecheck user add|passwd NAME
-      Create a helpdesk account, or change its password (from a prompt, or
-      the first line of standard input).
+  gatecheck user add [--admin] NAME
+  gatecheck user passwd|remove NAME
+  gatecheck user role NAME admin|agent
+  gatecheck user list
+      Manage helpdesk accounts: add one (an agent, who works cases, or with
+      --admin an admin, who also manages users, webhooks and API keys),
+      change its password (from a prompt, or the first line of standard
+      input), its role, or remove it. The last admin stays one.
+
+  gatecheck apikey add|revoke NAME
+  gatecheck apikey list
+      Manage the API keys of ticket systems: add prints the new key (alone
+      on standard output, shown once); it is sent as a bearer token.
 
   gatecheck agent add|revoke NAME
   gatecheck agent list

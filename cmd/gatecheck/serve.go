@@ -77,6 +77,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	workers := fs.Int("probe-workers", envInt("GATECHECK_PROBE_WORKERS", 4), "probes run at once (GATECHECK_PROBE_WORKERS)")
 	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
+	keyPerMinute := fs.Int("api-key-probes-per-minute", envInt("GATECHECK_API_KEY_PROBES_PER_MINUTE", 60), "cases one API key may open per minute (burst half that), counted per key instead of per address (GATECHECK_API_KEY_PROBES_PER_MINUTE)")
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
 	var webhooks stringList
@@ -180,6 +181,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		IncidentMinReports: *minReports,
 		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret,
 		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
+		Users: db, APIKeys: db, APIKeyProbesPerMinute: float64(*keyPerMinute), APIKeyProbeBurst: max(1, *keyPerMinute/2),
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

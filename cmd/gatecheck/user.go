@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"golang.org/x/term"
 
@@ -15,33 +16,59 @@ import (
 	"github.com/gatecheck/gatecheck/wizard/sqlite"
 )
 
-// cmdUser manages staff accounts: add NAME, passwd NAME. The password comes
-// from a prompt on a terminal, or from the first line of standard input.
+// cmdUser manages staff accounts: add [--admin] NAME, passwd NAME, list,
+// role NAME admin|agent, remove NAME. A password comes from a prompt on a
+// terminal, or from the first line of standard input.
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := newFlagSet("user", stderr, "gatecheck user add|passwd [--db FILE] NAME")
+	fs := newFlagSet("user", stderr, "gatecheck user add [--admin] [--db FILE] NAME\n       gatecheck user passwd|remove [--db FILE] NAME\n       gatecheck user role [--db FILE] NAME admin|agent\n       gatecheck user list [--db FILE]")
 	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
-	positional, code, ok := parseArgs(fs, args, 2)
-	if !ok {
-		return code
-	}
-	if positional[0] != "add" && positional[0] != "passwd" {
+	admin := fs.Bool("admin", false, "add: make the account an admin (who also manages users, webhooks and API keys); the default is an agent")
+	if len(args) == 0 {
 		fs.Usage()
 		return exitUsage
 	}
-	verb, name := positional[0], strings.TrimSpace(positional[1])
-	if name == "" || len(name) > 64 || strings.ContainsAny(name, " \t\r\n") {
-		fmt.Fprintln(stderr, "gatecheck user: a name is 1 to 64 characters without spaces")
+	verb := args[0]
+	want := map[string]int{"add": 1, "passwd": 1, "remove": 1, "role": 2, "list": 0}
+	n, known := want[verb]
+	if !known {
+		fs.Usage()
 		return exitUsage
 	}
-	pw, err := readPassword(stdin, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatecheck user:", err)
+	positional, code, ok := parseArgs(fs, args[1:], n)
+	if !ok {
+		return code
+	}
+	if *admin && verb != "add" {
+		fmt.Fprintln(stderr, "gatecheck user: --admin goes with add; change a role with gatecheck user role NAME admin")
 		return exitUsage
 	}
-	hash, err := web.HashPassword(pw)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatecheck user:", wizard.ErrorMessage(err))
-		return exitUsage
+	var name string
+	if n > 0 {
+		name = strings.TrimSpace(positional[0])
+		if err := wizard.CheckUserName(name); err != nil {
+			fmt.Fprintln(stderr, "gatecheck user:", wizard.ErrorMessage(err))
+			return exitUsage
+		}
+	}
+	var role wizard.Role
+	if verb == "role" {
+		role = wizard.Role(positional[1])
+		if !role.Valid() {
+			fmt.Fprintf(stderr, "gatecheck user: a role is admin or agent, not %q\n", positional[1])
+			return exitUsage
+		}
+	}
+	var hash string
+	if verb == "add" || verb == "passwd" {
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatecheck user:", err)
+			return exitUsage
+		}
+		if hash, err = web.HashPassword(pw); err != nil {
+			fmt.Fprintln(stderr, "gatecheck user:", wizard.ErrorMessage(err))
+			return exitUsage
+		}
 	}
 	db, err := sqlite.Open(ctx, *dbPath)
 	if err != nil {
@@ -49,20 +76,63 @@ func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitProblem
 	}
 	defer db.Close()
-	if verb == "add" {
-		_, err = db.CreateUser(ctx, name, hash)
-	} else {
+	switch verb {
+	case "add":
+		role = wizard.RoleAgent
+		if *admin {
+			role = wizard.RoleAdmin
+		}
+		_, err = db.CreateUser(ctx, name, hash, role)
+	case "passwd":
 		err = db.SetPassword(ctx, name, hash)
+	case "role":
+		err = db.SetRole(ctx, name, role)
+	case "remove":
+		err = db.DeleteUser(ctx, name)
+	case "list":
+		return listUsers(ctx, db, stdout, stderr)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck user:", wizard.ErrorMessage(err))
 		return exitProblem
 	}
-	if verb == "add" {
-		fmt.Fprintf(stdout, "Added %s. They can sign in at /staff.\n", name)
-	} else {
+	switch verb {
+	case "add":
+		fmt.Fprintf(stdout, "Added %s, %s. They can sign in at /staff.\n", name, roleWords(role))
+	case "passwd":
 		fmt.Fprintf(stdout, "Changed the password of %s and ended their sessions.\n", name)
+	case "role":
+		fmt.Fprintf(stdout, "%s is now %s.\n", name, roleWords(role))
+	case "remove":
+		fmt.Fprintf(stdout, "Removed %s and ended their sessions; their notes keep their name.\n", name)
 	}
+	return exitOK
+}
+
+// roleWords says what a role may do.
+func roleWords(r wizard.Role) string {
+	if r == wizard.RoleAdmin {
+		return "an admin (works cases, manages users, webhooks and API keys)"
+	}
+	return "an agent (works cases)"
+}
+
+func listUsers(ctx context.Context, db *sqlite.DB, stdout, stderr io.Writer) int {
+	users, err := db.Users(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck user:", err)
+		return exitProblem
+	}
+	if len(users) == 0 {
+		fmt.Fprintln(stdout, "No users yet: add an admin with gatecheck user add --admin NAME.")
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tCREATED")
+	for _, u := range users {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, stamp(u.CreatedAt))
+	}
+	tw.Flush()
 	return exitOK
 }
 

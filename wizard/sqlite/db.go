@@ -55,6 +55,13 @@ func dsn(path string, extra ...string) string {
 
 // Open opens (creating if needed) and migrates the database at path.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, "")
+}
+
+// open opens the database at path and applies the migrations named before
+// before (all of them when it is empty): tests make a database as an older
+// gatecheck left it.
+func open(ctx context.Context, path, before string) (*DB, error) {
 	if path == "" || strings.Contains(path, ":memory:") {
 		return nil, errors.New("the case store needs a file: an in-memory database differs per connection")
 	}
@@ -70,7 +77,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
 	db := &DB{path: path, write: w, read: r, Now: time.Now, IncidentMinReports: 3, IncidentWindow: time.Hour}
-	if err := db.migrate(ctx); err != nil {
+	if err := db.migrate(ctx, before); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -89,8 +96,9 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // migrate applies the embedded migrations not yet applied, in name order,
-// each in its own transaction.
-func (db *DB) migrate(ctx context.Context) error {
+// each in its own transaction; before, when set, stops at the first named
+// so or later.
+func (db *DB) migrate(ctx context.Context, before string) error {
 	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
@@ -100,6 +108,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
+		if before != "" && strings.TrimPrefix(name, "migration/") >= before {
+			break
+		}
 		if err := db.migrateOne(ctx, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}

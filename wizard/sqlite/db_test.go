@@ -203,11 +203,11 @@ func TestFindCases(t *testing.T) {
 func TestUsersAndSessions(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
-	u, err := db.CreateUser(ctx, "ann", "hash1")
+	u, err := db.CreateUser(ctx, "ann", "hash1", wizard.RoleAgent)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.CreateUser(ctx, "ANN", "hash2"); wizard.ErrorCode(err) != wizard.ECONFLICT {
+	if _, err := db.CreateUser(ctx, "ANN", "hash2", wizard.RoleAgent); wizard.ErrorCode(err) != wizard.ECONFLICT {
 		t.Errorf("duplicate user: %v", err)
 	}
 	tok, err := db.CreateSession(ctx, u.ID, time.Hour)
