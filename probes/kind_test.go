@@ -62,3 +62,28 @@ func TestLegacyChecksGetKinds(t *testing.T) {
 		t.Errorf("a stored kind was replaced: %q", c.Kind)
 	}
 }
+
+// TestVerdictTable: every code once, each with a layer and an explanation;
+// statuses that stand for a verdict map to codes of the table.
+func TestVerdictTable(t *testing.T) {
+	seen := map[Code]bool{}
+	for _, v := range verdicts {
+		if seen[v.code] || v.code == "" || v.layer == "" || len(v.explanation) < 40 {
+			t.Errorf("verdict %q: duplicate or incomplete (layer %q, explanation %q)", v.code, v.layer, v.explanation)
+		}
+		seen[v.code] = true
+	}
+	if len(Codes) != len(verdicts) {
+		t.Errorf("Codes has %d codes, the table %d", len(Codes), len(verdicts))
+	}
+	for status, c := range statusVerdicts {
+		if !seen[c] {
+			t.Errorf("status %d maps to %q, not a code of the table", status, c)
+		}
+	}
+	for status, want := range map[int]Code{200: Healthy, 404: Healthy, 0: "", 500: ServerError, 599: ServerError, 502: Gateway502, 522: GatewayTimeout, 403: AccessBlocked} {
+		if got := statusCode(status); got != want {
+			t.Errorf("status %d: %q, want %q", status, got, want)
+		}
+	}
+}

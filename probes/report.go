@@ -35,14 +35,6 @@ const (
 	InvalidURL          Code = "invalid_url"
 )
 
-// Codes lists every verdict code, in the order of the README.
-var Codes = []Code{
-	Healthy, DNSNXDomain, DNSFailure, TCPRefused, TCPTimeout, HTTPSUnavailable,
-	TLSExpired, TLSHostnameMismatch, TLSUntrusted, TLSHandshakeFailed, AccessBlocked,
-	Gateway502, GatewayTimeout, ServiceUnavailable, ServerError, ProtocolError,
-	RedirectLoop, Intermittent, BlockedTarget, InvalidURL,
-}
-
 // Layer is the network layer a verdict belongs to.
 type Layer string
 

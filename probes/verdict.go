@@ -8,90 +8,112 @@ import (
 	"strings"
 )
 
-// explanations say, for the person who saw the error, what each verdict
-// means and who can act on it.
-var explanations = map[Code]string{
-	Healthy: "From where gatecheck runs, the site answers normally. If you still see 502 Bad Gateway, the problem is " +
+// verdicts is the table of verdict codes, in the order of the README: each
+// code, the layer it concerns, and what it means for the person who saw
+// the error and who can act on it. Codes, LayerOf and Explanation read it.
+var verdicts = []struct {
+	code        Code
+	layer       Layer
+	explanation string
+}{
+	{Healthy, LayerHTTP, "From where gatecheck runs, the site answers normally. If you still see 502 Bad Gateway, the problem is " +
 		"probably between you and the site: a stale page in your browser's cache, your own network, a proxy or VPN, " +
-		"or an allowlist that lets gatecheck in but not you. Refreshing, clearing the cache or trying another network usually tells which.",
-	DNSNXDomain: "The site's name does not exist in DNS, so no browser can find the server. Either the address is mistyped, " +
+		"or an allowlist that lets gatecheck in but not you. Refreshing, clearing the cache or trying another network usually tells which."},
+	{DNSNXDomain, LayerDNS, "The site's name does not exist in DNS, so no browser can find the server. Either the address is mistyped, " +
 		"or the domain's DNS records were removed, changed or have expired. Only whoever manages the domain can fix the records; " +
-		"after a change it can take a few hours to reach everyone.",
-	DNSFailure: "The name could not be looked up: the DNS servers did not answer, or answered with an error. This is usually " +
-		"a problem with the domain's name servers or with the resolver used, not with the web server itself. It is often temporary.",
-	TCPRefused: "The server's address was found, but nothing accepted the connection on the site's port: the web server, " +
-		"or the gateway in front of it, is not running or not listening there. The site's operators need to start it or fix its configuration.",
-	TCPTimeout: "The server's address was found, but connections to it went unanswered. The server may be down or overloaded, " +
-		"or a firewall is silently dropping traffic. The site's hosting team can tell which.",
-	HTTPSUnavailable: "The site answers over plain http, but not over https. This is what happens when the https binding " +
+		"after a change it can take a few hours to reach everyone."},
+	{DNSFailure, LayerDNS, "The name could not be looked up: the DNS servers did not answer, or answered with an error. This is usually " +
+		"a problem with the domain's name servers or with the resolver used, not with the web server itself. It is often temporary."},
+	{TCPRefused, LayerTCP, "The server's address was found, but nothing accepted the connection on the site's port: the web server, " +
+		"or the gateway in front of it, is not running or not listening there. The site's operators need to start it or fix its configuration."},
+	{TCPTimeout, LayerTCP, "The server's address was found, but connections to it went unanswered. The server may be down or overloaded, " +
+		"or a firewall is silently dropping traffic. The site's hosting team can tell which."},
+	{HTTPSUnavailable, LayerTLS, "The site answers over plain http, but not over https. This is what happens when the https binding " +
 		"(the part of the web server configuration that listens for secure connections) is missing or broken, for example after a " +
-		"certificate change. The site's administrators need to restore the https binding with a valid certificate.",
-	TLSExpired: "The site's security certificate has expired (or is not valid yet), so browsers refuse the secure connection and " +
-		"gateways in front of the site may report a 502. The site's owner must renew the certificate and install it on the server.",
-	TLSHostnameMismatch: "The server presents a security certificate for a different name than the one you typed. Usually the https " +
-		"binding points at the wrong certificate, or the site was moved without a certificate for its name. The site's owner must install a certificate that covers this name.",
-	TLSUntrusted: "The server's security certificate is not issued by an authority browsers trust: it is self-signed, or the server " +
-		"does not send the intermediate certificates that link it to a trusted authority. The site's owner must install a certificate from a trusted authority, with its full chain.",
-	TLSHandshakeFailed: "The server accepted the connection but the secure (TLS) handshake failed: the server may not be set up for " +
-		"https on this address, may only offer obsolete protocols, or may have stopped half-way. The site's administrators need to check the https configuration.",
-	AccessBlocked: "The server refused access: it answered that you are not allowed in, or cut the connection in a way that " +
+		"certificate change. The site's administrators need to restore the https binding with a valid certificate."},
+	{TLSExpired, LayerTLS, "The site's security certificate has expired (or is not valid yet), so browsers refuse the secure connection and " +
+		"gateways in front of the site may report a 502. The site's owner must renew the certificate and install it on the server."},
+	{TLSHostnameMismatch, LayerTLS, "The server presents a security certificate for a different name than the one you typed. Usually the https " +
+		"binding points at the wrong certificate, or the site was moved without a certificate for its name. The site's owner must install a certificate that covers this name."},
+	{TLSUntrusted, LayerTLS, "The server's security certificate is not issued by an authority browsers trust: it is self-signed, or the server " +
+		"does not send the intermediate certificates that link it to a trusted authority. The site's owner must install a certificate from a trusted authority, with its full chain."},
+	{TLSHandshakeFailed, LayerTLS, "The server accepted the connection but the secure (TLS) handshake failed: the server may not be set up for " +
+		"https on this address, may only offer obsolete protocols, or may have stopped half-way. The site's administrators need to check the https configuration."},
+	{AccessBlocked, LayerHTTP, "The server refused access: it answered that you are not allowed in, or cut the connection in a way that " +
 		"firewalls and IP allowlists do. If the site is restricted to known IP addresses, the address you connect from has to be added; " +
-		"a firewall or CDN rule may also be blocking you by mistake. The site's hosting team can check.",
-	Gateway502: "A gateway (a proxy, load balancer or CDN in front of the site) is running, but the application server behind it " +
+		"a firewall or CDN rule may also be blocking you by mistake. The site's hosting team can check."},
+	{Gateway502, LayerHTTP, "A gateway (a proxy, load balancer or CDN in front of the site) is running, but the application server behind it " +
 		"sent no valid answer: it is down, crashing, overloaded, or misconfigured. Nothing on your side can fix it; it often clears when the " +
-		"application recovers. The site's operators should check the application and the gateway's logs.",
-	GatewayTimeout: "The gateway in front of the site waited for the application behind it and gave up: the application is too slow, " +
-		"overloaded or stuck. Waiting a few minutes and retrying often works; if it persists, the site's operators need to look at the application's load and logs.",
-	ServiceUnavailable: "The site is up but says it cannot serve requests right now: it is overloaded, in maintenance, or has no healthy " +
-		"servers behind its load balancer. This is usually temporary; retry in a few minutes, and check the service's status page.",
-	ServerError: "The site's application itself failed while handling the request. This is a bug or a broken configuration " +
-		"on the server side (a recent deployment, a plugin, a database change). Only the site's developers or administrators can fix it.",
-	ProtocolError: "The server answered with something that is not valid HTTP, or hung up without answering. This is the classic cause " +
-		"of a 502: a gateway gets a garbled answer from the server behind it. The server is misconfigured or crashing.",
-	RedirectLoop: "The site keeps redirecting to itself (or through too many steps), so a browser never arrives at a page. This is a " +
-		"configuration error on the site, often between http and https rules or between a CDN and the server. Clearing cookies sometimes helps; otherwise the site's owner must fix it.",
-	Intermittent: "The site sometimes works and sometimes fails: some requests succeed and others get an error. This points to one " +
-		"unhealthy server among several, an overloaded application, or a flaky network path. Refreshing may get you through; the site's operators should check each server behind the load balancer.",
-	BlockedTarget: "gatecheck does not probe this address: it is not on the public internet (a private, loopback, link-local or otherwise " +
-		"reserved address). If it is an internal site, ask your IT team; an operator can allow internal ranges explicitly.",
-	InvalidURL: "That is not an address gatecheck can check. Enter the full address of the page that showed the error, such as https://shop.example.com/.",
+		"application recovers. The site's operators should check the application and the gateway's logs."},
+	{GatewayTimeout, LayerHTTP, "The gateway in front of the site waited for the application behind it and gave up: the application is too slow, " +
+		"overloaded or stuck. Waiting a few minutes and retrying often works; if it persists, the site's operators need to look at the application's load and logs."},
+	{ServiceUnavailable, LayerHTTP, "The site is up but says it cannot serve requests right now: it is overloaded, in maintenance, or has no healthy " +
+		"servers behind its load balancer. This is usually temporary; retry in a few minutes, and check the service's status page."},
+	{ServerError, LayerHTTP, "The site's application itself failed while handling the request. This is a bug or a broken configuration " +
+		"on the server side (a recent deployment, a plugin, a database change). Only the site's developers or administrators can fix it."},
+	{ProtocolError, LayerHTTP, "The server answered with something that is not valid HTTP, or hung up without answering. This is the classic cause " +
+		"of a 502: a gateway gets a garbled answer from the server behind it. The server is misconfigured or crashing."},
+	{RedirectLoop, LayerHTTP, "The site keeps redirecting to itself (or through too many steps), so a browser never arrives at a page. This is a " +
+		"configuration error on the site, often between http and https rules or between a CDN and the server. Clearing cookies sometimes helps; otherwise the site's owner must fix it."},
+	{Intermittent, LayerHTTP, "The site sometimes works and sometimes fails: some requests succeed and others get an error. This points to one " +
+		"unhealthy server among several, an overloaded application, or a flaky network path. Refreshing may get you through; the site's operators should check each server behind the load balancer."},
+	{BlockedTarget, LayerTCP, "gatecheck does not probe this address: it is not on the public internet (a private, loopback, link-local or otherwise " +
+		"reserved address). If it is an internal site, ask your IT team; an operator can allow internal ranges explicitly."},
+	{InvalidURL, LayerInput, "That is not an address gatecheck can check. Enter the full address of the page that showed the error, such as https://shop.example.com/."},
 }
 
+// Codes lists every verdict code, in the order of the README.
+var Codes = func() []Code {
+	out := make([]Code, len(verdicts))
+	for i, v := range verdicts {
+		out[i] = v.code
+	}
+	return out
+}()
+
 // Explanation returns the plain-language explanation of a code.
-func Explanation(c Code) string { return explanations[c] }
+func Explanation(c Code) string {
+	for _, v := range verdicts {
+		if v.code == c {
+			return v.explanation
+		}
+	}
+	return ""
+}
 
 // LayerOf returns the layer a code belongs to.
 func LayerOf(c Code) Layer {
-	switch c {
-	case DNSNXDomain, DNSFailure:
-		return LayerDNS
-	case TCPRefused, TCPTimeout, BlockedTarget:
-		return LayerTCP
-	case TLSExpired, TLSHostnameMismatch, TLSUntrusted, TLSHandshakeFailed, HTTPSUnavailable:
-		return LayerTLS
-	case InvalidURL:
-		return LayerInput
+	for _, v := range verdicts {
+		if v.code == c {
+			return v.layer
+		}
 	}
 	return LayerHTTP
 }
 
 func newVerdict(c Code, l Layer, summary string) Verdict {
-	return Verdict{Code: c, Layer: l, Summary: clean(summary), Explanation: explanations[c]}
+	return Verdict{Code: c, Layer: l, Summary: clean(summary), Explanation: Explanation(c)}
+}
+
+// statusVerdicts are the HTTP statuses that stand for a verdict on their
+// own: refusals, overload, and what gateways and CDNs answer when what is
+// behind them fails (Cloudflare's 52x among them). Other 5xx are
+// ServerError; any other status is an answer (Healthy).
+var statusVerdicts = map[int]Code{
+	401: AccessBlocked, 403: AccessBlocked, 451: AccessBlocked,
+	429: ServiceUnavailable, 503: ServiceUnavailable,
+	502: Gateway502, 520: Gateway502, 521: Gateway502, 523: Gateway502, 525: Gateway502, 526: Gateway502, 527: Gateway502, 530: Gateway502,
+	504: GatewayTimeout, 522: GatewayTimeout, 524: GatewayTimeout,
 }
 
 // statusCode is the verdict an HTTP status stands for on its own.
 func statusCode(status int) Code {
+	if c, ok := statusVerdicts[status]; ok {
+		return c
+	}
 	switch {
 	case status == 0:
 		return ""
-	case status == 401, status == 403, status == 451:
-		return AccessBlocked
-	case status == 429, status == 503:
-		return ServiceUnavailable
-	case status == 502, status == 520, status == 521, status == 523, status == 525, status == 526, status == 527, status == 530:
-		return Gateway502
-	case status == 504, status == 522, status == 524:
-		return GatewayTimeout
 	case status >= 500:
 		return ServerError
 	}
