@@ -201,57 +201,14 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	}
 	addrs = allowed
 
-	tr := p.newTransport()
-	defer tr.CloseIdleConnections()
-	twin := t.Twin(p.cfg.Ports)
-	var wg sync.WaitGroup
-	run := wg.Go
-
 	if len(addrs) > p.cfg.MaxAddresses {
 		addrs = addrs[:p.cfg.MaxAddresses]
 	}
-	r.TCP = make([]TCPResult, len(addrs))
-	for i, a := range addrs {
-		run(func() {
-			r.TCP[i] = p.probeTCP(ctx, a, t.Port)
-			rec.addNth(tcpCheck(r.TCP[i]), i)
-		})
-	}
-	if tlsPort := tlsPortOf(t, twin); tlsPort != 0 {
-		run(func() {
-			r.TLS = p.probeTLS(ctx, t.Host, net.JoinHostPort(t.Host, strconv.Itoa(tlsPort)))
-			rec.add(tlsCheck(r.TLS, t.URL.Scheme == "https"))
-		})
-	}
-	run(func() {
-		r.HTTP = p.fetch(ctx, tr, t.String())
-		rec.add(httpCheck(t.URL.Scheme, r.HTTP))
-	})
-	if twin != nil {
-		run(func() {
-			r.Twin = p.fetch(ctx, tr, twin.String())
-			rec.add(twinCheck(twin.URL.Scheme, r.Twin))
-		})
-	}
-	if p.cfg.Samples > 0 {
-		r.Samples = make([]Sample, p.cfg.Samples)
-		var swg sync.WaitGroup
-		for i := range r.Samples {
-			swg.Go(func() {
-				select {
-				case <-time.After(time.Duration(i) * p.cfg.SampleSpacing):
-				case <-ctx.Done():
-					r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
-					return
-				}
-				r.Samples[i] = p.sample(ctx, tr, t.String())
-			})
-		}
-		run(func() {
-			swg.Wait()
-			r.Counts = countSamples(r.Samples)
-			rec.add(samplesCheck(r.Counts, r.Samples))
-		})
+	d := &diagnosis{target: t, twin: t.Twin(p.cfg.Ports), addrs: addrs, tr: p.newTransport(), report: r, rec: rec}
+	defer d.tr.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for _, pr := range probesByKind {
+		wg.Go(func() { pr.run(p, ctx, d) })
 	}
 	wg.Wait()
 
@@ -266,6 +223,98 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	}
 	r.Verdict, r.Findings = decide(r, t)
 	return r
+}
+
+// diagnosis is one run of the probes over a target: what the probes need,
+// and where they record what they find.
+type diagnosis struct {
+	target, twin *Target
+	addrs        []netip.Addr
+	tr           *http.Transport
+	report       *Report
+	rec          *recorder
+}
+
+// A probe makes one kind of check of a diagnosis's target, concurrently
+// with the other probes: it fills its own fields of the report (and no
+// other's) and records its checks.
+type probe func(p *Prober, ctx context.Context, d *diagnosis)
+
+// probesByKind are the probes run once the target's addresses are known
+// and allowed, by the kind of check each makes. (The URL, DNS and guard
+// checks come first, in Run: the others depend on them.)
+var probesByKind = []struct {
+	kind ProbeKind
+	run  probe
+}{
+	{ProbeTCP, (*Prober).runTCP},
+	{ProbeTLS, (*Prober).runTLS},
+	{ProbeHTTP, (*Prober).runHTTP},
+	{ProbeTwin, (*Prober).runTwin},
+	{ProbeSamples, (*Prober).runSamples},
+}
+
+// runTCP connects to every address at once.
+func (p *Prober) runTCP(ctx context.Context, d *diagnosis) {
+	d.report.TCP = make([]TCPResult, len(d.addrs))
+	var wg sync.WaitGroup
+	for i, a := range d.addrs {
+		wg.Go(func() {
+			d.report.TCP[i] = p.probeTCP(ctx, a, d.target.Port)
+			d.rec.addNth(tcpCheck(d.report.TCP[i]), i)
+		})
+	}
+	wg.Wait()
+}
+
+// runTLS shakes hands with the https URL, or with the https twin of an
+// http one.
+func (p *Prober) runTLS(ctx context.Context, d *diagnosis) {
+	t := d.target
+	if tlsPort := tlsPortOf(t, d.twin); tlsPort != 0 {
+		d.report.TLS = p.probeTLS(ctx, t.Host, net.JoinHostPort(t.Host, strconv.Itoa(tlsPort)))
+		d.rec.add(tlsCheck(d.report.TLS, t.URL.Scheme == "https"))
+	}
+}
+
+// runHTTP requests the URL, following redirects.
+func (p *Prober) runHTTP(ctx context.Context, d *diagnosis) {
+	d.report.HTTP = p.fetch(ctx, d.tr, d.target.String())
+	d.rec.add(httpCheck(d.target.URL.Scheme, d.report.HTTP))
+}
+
+// runTwin requests the URL on the other scheme, when it has a default
+// port.
+func (p *Prober) runTwin(ctx context.Context, d *diagnosis) {
+	if d.twin != nil {
+		d.report.Twin = p.fetch(ctx, d.tr, d.twin.String())
+		d.rec.add(twinCheck(d.twin.URL.Scheme, d.report.Twin))
+	}
+}
+
+// runSamples requests the URL again on fresh connections, spaced out, to
+// tell a steady failure from an intermittent one.
+func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
+	if p.cfg.Samples <= 0 {
+		return
+	}
+	r := d.report
+	r.Samples = make([]Sample, p.cfg.Samples)
+	var wg sync.WaitGroup
+	for i := range r.Samples {
+		wg.Go(func() {
+			select {
+			case <-time.After(time.Duration(i) * p.cfg.SampleSpacing):
+			case <-ctx.Done():
+				r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
+				return
+			}
+			r.Samples[i] = p.sample(ctx, d.tr, d.target.String())
+		})
+	}
+	wg.Wait()
+	r.Counts = countSamples(r.Samples)
+	d.rec.add(samplesCheck(r.Counts, r.Samples))
 }
 
 func tlsPortOf(t, twin *Target) int {
