@@ -16,84 +16,33 @@ import (
 // addresses.
 var agentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// agentCommand manages agents on the server.
+var agentCommand = tokenCommand{
+	name:     "agent",
+	synopsis: "gatecheck agent add|revoke [--db FILE] NAME\n       gatecheck agent list [--db FILE]\n       gatecheck agent run --server URL [--token TOKEN] [--allow-net CIDR]...",
+	check: func(name string) error {
+		if !agentName.MatchString(name) {
+			return wizard.Errorf(wizard.EINVALID, "a name is 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit")
+		}
+		return nil
+	},
+	add: func(ctx context.Context, db *sqlite.DB, name string) (string, error) {
+		_, token, err := db.CreateAgent(ctx, name)
+		return token, err
+	},
+	added:   "Added agent %s. Its token is shown once: run it inside the customer's network with\n  gatecheck agent run --server https://YOUR-GATECHECK --token TOKEN\n",
+	revoke:  func(ctx context.Context, db *sqlite.DB, name string) error { return db.RevokeAgent(ctx, name) },
+	revoked: "Revoked agent %s: its token is refused from now on.\n",
+	list:    listAgents,
+}
+
 // cmdAgent manages agents on the server: add NAME (prints the new token
-// alone on standard output), list, revoke NAME.
+// alone on standard output), list, revoke NAME; run is the agent itself.
 func cmdAgent(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("agent", stderr, "gatecheck agent add|revoke [--db FILE] NAME\n       gatecheck agent list [--db FILE]\n       gatecheck agent run --server URL [--token TOKEN] [--allow-net CIDR]...")
-	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
-	if len(args) == 0 {
-		fs.Usage()
-		return exitUsage
-	}
-	if args[0] == "run" {
+	if len(args) > 0 && args[0] == "run" {
 		return cmdAgentRun(ctx, args[1:], stdout, stderr)
 	}
-	verb := args[0]
-	want := map[string]int{"add": 1, "revoke": 1, "list": 0}
-	n, known := want[verb]
-	if !known {
-		fs.Usage()
-		return exitUsage
-	}
-	positional, code, ok := parseArgs(fs, args[1:], n)
-	if !ok {
-		return code
-	}
-	if n == 1 && !agentName.MatchString(positional[0]) {
-		fmt.Fprintln(stderr, "gatecheck agent: a name is 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit")
-		return exitUsage
-	}
-	db, err := sqlite.Open(ctx, *dbPath)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatecheck agent:", err)
-		return exitProblem
-	}
-	defer db.Close()
-	switch verb {
-	case "add":
-		_, token, err := db.CreateAgent(ctx, positional[0])
-		if err != nil {
-			fmt.Fprintln(stderr, "gatecheck agent:", wizard.ErrorMessage(err))
-			return exitProblem
-		}
-		// The token alone on stdout, for scripts; the advice on stderr.
-		fmt.Fprintln(stdout, token)
-		fmt.Fprintf(stderr, "Added agent %s. Its token is shown once: run it inside the customer's network with\n  gatecheck agent run --server https://YOUR-GATECHECK --token TOKEN\n", positional[0])
-	case "revoke":
-		if err := db.RevokeAgent(ctx, positional[0]); err != nil {
-			fmt.Fprintln(stderr, "gatecheck agent:", wizard.ErrorMessage(err))
-			return exitProblem
-		}
-		fmt.Fprintf(stdout, "Revoked agent %s: its token is refused from now on.\n", positional[0])
-	case "list":
-		agents, err := db.Agents(ctx)
-		if err != nil {
-			fmt.Fprintln(stderr, "gatecheck agent:", err)
-			return exitProblem
-		}
-		if len(agents) == 0 {
-			fmt.Fprintln(stdout, "No agents yet: add one with gatecheck agent add NAME.")
-			return exitOK
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tLAST SEEN\tFROM\tVERSION")
-		now := time.Now()
-		for _, a := range agents {
-			state, seen := "offline", "never"
-			switch {
-			case !a.RevokedAt.IsZero():
-				state = "revoked"
-			case a.Online(now):
-				state = "online"
-			}
-			if !a.LastSeen.IsZero() {
-				seen = a.LastSeen.UTC().Format("2006-01-02 15:04:05 UTC")
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, state, seen, dash(a.LastAddr), dash(a.Version))
-		}
-		tw.Flush()
-	}
-	return exitOK
+	return agentCommand.run(ctx, args, stdout, stderr)
 }
 
 func dash(s string) string {
@@ -101,4 +50,32 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// listAgents writes the agents as a table.
+func listAgents(ctx context.Context, db *sqlite.DB, w io.Writer) error {
+	agents, err := db.Agents(ctx)
+	if err != nil || len(agents) == 0 {
+		if err == nil {
+			fmt.Fprintln(w, "No agents yet: add one with gatecheck agent add NAME.")
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tLAST SEEN\tFROM\tVERSION")
+	now := time.Now()
+	for _, a := range agents {
+		state, seen := "offline", "never"
+		switch {
+		case !a.RevokedAt.IsZero():
+			state = "revoked"
+		case a.Online(now):
+			state = "online"
+		}
+		if !a.LastSeen.IsZero() {
+			seen = stamp(a.LastSeen)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, state, seen, dash(a.LastAddr), dash(a.Version))
+	}
+	return tw.Flush()
 }
