@@ -195,13 +195,13 @@ type caseState struct {
 	// treeLost is set when the tree version the case began on cannot be
 	// read any more, so that it walks the current tree.
 	treeLost bool
-	log     []wizard.StepRecord
-	views   []wizard.Vantage   // besides the server's, oldest first
-	jobs    []*wizard.AgentJob // agents' jobs, oldest first
-	answers []wizard.Answer    // in force and still fitting the tree
-	facts   wizard.Facts
-	step    *wizard.Step
-	stale   bool // some answers no longer fit (the probes were re-run)
+	log      []wizard.StepRecord
+	views    []wizard.Vantage   // besides the server's, oldest first
+	jobs     []*wizard.AgentJob // agents' jobs, oldest first
+	answers  []wizard.Answer    // in force and still fitting the tree
+	facts    wizard.Facts
+	step     *wizard.Step
+	stale    bool // some answers no longer fit (the probes were re-run)
 }
 
 func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error) {
