@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,5 +58,27 @@ func BenchmarkBareGet(b *testing.B) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+	}
+}
+
+// BenchmarkFingerprint scores every captured gateway page once per
+// iteration (ns/op is for all of them together):
+//
+//	go test ./probes -run XXX -bench Fingerprint -benchmem
+func BenchmarkFingerprint(b *testing.B) {
+	files, err := filepath.Glob(filepath.Join("testdata", "gateways", "*.http"))
+	if err != nil || len(files) == 0 {
+		b.Fatal("no pages", err)
+	}
+	var pages []gatewayPage
+	for _, f := range files {
+		pages = append(pages, loadPage(b, strings.TrimSuffix(filepath.Base(f), ".http")))
+	}
+	b.ReportMetric(float64(len(pages)), "pages")
+	b.ResetTimer()
+	for b.Loop() {
+		for _, p := range pages {
+			fingerprint(p.status, p.header, p.body)
+		}
 	}
 }

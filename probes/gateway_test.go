@@ -90,6 +90,30 @@ func TestFingerprintGatewayPages(t *testing.T) {
 		{"google_502", "google", Gateway502, 0.8},
 		{"google_503", "google", ServiceUnavailable, 0.9},
 		{"azure-front-door_503", "azure-front-door", ServiceUnavailable, 0.9},
+		// Captured from the real product in front of a dead upstream (see
+		// products_test.go, which runs them) and from published pages; the
+		// source of each is in testdata/gateways/README.md.
+		{"lighttpd_503", "lighttpd", Gateway502, 0.9},
+		{"h2o_502", "h2o", Gateway502, 0.85},
+		{"ats_502", "ats", Gateway502, 0.95},
+		{"nghttpx_502", "nghttpx", Gateway502, 0.95},
+		{"pound_503", "pound", Gateway502, 0.8},
+		{"pound2_503", "pound", Gateway502, 0.8},
+		{"openresty_502", "openresty", Gateway502, 0.95},
+		{"tengine_502", "tengine", Gateway502, 0.95},
+		{"litespeed_503", "litespeed", ServiceUnavailable, 0.95},
+		{"kong_502", "kong", Gateway502, 0.95},
+		{"f5-bigip_502", "f5-bigip", Gateway502, 0.9},
+		{"netscaler_502", "netscaler", Gateway502, 0.9},
+		{"netscaler_503", "netscaler", ServiceUnavailable, 0.7},
+		{"imperva_502", "imperva", Gateway502, 0.95},
+		{"sucuri_502", "sucuri", Gateway502, 0.95},
+		{"azure-app-gateway_502", "azure-app-gateway", Gateway502, 0.95},
+		{"heroku_503", "heroku", Gateway502, 0.95},
+		{"vercel_502", "vercel", Gateway502, 0.95},
+		{"netlify_502", "netlify", Gateway502, 0.95},
+		{"fly_502", "fly", Gateway502, 0.9},
+		{"envoy-istio_503", "envoy", Gateway502, 0.95},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {
@@ -124,6 +148,10 @@ func TestFingerprintQuirks(t *testing.T) {
 		{"cloudflare_524", "did not answer within 100 seconds"},
 		{"envoy_503", "Envoy answers 503 where most gateways answer 502"},
 		{"varnish_503", "Varnish answers 503"},
+		{"lighttpd_503", "lighttpd answers 503 where most gateways answer 502"},
+		{"pound_503", "Pound answers 503"},
+		{"heroku_503", "heroku logs"},
+		{"envoy-istio_503", "Envoy answers 503"},
 	} {
 		p := loadPage(t, tt.page)
 		if g := fingerprint(p.status, p.header, p.body); !strings.Contains(g.Note, tt.want) {

@@ -120,34 +120,15 @@ func statusCode(status int) Code {
 	return Healthy
 }
 
-// responseCode refines statusCode with what the page says: Envoy and
-// Varnish answer 503 for what other gateways call 502.
+// responseCode refines statusCode with what the page says: some products
+// (Envoy, Varnish, lighttpd, Pound, Heroku's router; see the gateways
+// table) answer 503 for what other gateways call 502.
 func responseCode(status int, g Gateway, body string) Code {
 	c := statusCode(status)
-	if status == 503 {
-		switch {
-		case g.Name == "envoy" && (strings.Contains(body, "upstream connect error") || strings.Contains(body, "reset before headers")):
-			return Gateway502
-		case (g.Name == "varnish" || g.Name == "fastly") && (strings.Contains(body, "Backend fetch failed") || strings.Contains(body, "Backend.fail")):
-			return Gateway502
-		}
+	if status == 503 && upstream503(g, body) {
+		return Gateway502
 	}
 	return c
-}
-
-var gatewayLabels = map[string]string{
-	"nginx": "nginx", "haproxy": "HAProxy", "apache": "Apache", "caddy": "Caddy", "traefik": "Traefik",
-	"envoy": "Envoy", "varnish": "Varnish", "squid": "Squid", "iis": "IIS", "cloudflare": "Cloudflare",
-	"aws-elb": "an AWS load balancer", "cloudfront": "Amazon CloudFront", "akamai": "Akamai", "fastly": "Fastly",
-	"google": "Google's load balancer", "azure-front-door": "Azure Front Door",
-}
-
-// GatewayLabel returns the display name of a gateway product.
-func GatewayLabel(name string) string {
-	if l, ok := gatewayLabels[name]; ok {
-		return l
-	}
-	return name
 }
 
 func statusLine(code int) string {
