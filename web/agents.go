@@ -252,20 +252,12 @@ func (s *Server) sweepAgentJobs(ctx context.Context) ([]int64, error) {
 	return s.agents.SweepAgentJobs(ctx, s.cfg.AgentAttempts)
 }
 
-// sweepLoop sweeps the agents' jobs until Close, so that a job given back
-// reaches a waiting agent and a late one expires even when no agent asks.
-func (s *Server) sweepLoop() {
-	t := time.NewTicker(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			if _, err := s.sweepAgentJobs(context.Background()); err != nil {
-				s.log.Error("sweeping agent jobs", "err", err)
-			}
-		}
+// sweepAgentsNow sweeps the agents' jobs from the background loop, so that
+// a job given back reaches a waiting agent and a late one expires even when
+// no agent asks.
+func (s *Server) sweepAgentsNow(ctx context.Context) {
+	if _, err := s.sweepAgentJobs(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("sweeping agent jobs", "err", err)
 	}
 }
 
@@ -418,13 +410,8 @@ func (s *Server) handleStaffAgents(w http.ResponseWriter, r *http.Request) {
 // handleRerunAgent answers POST /staff/c/{token}/agent (agent): probe the
 // URL again from gatecheck's server and from that agent, side by side.
 func (s *Server) handleRerunAgent(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.Error(w, r, formError(err))
-		return
-	}
-	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
-	if err != nil {
-		s.Error(w, r, err)
+	c, ok := s.postedCase(w, r)
+	if !ok {
 		return
 	}
 	agents, err := s.agentsNamed(r.Context(), []string{r.PostForm.Get("agent")})

@@ -287,14 +287,40 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.loopsOnce.Do(func() {
 		if s.agents != nil {
-			s.loops.Go(s.sweepLoop)
+			s.every(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond), s.sweepAgentsNow)
 		}
 		if s.hooks != nil {
-			s.loops.Go(s.deliverLoop)
+			s.every(s.cfg.WebhookTick, s.deliverDue)
 		}
-		s.loops.Go(s.watchLoop)
+		s.every(s.cfg.WatchTick, s.checkWatches)
 	})
 	return nil
+}
+
+// every runs work in the background each d until Close, whose context
+// ends then (cutting short a delivery under way, say).
+func (s *Server) every(d time.Duration, work func(ctx context.Context)) {
+	s.loops.Go(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go func() {
+			select {
+			case <-s.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+				work(ctx)
+			}
+		}
+	})
 }
 
 // Drain ends the progress streams, for a graceful shutdown: an open one

@@ -449,17 +449,27 @@ func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// changeCase applies a change staff posted to a case. A refused change
-// (EINVALID) shows the case again with the reason and, in the note form,
-// the draft change returned; a done one goes back to the case.
-func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, change func(c *wizard.Case) (draft string, err error)) {
+// postedCase reads a posted form and the case its address names; it
+// answers the request itself when either cannot be read.
+func (s *Server) postedCase(w http.ResponseWriter, r *http.Request) (*wizard.Case, bool) {
 	if err := r.ParseForm(); err != nil {
 		s.Error(w, r, formError(err))
-		return
+		return nil, false
 	}
 	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
 	if err != nil {
 		s.Error(w, r, err)
+		return nil, false
+	}
+	return c, true
+}
+
+// changeCase applies a change staff posted to a case. A refused change
+// (EINVALID) shows the case again with the reason and, in the note form,
+// the draft change returned; a done one goes back to the case.
+func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, change func(c *wizard.Case) (draft string, err error)) {
+	c, ok := s.postedCase(w, r)
+	if !ok {
 		return
 	}
 	if draft, err := change(c); err != nil {

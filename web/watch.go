@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
@@ -58,21 +56,6 @@ func (s *Server) nextWatch(now time.Time, checks int) time.Time {
 	return now.Add(iv[min(checks+1, len(iv)-1)])
 }
 
-// watchLoop queues the checks of watched cases as they fall due, until
-// Close.
-func (s *Server) watchLoop() {
-	t := time.NewTicker(s.cfg.WatchTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.checkWatches(context.Background())
-		}
-	}
-}
-
 // checkWatches queues a probe run for each watched case due now. A check
 // the queue cannot take now is left due, for the next tick.
 func (s *Server) checkWatches(ctx context.Context) {
@@ -105,15 +88,11 @@ func (s *Server) checkWatches(ctx context.Context) {
 // /staff/c/{token}/watch (staff): keep checking the site until it works.
 // stop=1 stops the checks.
 func (s *Server) handleWatch(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.Error(w, r, formError(err))
+	c, ok := s.postedCase(w, r)
+	if !ok {
 		return
 	}
-	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
+	var err error
 	if r.PostForm.Get("stop") != "" {
 		err = s.cfg.Store.Unwatch(r.Context(), c.ID)
 	} else {

@@ -102,26 +102,6 @@ func sign(body []byte, secret string) string {
 	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-// deliverLoop sends the due deliveries until Close.
-func (s *Server) deliverLoop() {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		<-s.stop
-		cancel()
-	}()
-	t := time.NewTicker(s.cfg.WebhookTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-t.C:
-			s.deliverDue(ctx)
-		}
-	}
-}
-
 // deliverDue makes the deliveries due now, a few at a time.
 func (s *Server) deliverDue(ctx context.Context) {
 	due, err := s.hooks.DueDeliveries(ctx, s.cfg.Now(), 64)

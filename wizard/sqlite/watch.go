@@ -11,19 +11,19 @@ import (
 // over: the first check at next, none after until. A case that recovered
 // is watched afresh (its site may have failed again).
 func (db *DB) Watch(ctx context.Context, caseID int64, next, until time.Time) error {
-	return db.updateCase(ctx, caseID, `UPDATE cases SET watch_until = ?, watch_next = ?, watch_checks = 0, recovered_at = 0, updated_at = ? WHERE id = ?`,
+	return db.execOne(ctx, errNotFound, `UPDATE cases SET watch_until = ?, watch_next = ?, watch_checks = 0, recovered_at = 0, updated_at = ? WHERE id = ?`,
 		nanos(until), nanos(next), nanos(db.Now()), caseID)
 }
 
 // Unwatch stops a case's scheduled checks.
 func (db *DB) Unwatch(ctx context.Context, caseID int64) error {
-	return db.updateCase(ctx, caseID, `UPDATE cases SET watch_next = 0, updated_at = ? WHERE id = ?`, nanos(db.Now()), caseID)
+	return db.execOne(ctx, errNotFound, `UPDATE cases SET watch_next = 0, updated_at = ? WHERE id = ?`, nanos(db.Now()), caseID)
 }
 
 // WatchChecked records that a watched case's check was queued, and when
 // the next is due: none when next is past the watch's end.
 func (db *DB) WatchChecked(ctx context.Context, caseID int64, next time.Time) error {
-	return db.updateCase(ctx, caseID, `UPDATE cases SET watch_checks = watch_checks + 1,
+	return db.execOne(ctx, errNotFound, `UPDATE cases SET watch_checks = watch_checks + 1,
 		watch_next = CASE WHEN watch_next = 0 OR ? > watch_until THEN 0 ELSE ? END WHERE id = ?`,
 		nanos(next), nanos(next), caseID)
 }
@@ -48,9 +48,9 @@ func (db *DB) DueWatches(ctx context.Context, now time.Time, limit int) ([]*wiza
 	return out, rows.Err()
 }
 
-// updateCase runs one update of a case in a transaction; no such case is
-// ENOTFOUND.
-func (db *DB) updateCase(ctx context.Context, caseID int64, query string, args ...any) error {
+// execOne runs one statement in a transaction; when it changes no row,
+// nothing is committed and the error is none.
+func (db *DB) execOne(ctx context.Context, none error, query string, args ...any) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -61,7 +61,7 @@ func (db *DB) updateCase(ctx context.Context, caseID int64, query string, args .
 		return err
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return errNotFound
+		return none
 	}
 	return tx.Commit()
 }

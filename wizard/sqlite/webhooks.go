@@ -220,6 +220,10 @@ func (db *DB) deliveries(ctx context.Context, query string, args ...any) ([]*wiz
 	return out, rows.Err()
 }
 
+// errNotPending refuses to record an attempt of a delivery no longer
+// pending.
+var errNotPending = errors.New("the delivery is not pending")
+
 // DueDeliveries returns pending deliveries due at now, oldest first.
 func (db *DB) DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*wizard.Delivery, error) {
 	return db.deliveries(ctx, ` WHERE d.state = 'pending' AND d.next_at <= ? ORDER BY d.next_at, d.id LIMIT ?`, nanos(now), limit)
@@ -232,7 +236,7 @@ func (db *DB) Deliveries(ctx context.Context, limit int) ([]*wizard.Delivery, er
 
 // Delivered records a delivery the destination took.
 func (db *DB) Delivered(ctx context.Context, id int64, status int) error {
-	return db.updateDelivery(ctx, `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = '', delivered_at = ?
+	return db.execOne(ctx, errNotPending, `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = '', delivered_at = ?
 		WHERE id = ? AND state = 'pending'`, status, nanos(db.Now()), id)
 }
 
@@ -243,22 +247,6 @@ func (db *DB) DeliveryFailed(ctx context.Context, id int64, status int, reason s
 	if next.IsZero() {
 		state = wizard.DeliveryFailed
 	}
-	return db.updateDelivery(ctx, `UPDATE deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, next_at = ?
+	return db.execOne(ctx, errNotPending, `UPDATE deliveries SET state = ?, attempts = attempts + 1, last_status = ?, last_error = ?, next_at = ?
 		WHERE id = ? AND state = 'pending'`, state, status, reason, nanos(next), id)
-}
-
-func (db *DB) updateDelivery(ctx context.Context, query string, args ...any) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errors.New("the delivery is not pending")
-	}
-	return tx.Commit()
 }
