@@ -3,7 +3,9 @@ package probes
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -18,17 +20,28 @@ import (
 type Guard struct {
 	ssrf  *ssrf.Guardian
 	allow []netip.Prefix
+	// self are gatecheck's own listening addresses, refused whatever allow
+	// says (a server allowed to probe loopback must not read its own
+	// /metrics for a stranger); local are this machine's addresses, which
+	// reach a listener on an unspecified address.
+	self  []netip.AddrPort
+	local []netip.Addr
 }
 
 // BlockedError reports that the guard refused an address.
 type BlockedError struct {
 	Addr   netip.Addr
 	Reason string // the kind of range, in plain words
+	// Self is set when the address is gatecheck's own listening address.
+	Self bool
 }
 
 // Error names the kind of address but not the address itself: a stranger
 // must not learn what an internal name resolves to.
 func (e *BlockedError) Error() string {
+	if e.Self {
+		return "refused to connect: the address and port are gatecheck's own"
+	}
 	return fmt.Sprintf("refused to connect: the address is %s, not a public internet address", e.Reason)
 }
 
@@ -47,6 +60,54 @@ func NewGuard(allow []netip.Prefix) *Guard {
 		ssrf:  ssrf.New(ssrf.WithAnyPort(), ssrf.WithAllowedV4Prefixes(v4...), ssrf.WithAllowedV6Prefixes(v6...)),
 		allow: allow,
 	}
+}
+
+// RefuseSelf returns a copy of the guard that also refuses gatecheck's own
+// listening addresses, whatever the allowed ranges say. An unspecified
+// address (0.0.0.0 or ::) stands for every address of this machine on that
+// port: loopback, and the interfaces' addresses as they are now.
+func (g *Guard) RefuseSelf(listen ...netip.AddrPort) *Guard {
+	c := *g
+	c.self = nil
+	for _, ap := range append(slices.Clip(g.self), listen...) {
+		c.self = append(c.self, netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()))
+	}
+	if c.local == nil {
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if p, err := netip.ParsePrefix(a.String()); err == nil {
+					c.local = append(c.local, p.Addr().Unmap().WithZone(""))
+				}
+			}
+		}
+	}
+	return &c
+}
+
+// isSelf reports whether ap reaches one of gatecheck's own listeners.
+func (g *Guard) isSelf(ap netip.AddrPort) bool {
+	a := ap.Addr().Unmap().WithZone("")
+	for _, s := range g.self {
+		if s.Port() != ap.Port() {
+			continue
+		}
+		switch {
+		case a == s.Addr(), a.IsUnspecified(): // dialling 0.0.0.0 reaches this machine
+			return true
+		case s.Addr().IsUnspecified() && (a.IsLoopback() || slices.Contains(g.local, a)):
+			return true
+		}
+	}
+	return false
+}
+
+// CheckAddrPort is Check for a connection to a port: it also refuses
+// gatecheck's own listening addresses.
+func (g *Guard) CheckAddrPort(ap netip.AddrPort) error {
+	if g.isSelf(ap) {
+		return &BlockedError{Addr: ap.Addr(), Reason: "gatecheck's own address", Self: true}
+	}
+	return g.Check(ap.Addr())
 }
 
 // Allowed returns the ranges the operator opened.
@@ -70,7 +131,7 @@ func (g *Guard) Control(network, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("refused to dial %q: %w", address, err)
 	}
-	return g.Check(ap.Addr())
+	return g.CheckAddrPort(ap)
 }
 
 // ParseNets parses operator-allowed ranges: CIDR prefixes or single

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -207,5 +208,42 @@ func TestParseNets(t *testing.T) {
 	}
 	if _, err := ParseNets("intranet"); err == nil {
 		t.Error("accepted a name")
+	}
+}
+
+// TestGuardRefusesSelf checks gatecheck's own listening addresses are
+// refused whatever the allowed ranges say: exactly the address listened
+// on, every local address for a listener on all interfaces, and the
+// unspecified address (dialling 0.0.0.0 reaches this machine); other ports
+// and other addresses stay as the allowed ranges say.
+func TestGuardRefusesSelf(t *testing.T) {
+	allowAll := []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+	one := NewGuard(allowAll).RefuseSelf(netip.MustParseAddrPort("127.0.0.1:8080"))
+	any := NewGuard(allowAll).RefuseSelf(netip.MustParseAddrPort("[::]:9090"))
+	for _, tc := range []struct {
+		g       *Guard
+		ap      string
+		refused bool
+	}{
+		{one, "127.0.0.1:8080", true},
+		{one, "[::ffff:127.0.0.1]:8080", true},
+		{one, "0.0.0.0:8080", true},
+		{one, "127.0.0.1:8081", false},
+		{one, "127.0.0.2:8080", false}, // does not reach a listener bound to 127.0.0.1
+		{any, "127.0.0.1:9090", true},
+		{any, "127.3.4.5:9090", true},
+		{any, "[::1]:9090", true},
+		{any, "[::]:9090", true},
+		{any, "127.0.0.1:9091", false},
+		{any, "192.0.2.7:9090", false}, // not this machine's
+	} {
+		err := tc.g.CheckAddrPort(netip.MustParseAddrPort(tc.ap))
+		var be *BlockedError
+		if got := errors.As(err, &be) && be.Self; got != tc.refused {
+			t.Errorf("%s: refused as self = %v (%v), want %v", tc.ap, got, err, tc.refused)
+		}
+		if tc.refused && (tc.g.Control("tcp4", tc.ap, nil) == nil && tc.g.Control("tcp6", tc.ap, nil) == nil) {
+			t.Errorf("%s: Control let it through", tc.ap)
+		}
 	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 
 	// AllowNets opens non-public ranges to the probes (an operator's choice).
 	AllowNets []netip.Prefix
+	// Self are gatecheck's own listening addresses: refused whatever
+	// AllowNets says (see Guard.RefuseSelf).
+	Self []netip.AddrPort
 	// Ports are the default ports of http and https (80 and 443).
 	Ports Ports
 	// Resolver resolves names; nil means the operating system's way.
@@ -113,7 +116,11 @@ func New(cfg Config) *Prober {
 	if cfg.Now == nil {
 		cfg.Now = def.Now
 	}
-	return &Prober{cfg: cfg, guard: NewGuard(cfg.AllowNets)}
+	guard := NewGuard(cfg.AllowNets)
+	if len(cfg.Self) > 0 {
+		guard = guard.RefuseSelf(cfg.Self...)
+	}
+	return &Prober{cfg: cfg, guard: guard}
 }
 
 // Config returns the settings in force.
@@ -175,7 +182,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	var refusals []string
 	allowed := addrs[:0:0]
 	for _, a := range addrs {
-		if err := p.guard.Check(a); err != nil {
+		if err := p.guard.CheckAddrPort(netip.AddrPortFrom(a, uint16(t.Port))); err != nil {
 			refusals = append(refusals, err.Error())
 			if r.DNS != nil {
 				r.DNS.Addresses = slices.DeleteFunc(r.DNS.Addresses, func(s string) bool { return s == a.String() })

@@ -14,7 +14,7 @@ import (
 func (p *Prober) probeTCP(ctx context.Context, addr netip.Addr, port int) TCPResult {
 	ap := net.JoinHostPort(addr.String(), strconv.Itoa(port))
 	res := TCPResult{Address: ap}
-	if err := p.guard.Check(addr); err != nil {
+	if err := p.guard.CheckAddrPort(netip.AddrPortFrom(addr, uint16(port))); err != nil {
 		res.Outcome, res.Error = "blocked", err.Error()
 		return res
 	}
@@ -109,11 +109,12 @@ func (p *Prober) dial(ctx context.Context, network, address string) (net.Conn, e
 	if err != nil {
 		return nil, err
 	}
+	portNum, _ := strconv.ParseUint(port, 10, 16)
 	var allowed []netip.Addr
 	var refusal error
 	for _, a := range addrs {
 		a = a.Unmap()
-		if err := p.guard.Check(a); err != nil {
+		if err := p.guard.CheckAddrPort(netip.AddrPortFrom(a, uint16(portNum))); err != nil {
 			if refusal == nil {
 				refusal = err
 			}

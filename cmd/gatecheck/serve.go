@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -172,6 +173,29 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
 		return exitUsage
 	}
+	// Listen first: the probes refuse gatecheck's own addresses (its
+	// /metrics, its profiler) whatever --allow-net says, so they must know
+	// them before the first probe, resumed ones included.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve:", err)
+		return exitProblem
+	}
+	defer ln.Close()
+	self := []netip.AddrPort{addrPortOf(ln.Addr())}
+	if *profAddr != "" {
+		prof, profURL, err := serveProfiler(*profAddr, log)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve: --pprof:", err)
+			return exitUsage
+		}
+		defer prof.Close()
+		if ap, err := netip.ParseAddrPort(prof.Addr); err == nil {
+			self = append(self, ap)
+		}
+		fmt.Fprintf(stdout, "profiler on %s\n", profURL)
+	}
+	cfg.Self = self
 	srv := web.New(web.Config{
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
@@ -187,29 +211,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
 		return exitProblem
 	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		fmt.Fprintln(stderr, "gatecheck serve:", err)
-		srv.Close(context.Background())
-		return exitProblem
-	}
 	hs := &http.Server{
 		Handler: srv, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	hs.RegisterOnShutdown(srv.Drain)
-	if *profAddr != "" {
-		prof, profURL, err := serveProfiler(*profAddr, log)
-		if err != nil {
-			fmt.Fprintln(stderr, "gatecheck serve: --pprof:", err)
-			ln.Close()
-			srv.Close(context.Background())
-			return exitUsage
-		}
-		defer prof.Close()
-		fmt.Fprintf(stdout, "profiler on %s\n", profURL)
-	}
 	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), *dbPath, tree.ID())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
@@ -231,6 +238,15 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+// addrPortOf is a listener's address as a netip.AddrPort.
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
 }
 
 // serveProfiler serves net/http/pprof on addr, which must be a loopback
