@@ -99,7 +99,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if k := apiKeyFrom(r.Context()); k != nil {
 		ok, wait = s.keyLimit.allow(k.ID)
 	} else {
-		ok, wait = s.probeLimit.allow(ip)
+		ok, wait = s.probeLimit.allow(bucketOf(ip))
 	}
 	if !ok {
 		return nil, &limitedError{wait, "checks started"}
@@ -408,7 +408,7 @@ func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
 // never reuses a finished one. It answers the request itself and returns
 // false when refused.
 func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, bool) {
-	if ok, wait := s.probeLimit.allow(s.clientIP(r)); !ok {
+	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
 		s.tooMany(w, r, wait, "checks started")
 		return nil, false
 	}
@@ -538,14 +538,31 @@ func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, "Change: "+step.Title), v))
 }
 
+// streamRefusals say why a progress stream was refused, by the bound met.
+var streamRefusals = map[string]string{
+	"client": "Too many live pages are open from your address. This page reloads by itself instead.",
+	"case":   "Too many people are following this case live. This page reloads by itself instead.",
+	"server": "gatecheck is following too many checks live right now. This page reloads by itself instead.",
+}
+
 // handleEvents answers GET /c/{token}/events: the probe's progress as
-// server-sent events (check, queue, done).
+// server-sent events (check, queue, done), within the bounds of the
+// stream gate (429 past them).
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
 	if err != nil {
 		s.Error(w, r, err)
 		return
 	}
+	release, refused := s.streams.enter(bucketOf(s.clientIP(r)), c.ID)
+	if refused != "" {
+		// The page reloads itself instead, every few seconds.
+		s.log.Debug("progress stream refused", "bound", refused, "case", c.Token)
+		w.Header().Set("Retry-After", "5")
+		s.errorStatus(w, r, http.StatusTooManyRequests, streamRefusals[refused])
+		return
+	}
+	defer release()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
@@ -557,6 +574,12 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		fmt.Fprint(w, "event: done\ndata: finished\n\n")
 		rc.Flush()
+		return
+	}
+	// Say at once that the stream is open, so that neither the browser
+	// nor a proxy waits for the first check.
+	fmt.Fprint(w, ": following\n\n")
+	if err := rc.Flush(); err != nil {
 		return
 	}
 	tick := time.NewTicker(heartbeat)

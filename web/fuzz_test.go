@@ -101,8 +101,10 @@ func newFuzzApp(f *testing.F) *fuzzApp {
 		Prober:   probes.New(probes.Config{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}),
 		Settings: wizard.Settings{Org: "Acme", Team: "CloudOps"},
 		Logger:   discardLog(),
+		// The fuzzed sites are on loopback; browsers may be asked to try them.
+		BrowserAllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		// No limit may refuse a fuzz input; see begin for the queue.
-		ProbesPerMinute: 1e9, ProbeBurst: 1 << 30, LoginsPerMinute: 1e9, ProbeQueue: 1000,
+		ProbesPerMinute: 1e9, ProbeBurst: 1 << 30, LoginsPerMinute: 1e9, AccountFailuresPerMinute: 1e9, ProbeQueue: 1000,
 	}
 	// bcrypt at its lowest cost, so that a sign-in takes a millisecond.
 	hash, err := bcrypt.GenerateFromPassword([]byte(fuzzPassword), bcrypt.MinCost)

@@ -14,12 +14,22 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// hstsMaxAge is how long browsers keep to https once told: two years, the
+// value hstspreload.org asks for. includeSubDomains is left out: the
+// operator's other names are not gatecheck's to decide.
+const hstsMaxAge = "max-age=63072000"
+
 // securityHeaders sets what every answer carries: a Content-Security-Policy
 // that allows no inline script or style, no framing, no sniffing, and no
-// Referer (case links carry their token).
-func securityHeaders(next http.Handler) http.Handler {
+// Referer (case links carry their token); and, when gatecheck is served
+// over https (directly, behind a trusted proxy that says so, or with an
+// https --base-url), Strict-Transport-Security.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		if s.secure(r) {
+			h.Set("Strict-Transport-Security", hstsMaxAge)
+		}
 		h.Set("Content-Security-Policy", contentPolicy(""))
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
@@ -89,7 +99,10 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 }
 
 // clientIP is the requester's address: the peer, or, when the peer is a
-// trusted proxy, the right-most X-Forwarded-For entry that is not one.
+// trusted proxy, the right-most X-Forwarded-For entry that is not one. It
+// is the zero Addr, an unknown client, when that entry is not an address
+// ("unknown", a name): such clients share one rate-limit bucket and are
+// never taken for loopback or a trusted range.
 func (s *Server) clientIP(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -108,9 +121,13 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		hops = append(hops, strings.Split(v, ",")...)
 	}
 	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		a, err := parseHop(hops[i])
 		if err != nil {
-			return peer
+			// A hop that is not an address was not written by a proxy
+			// we trust: whoever sent it is an unknown client, never the
+			// proxy itself (which may read /metrics and has a rate
+			// limit of its own).
+			return netip.Addr{}
 		}
 		a = a.Unmap()
 		if !s.trusted(a) {
@@ -118,6 +135,20 @@ func (s *Server) clientIP(r *http.Request) netip.Addr {
 		}
 	}
 	return peer
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address
+// with a port as some proxies write it ("203.0.113.9:4444", "[2001:db8::1]:80").
+func parseHop(hop string) (netip.Addr, error) {
+	hop = strings.TrimSpace(hop)
+	if a, err := netip.ParseAddr(hop); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(hop)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	return ap.Addr(), nil
 }
 
 func (s *Server) trusted(a netip.Addr) bool {
@@ -150,6 +181,13 @@ func newLimiter[K comparable](perMinute float64, burst int) *limiter[K] {
 
 // allow reports whether a may act now, and if not, how long to wait.
 func (l *limiter[K]) allow(a K) (bool, time.Duration) {
+	_, ok, wait := l.take(a)
+	return ok, wait
+}
+
+// take is allow that can be undone: undo gives the token back (a sign-in
+// that succeeded costs the account nothing).
+func (l *limiter[K]) take(a K) (undo func(), ok bool, wait time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
@@ -170,9 +208,23 @@ func (l *limiter[K]) allow(a K) (bool, time.Duration) {
 	res := c.l.ReserveN(now, 1)
 	if d := res.DelayFrom(now); d > 0 {
 		res.CancelAt(now)
-		return false, d
+		return nil, false, d
 	}
-	return true, 0
+	// Cancelled at the moment it was made, the reservation gives its
+	// token back (rate's Cancel, at a later time, would not).
+	return func() { res.CancelAt(now) }, true, 0
+}
+
+// bucketOf is the rate-limit key of a client address: the address itself
+// for IPv4, its /64 for IPv6, since one subscriber commonly holds a whole
+// /64 and could otherwise take a fresh address for every request.
+func bucketOf(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // tooMany answers 429 with Retry-After.

@@ -34,6 +34,10 @@ type Config struct {
 	// BaseURL is the public address of gatecheck, for case links; empty
 	// means the address the request came to.
 	BaseURL string
+	// BrowserAllowNets are the non-public ranges the visitor's browser may
+	// be asked to reach for its own view of a case's site (none by
+	// default: the browser is inside the visitor's network).
+	BrowserAllowNets []netip.Prefix
 	// TrustedProxies are the ranges whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
 	Logger         *slog.Logger
@@ -50,11 +54,21 @@ type Config struct {
 	// gatecheck never adds much load to a site already in trouble (default
 	// 3; negative: no cap). Staff re-runs and fresh checks count too.
 	HostProbesPerMinute int
-	ProbeBurst          int     // (default 5)
-	LoginsPerMinute     float64 // per client (default 5, burst 5)
-	SessionTTL          time.Duration
-	MaxBodyBytes        int64
-	Now                 func() time.Time
+	ProbeBurst          int // (default 5)
+	// StreamsPerClient, StreamsPerCase and Streams bound the live
+	// progress streams open at once: from one client (an IPv4 address or
+	// an IPv6 /64; default 16), of one case (default 32), and in all
+	// (default 1000). Past them a stream gets 429 and the page reloads
+	// itself instead.
+	StreamsPerClient, StreamsPerCase, Streams int
+	LoginsPerMinute                           float64 // per client (default 5, burst 5)
+	// AccountFailuresPerMinute is how fast an account's failed sign-ins
+	// are forgiven (default 1 a minute, after a burst of 5), whatever
+	// addresses they come from.
+	AccountFailuresPerMinute float64
+	SessionTTL               time.Duration
+	MaxBodyBytes             int64
+	Now                      func() time.Time
 
 	// WatchIntervals are the waits between a watched case's checks, the
 	// last repeating (default 1m, 2m, 5m, 10m, 30m, 1h); WatchFor is how
@@ -110,19 +124,26 @@ type Config struct {
 
 // Server is gatecheck's web application.
 type Server struct {
-	cfg        Config
-	log        *slog.Logger
-	handler    http.Handler
-	runner     *Runner
-	metrics    *metrics
-	pages      *pageCache
-	probeLimit *limiter[netip.Addr]
-	loginLimit *limiter[netip.Addr]
-	keyLimit   *limiter[int64] // API key ID -> its probes
-	trees      sync.Map        // version -> *wizard.Tree
-	dummyHash  []byte
-	draining   chan struct{} // closed by Drain
-	drainOnce  sync.Once
+	cfg     Config
+	log     *slog.Logger
+	handler http.Handler
+	runner  *Runner
+	metrics *metrics
+	pages   *pageCache
+	// browserGuard judges the addresses a visitor's browser may be asked
+	// to reach.
+	browserGuard *probes.Guard
+	streams      *streamGate
+	probeLimit   *limiter[netip.Addr]
+	loginLimit   *limiter[netip.Addr]
+	// accountLimit counts failed sign-ins per account name, whatever
+	// address they come from.
+	accountLimit *limiter[string]
+	keyLimit     *limiter[int64] // API key ID -> its probes
+	trees        sync.Map        // version -> *wizard.Tree
+	dummyHash    []byte
+	draining     chan struct{} // closed by Drain
+	drainOnce    sync.Once
 
 	hooks      wizard.WebhookStore // nil: no webhooks
 	hookClient *http.Client
@@ -172,11 +193,23 @@ func New(cfg Config) *Server {
 	if cfg.HostProbesPerMinute == 0 {
 		cfg.HostProbesPerMinute = 3
 	}
+	if cfg.StreamsPerClient <= 0 {
+		cfg.StreamsPerClient = 16
+	}
+	if cfg.StreamsPerCase <= 0 {
+		cfg.StreamsPerCase = 32
+	}
+	if cfg.Streams <= 0 {
+		cfg.Streams = 1000
+	}
 	if cfg.ProbeBurst <= 0 {
 		cfg.ProbeBurst = 5
 	}
 	if cfg.LoginsPerMinute <= 0 {
 		cfg.LoginsPerMinute = 5
+	}
+	if cfg.AccountFailuresPerMinute <= 0 {
+		cfg.AccountFailuresPerMinute = 1
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 12 * time.Hour
@@ -234,21 +267,24 @@ func New(cfg Config) *Server {
 		log:   cfg.Logger,
 		runner: NewRunner(cfg.Prober, cfg.Store, cfg.Logger, RunnerConfig{Workers: cfg.ProbeWorkers, Queue: cfg.ProbeQueue,
 			Reuse: cfg.ReuseWindow, HostCap: cfg.HostProbesPerMinute, Now: cfg.Now}),
-		probeLimit: newLimiter[netip.Addr](cfg.ProbesPerMinute, cfg.ProbeBurst),
-		loginLimit: newLimiter[netip.Addr](cfg.LoginsPerMinute, 5),
-		keyLimit:   newLimiter[int64](cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
-		users:      cfg.Users,
-		apiKeys:    cfg.APIKeys,
-		keyUsedAt:  map[int64]int64{},
-		dummyHash:  mustHash("gatecheck: no such user"),
-		draining:   make(chan struct{}),
-		wakes:      map[int64]chan struct{}{},
-		polls:      map[int64]int{},
-		stop:       make(chan struct{}),
+		probeLimit:   newLimiter[netip.Addr](cfg.ProbesPerMinute, cfg.ProbeBurst),
+		loginLimit:   newLimiter[netip.Addr](cfg.LoginsPerMinute, 5),
+		accountLimit: newLimiter[string](cfg.AccountFailuresPerMinute, 5),
+		keyLimit:     newLimiter[int64](cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
+		users:        cfg.Users,
+		apiKeys:      cfg.APIKeys,
+		keyUsedAt:    map[int64]int64{},
+		dummyHash:    mustHash("gatecheck: no such user"),
+		draining:     make(chan struct{}),
+		wakes:        map[int64]chan struct{}{},
+		polls:        map[int64]int{},
+		stop:         make(chan struct{}),
 	}
 	if cfg.Agents != nil {
 		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
 	}
+	s.browserGuard = probes.NewGuard(cfg.BrowserAllowNets)
+	s.streams = newStreamGate(cfg.StreamsPerClient, cfg.StreamsPerCase, cfg.Streams)
 	s.hooks, s.hookClient = cfg.Webhooks, newHookClient()
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
@@ -354,7 +390,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.recoverer, s.logRequests, securityHeaders, limitBody(s.bodyLimit))
+	r.Use(s.recoverer, s.logRequests, s.securityHeaders, limitBody(s.bodyLimit))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusNotFound, "There is nothing at this address.")
 	})

@@ -109,11 +109,23 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
-	if ok, wait := s.loginLimit.allow(s.clientIP(r)); !ok {
+	if ok, wait := s.loginLimit.allow(bucketOf(s.clientIP(r))); !ok {
 		s.tooMany(w, r, wait, "sign-in attempts")
 		return
 	}
 	name, pw, next := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
+	// Each account, existing or not (so that a refusal tells nothing),
+	// has its own budget of failed attempts, however many addresses the
+	// guesses come from; a sign-in that succeeds gives its token back.
+	refund, ok, wait := s.accountLimit.take(strings.ToLower(clip(name, 100)))
+	if !ok {
+		secs := int(wait.Seconds() + 0.999)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		v := templates.LoginView{Name: clip(name, 100), Next: next,
+			Error: fmt.Sprintf("Too many failed sign-in attempts for this account. Please wait %d seconds and try again.", secs)}
+		s.render(w, r, http.StatusTooManyRequests, templates.Login(s.meta(r, "Sign in"), v))
+		return
+	}
 	u, err := s.cfg.Store.UserByName(r.Context(), name)
 	hash := s.dummyHash // compare anyway, so timing does not tell which names exist
 	if err == nil {
@@ -124,6 +136,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, templates.Login(s.meta(r, "Sign in"), v))
 		return
 	}
+	refund()
 	token, err := s.cfg.Store.CreateSession(r.Context(), u.ID, s.cfg.SessionTTL)
 	if err != nil {
 		s.Error(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,6 +35,7 @@ var skipReasons = map[string]string{
 	"mixed-content": "not tried: gatecheck's page is https and the site is http, which browsers block (mixed content)",
 	"address":       "not tried: a browser's security policy cannot name this address",
 	"unsupported":   "not tried: this browser lacks what the check needs",
+	"internal":      "not tried: the site's address is not on the public internet, so gatecheck does not ask browsers to reach it",
 }
 
 // cspOriginPattern is what a connect-src source may be: a scheme, a host of
@@ -65,11 +67,19 @@ func (s *Server) browserCheck(r *http.Request, st *caseState) (check *templates.
 	if st.latest == nil || st.latestBrowser() != nil || s.browserTooLate(st) {
 		return nil, ""
 	}
+	// Whether the site is on the public internet is known from the
+	// server's own look at it: until then the browser is not asked.
+	rep := st.latest.Report
+	if rep == nil || st.latest.State != wizard.ProbeDone {
+		return nil, ""
+	}
 	check = &templates.BrowserCheck{
 		RunID: st.latest.ID, URL: st.c.URL, Post: "/c/" + st.c.Token + "/vantage", TimeoutMS: int(browserTimeout.Milliseconds()),
 	}
 	origin := cspOrigin(st.c.URL)
 	switch {
+	case s.browserRefused(rep):
+		check.Skip = "internal"
 	case origin == "":
 		check.Skip = "address"
 	case s.secure(r) && !s.secureURL(st.c.URL):
@@ -79,6 +89,41 @@ func (s *Server) browserCheck(r *http.Request, st *caseState) (check *templates.
 	}
 	check.SkipText = skipReasons[check.Skip]
 	return check, csp
+}
+
+// browserRefused reports whether the visitor's browser must not be asked to
+// reach the site of report rep: the server's guard refused it, or the site
+// is at an address that is not on the public internet (unless the
+// operator allowed its range for browsers, --allow-browser-net). Otherwise
+// a case link for http://192.168.1.1/… would send whoever opens it,
+// helpdesk staff included, into their own intranet, and tell the link's
+// maker whether something answered there.
+func (s *Server) browserRefused(rep *probes.Report) bool {
+	if rep.Verdict.Code == probes.BlockedTarget || rep.Verdict.Code == probes.InvalidURL {
+		return true
+	}
+	var addrs []string
+	if t, err := probes.Normalize(rep.URL, probes.DefaultPorts); err != nil {
+		return true
+	} else if t.Addr.IsValid() {
+		addrs = append(addrs, t.Addr.String())
+	}
+	if rep.DNS != nil {
+		if rep.DNS.Withheld > 0 {
+			return true
+		}
+		addrs = append(addrs, rep.DNS.Addresses...)
+	}
+	if len(addrs) == 0 {
+		return true // nothing known to be public
+	}
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || s.browserGuard.Check(ip.Unmap()) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // browserTooLate reports whether the person's answers already settle what
@@ -152,6 +197,15 @@ func (s *Server) handleVantage(w http.ResponseWriter, r *http.Request) {
 	// The person's answers win over a result that comes late: if they
 	// answered the question the browser's view answers, or went past it
 	// on its account, the view would move the case from under them.
+	if v.Reachable != nil {
+		if st.latest != nil && st.latest.ID == v.RunID && st.latest.Report != nil && s.browserRefused(st.latest.Report) {
+			// Only a skip is taken for a site browsers are not asked
+			// to reach: a result would be made up, or came from a
+			// request gatecheck should not have caused.
+			s.Error(w, r, wizard.Errorf(wizard.ECONFLICT, "gatecheck does not ask browsers to reach this site's address, so it takes no result for it."))
+			return
+		}
+	}
 	if s.browserMoves(st, *v) {
 		s.Error(w, r, wizard.Errorf(wizard.ECONFLICT, "This case already has your own answer about your browser; it stands."))
 		return

@@ -306,25 +306,84 @@ func TestVantageMixedContentIsNotTried(t *testing.T) {
 	}
 }
 
-func TestVantageOnTheProbingPage(t *testing.T) {
+// TestVantageWaitsForTheServersLook checks the browser is not asked to try
+// the site while the server's probes run: whether the site is on the
+// public internet is only known from them. The step page asks once the
+// verdict is in.
+func TestVantageWaitsForTheServersLook(t *testing.T) {
 	a := newApp(t)
 	slow, release := slowSite(t)
 	token := a.createCase(slow, "")
-	defer release()
 	resp, page := a.do("GET", "/c/"+token, nil)
+	if !strings.Contains(page, "data-events") {
+		t.Fatalf("not the probing page:\n%s", page)
+	}
+	if strings.Contains(page, "data-vantage-url") || connectSrc(resp) != "connect-src 'self'" {
+		t.Errorf("the probing page has the browser try the site before the server's verdict: %q\n%s", connectSrc(resp), page)
+	}
+	release()
+	a.waitProbed(token)
+	resp, page = a.do("GET", "/c/"+token, nil)
 	origin := strings.TrimSuffix(slow, "/slow")
-	if !strings.Contains(page, "data-events") || !strings.Contains(page, `data-vantage-url="`+slow+`"`) {
-		t.Fatalf("the probing page does not have the browser try the site:\n%s", page)
+	if !strings.Contains(page, `data-vantage-url="`+slow+`"`) || connectSrc(resp) != "connect-src 'self' "+origin {
+		t.Errorf("the step page does not have the browser try the site: %q", connectSrc(resp))
 	}
-	if got := connectSrc(resp); got != "connect-src 'self' "+origin {
-		t.Errorf("probing page policy: %q", got)
-	}
-	// The result is taken while the server's probes run.
-	if resp, body := a.postView(token, url.Values{"run": {a.latestRun(token)}, "result": {"answered"}, "ms": {"5"}}); resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("posting while probing: %d %s", resp.StatusCode, body)
-	}
-	if resp, page := a.do("GET", "/c/"+token, nil); strings.Contains(page, "data-vantage-post") || connectSrc(resp) != "connect-src 'self'" {
-		t.Errorf("the probing page tries again after the result is stored")
+}
+
+// TestBrowserCheckSkipsInternal is the attack of issue 15's finding 2: a
+// case for http://192.168.1.1/cgi-bin/reboot?now=1 made a page whose
+// policy allowed that origin and whose script sent a GET there, so that
+// whoever opened the link (helpdesk staff included) sent a request into
+// their own intranet, and the link's maker learnt whether it answered. A
+// site at an address that is not public, or one the server's guard
+// refused, is not tried: the policy names no other origin, the script is
+// told to skip, and a result posted all the same is refused. With the
+// operator's --allow-browser-net (here loopback), it is tried.
+func TestBrowserCheckSkipsInternal(t *testing.T) {
+	site := healthySite(t)
+	for _, tc := range []struct {
+		name   string
+		tweak  func(*Config)
+		target string
+		tried  bool
+	}{
+		// The server's guard refuses it: private, and not allowed.
+		{"private address refused by the server", func(c *Config) { c.BrowserAllowNets = nil }, "http://192.168.1.1/cgi-bin/reboot?now=1", false},
+		// The server may probe loopback (--allow-net), browsers may not.
+		{"loopback the server may reach", func(c *Config) { c.BrowserAllowNets = nil }, site.URL + "/cgi-bin/reboot?now=1", false},
+		{"a name that resolves to loopback", func(c *Config) { c.BrowserAllowNets = nil }, strings.Replace(site.URL, "127.0.0.1", "localhost", 1), false},
+		{"loopback allowed for browsers", nil, site.URL + "/", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tweaks []func(*Config)
+			if tc.tweak != nil {
+				tweaks = append(tweaks, tc.tweak)
+			}
+			a := newApp(t, tweaks...)
+			token := a.createCase(tc.target, "")
+			a.waitProbed(token)
+			resp, page := a.do("GET", "/c/"+token, nil)
+			csp := connectSrc(resp)
+			if !tc.tried {
+				if csp != "connect-src 'self'" || strings.Contains(resp.Header.Get("Content-Security-Policy"), "192.168") {
+					t.Errorf("policy lets the page reach the site: %q", csp)
+				}
+				if !strings.Contains(page, `data-vantage-skip="internal"`) {
+					t.Errorf("the page does not tell the script to skip the check:\n%.3000s", page)
+				}
+				resp, body := a.postView(token, url.Values{"run": {a.latestRun(token)}, "result": {"answered"}, "ms": {"3"}})
+				if resp.StatusCode != http.StatusConflict {
+					t.Errorf("a made-up result for an internal site: %d %.200s", resp.StatusCode, body)
+				}
+				if resp, body := a.postView(token, url.Values{"run": {a.latestRun(token)}, "result": {"skipped"}, "reason": {"internal"}}); resp.StatusCode != http.StatusNoContent {
+					t.Errorf("posting skipped: %d %.200s", resp.StatusCode, body)
+				}
+				return
+			}
+			if !strings.HasPrefix(csp, "connect-src 'self' http://127.0.0.1:") || strings.Contains(page, `data-vantage-skip=`) {
+				t.Errorf("an allowed site is not tried: %q", csp)
+			}
+		})
 	}
 }
 

@@ -41,6 +41,9 @@ func newApp(t *testing.T, tweak ...func(*Config)) *testApp {
 	cfg := Config{
 		Store: db, Webhooks: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
 		Settings: wizard.Settings{Org: "Acme", Team: "CloudOps"}, ProbesPerMinute: 600, ProbeBurst: 100,
+		// The test sites are on loopback, which a visitor's browser is
+		// not asked to reach unless allowed (TestBrowserCheckSkipsInternal).
+		BrowserAllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		// Every test site is on 127.0.0.1: the per-host cap has tests of
 		// its own, and would hold the others up.
 		HostProbesPerMinute: -1,
@@ -552,7 +555,14 @@ func TestClientIPBehindTrustedProxy(t *testing.T) {
 		{"203.0.113.5:1234", "198.51.100.1", "203.0.113.5"},                  // untrusted peer: header ignored
 		{"10.1.1.1:1234", "198.51.100.1", "198.51.100.1"},                    // trusted peer
 		{"10.1.1.1:1234", "6.6.6.6, 198.51.100.1, 10.2.2.2", "198.51.100.1"}, // right-most untrusted
-		{"10.1.1.1:1234", "garbage", "10.1.1.1"},
+		// A hop that is not an address: an unknown client, never the
+		// proxy itself (issue 15, finding 9).
+		{"10.1.1.1:1234", "garbage", "invalid IP"},
+		{"10.1.1.1:1234", "unknown", "invalid IP"},
+		{"10.1.1.1:1234", "198.51.100.1, unknown", "invalid IP"},
+		// Some proxies write a port; the address is still the client's.
+		{"10.1.1.1:1234", "203.0.113.9:4444", "203.0.113.9"},
+		{"10.1.1.1:1234", "[2001:db8::7]:4444", "2001:db8::7"},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		r.RemoteAddr = tt.remote

@@ -75,6 +75,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	baseURL := fs.String("base-url", os.Getenv("GATECHECK_BASE_URL"), "public address of gatecheck, for case links (GATECHECK_BASE_URL)")
 	var trusted stringList
 	fs.Var(&trusted, "trusted-proxy", "range whose X-Forwarded-For is believed (repeatable; GATECHECK_TRUSTED_PROXIES, comma-separated)")
+	var browserNets stringList
+	fs.Var(&browserNets, "allow-browser-net", "non-public range a visitor's browser may be asked to reach for its own view of a case's site (repeatable; GATECHECK_ALLOW_BROWSER_NETS, comma-separated)")
 	workers := fs.Int("probe-workers", envInt("GATECHECK_PROBE_WORKERS", 4), "probes run at once (GATECHECK_PROBE_WORKERS)")
 	queue := fs.Int("probe-queue", envInt("GATECHECK_PROBE_QUEUE", 50), "probes waiting at most before new ones get 429 (GATECHECK_PROBE_QUEUE)")
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
@@ -138,6 +140,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "gatecheck serve: --trusted-proxy:", err)
 		return exitUsage
 	}
+	browserAllow, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_ALLOW_BROWSER_NETS")}, browserNets...)...)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve: --allow-browser-net:", err)
+		return exitUsage
+	}
 	if *baseURL != "" {
 		if _, err := probes.Normalize(*baseURL, probes.DefaultPorts); err != nil {
 			fmt.Fprintln(stderr, "gatecheck serve: --base-url:", err)
@@ -198,7 +205,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cfg.Self = self
 	srv := web.New(web.Config{
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
-		BaseURL: *baseURL, TrustedProxies: proxies, Logger: log,
+		BaseURL: *baseURL, TrustedProxies: proxies, BrowserAllowNets: browserAllow, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
 		WatchIntervals: intervals, WatchFor: *watchFor,
