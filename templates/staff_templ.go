@@ -981,7 +981,7 @@ func StaffCase(m PageMeta, v StaffCaseView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = pointsOfView(v.Latest.Report, v.Browser, nil, "From the visitor's browser", v.Agents).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = pointsOfView(v.Latest.Report, v.Browser, nil, "From the visitor's browser", v.Agents, "").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

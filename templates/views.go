@@ -73,6 +73,10 @@ type StepView struct {
 	// Check the try the page makes when the latest run has none.
 	Browser *wizard.Vantage
 	Check   *BrowserCheck
+	// Claim, when set, is where a browser posts "this is my browser" for
+	// a case no browser reported (one a ticket system opened): only the
+	// reporter's browser checks the site.
+	Claim string
 	// Agents are the agents' views of the case, and where their jobs stand.
 	Agents []AgentRow
 	// Revisit is set when the person is changing an earlier answer.

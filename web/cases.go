@@ -55,7 +55,10 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rawURL, ticket := r.PostForm.Get("url"), r.PostForm.Get("ticket")
-	c, err := s.createCase(r, rawURL, ticket, nil)
+	// This browser reports the case: its view of the site is the
+	// visitor's, and nobody else's replaces it.
+	secret, hash := newReporter()
+	c, err := s.createCase(r, rawURL, ticket, nil, hash)
 	var limited *limitedError
 	switch {
 	case errors.As(err, &limited):
@@ -69,6 +72,7 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
+	s.setReporter(w, r, c.Token, secret)
 	http.Redirect(w, r, "/c/"+c.Token, http.StatusSeeOther)
 }
 
@@ -82,7 +86,7 @@ func (e *limitedError) Error() string { return "rate limited: " + e.what }
 
 // createCase validates the input, applies the limits and opens a case with
 // its first probe run queued, and a job for that run for each agent.
-func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wizard.Agent) (*wizard.Case, error) {
+func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wizard.Agent, reporterHash string) (*wizard.Case, error) {
 	t, err := probes.Normalize(rawURL, probes.DefaultPorts)
 	if err != nil {
 		return nil, wizard.Errorf(wizard.EINVALID, "%s", capitalise(err.Error()))
@@ -104,7 +108,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
+	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash}
 	held, err := s.runner.Reserve(targetOf(c), false)
 	if err != nil {
 		return nil, err
@@ -276,7 +280,9 @@ const recheckActor = "visitor"
 // address it is seen under (the case link), nothing else of the request.
 func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	token := chi.URLParam(r, "token")
-	key := token + " " + s.baseURL(r)
+	// The page differs for the reporter's browser (it checks the site),
+	// so the key holds the reporter cookie's hash.
+	key := token + " " + s.baseURL(r) + " " + reporterKey(r)
 	if page, csp, ok := s.pages.get(key); ok {
 		writePage(w, page, csp)
 		return
@@ -302,6 +308,8 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	v.Check, csp = s.browserCheck(r, st)
 	if v.Check != nil {
 		v.Check.Reload = s.stepAsksBrowser(st)
+	} else if st.c.ReporterHash == "" && st.latest != nil && st.latestBrowser() == nil && !s.browserTooLate(st) {
+		v.Claim = "/c/" + st.c.Token + "/reporter"
 	}
 	var buf bytes.Buffer
 	if err := templates.Step(s.meta(r, st.step.Title), v).Render(r.Context(), &buf); err != nil {

@@ -45,6 +45,9 @@ import (
 const (
 	fuzzStaff    = "ann"
 	fuzzPassword = "correct horse battery"
+	// fuzzReporter is the secret of the browser that reported every
+	// fuzzed case.
+	fuzzReporter = "the reporter's browser"
 )
 
 // fuzzApp is the application one fuzz target drives.
@@ -182,7 +185,8 @@ func (a *fuzzApp) newCase(t *testing.T, which uint8, walk []byte) *caseState {
 	ctx := context.Background()
 	i := int(which) % (len(a.reports) + 1)
 	u := a.urls[i%len(a.urls)]
-	c := &wizard.Case{URL: u, Host: "127.0.0.1", Ticket: "INC-1", RequesterIP: "127.0.0.1", TreeVersion: a.cfg.Tree.ID()}
+	c := &wizard.Case{URL: u, Host: "127.0.0.1", Ticket: "INC-1", RequesterIP: "127.0.0.1", TreeVersion: a.cfg.Tree.ID(),
+		ReporterHash: hashReporter(fuzzReporter)}
 	if err := a.db.CreateCase(ctx, c, a.cfg.TreeSource); err != nil {
 		t.Fatal(err)
 	}

@@ -406,6 +406,7 @@ func FuzzVantage(f *testing.F) {
 	f.Add(uint8(0), []byte{}, false, "1", "answered", "", "", "")
 	f.Add(uint8(0), []byte{}, false, "-1", "answered", "1e3", "", "")
 	f.Add(uint8(0), []byte{}, true, "", "answered", "", "", "run=1")
+	f.Add(uint8(0x40), []byte{}, true, "", "answered", "42", "", "") // another browser
 	f.Add(uint8(0), []byte{}, true, "", "answered", "", "", strings.Repeat("x", 2<<10))
 	for _, s := range nastyStrings {
 		f.Add(uint8(0), []byte{}, false, s, s, s, s, "")
@@ -418,7 +419,14 @@ func FuzzVantage(f *testing.F) {
 			run = strconv.FormatInt(st.latest.ID, 10)
 		}
 		body := formBody(extra, "run", run, "result", result, "ms", ms, "reason", reason)
-		rec := a.serve("POST", &url.URL{Path: "/c/" + tok + "/vantage"}, body, false)
+		// Only the reporter's browser adds its view; which's bit 6 makes
+		// the post come from another browser.
+		reporter := which&0x40 == 0
+		var hdr []string
+		if reporter {
+			hdr = []string{"Cookie", reporterCookie + "=" + fuzzReporter}
+		}
+		rec := a.serve("POST", &url.URL{Path: "/c/" + tok + "/vantage"}, body, false, hdr...)
 		page := checkResponse(t, "POST vantage", rec)
 		after := a.load(t, tok)
 		stored := len(after.views) == len(st.views)+1
@@ -432,7 +440,7 @@ func FuzzVantage(f *testing.F) {
 			t.Fatalf("a refused view: %d, want a 4xx: %.300s", rec.Code, page)
 		}
 		form, err := url.ParseQuery(body)
-		want := err == nil && len(body) <= maxVantageBody && st.latest != nil && st.latestBrowser() == nil
+		want := err == nil && len(body) <= maxVantageBody && st.latest != nil && st.latestBrowser() == nil && reporter
 		var v *wizard.Vantage
 		if want {
 			v, err = browserVantage(form.Get("run"), form.Get("result"), form.Get("ms"), form.Get("reason"))

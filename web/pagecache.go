@@ -218,6 +218,11 @@ func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int6
 	return s.CaseStore.ShareProbe(ctx, from, runIDs...)
 }
 
+func (s cachingStore) ClaimReporter(ctx context.Context, caseID int64, hash string) (bool, error) {
+	defer s.pages.written(caseID)
+	return s.CaseStore.ClaimReporter(ctx, caseID, hash)
+}
+
 func (s cachingStore) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) error {
 	defer s.pages.written(caseID)
 	return s.CaseStore.AddVantage(ctx, caseID, v)

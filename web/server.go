@@ -413,6 +413,7 @@ func (s *Server) routes() http.Handler {
 	r.Post("/c/{token}/recheck", s.handleRecheck)
 	r.Post("/c/{token}/watch", s.handleWatch)
 	r.Post("/c/{token}/vantage", s.handleVantage)
+	r.Post("/c/{token}/reporter", s.handleClaimReporter)
 
 	r.Get("/staff/login", s.handleLoginForm)
 	r.Post("/staff/login", s.handleLogin)

@@ -64,7 +64,10 @@ func cspOrigin(rawURL string) string {
 // has no browser view yet. csp is the origin the page's policy must allow
 // ("" when the browser is not to try, and posts why instead).
 func (s *Server) browserCheck(r *http.Request, st *caseState) (check *templates.BrowserCheck, csp string) {
-	if st.latest == nil || st.latestBrowser() != nil || s.browserTooLate(st) {
+	if st.latest == nil || st.latestBrowser() != nil || s.browserTooLate(st) || !isReporter(r, st.c) {
+		// Only the reporter's browser checks: anyone else who opens
+		// the link (staff, a colleague) would record their own network
+		// as the visitor's.
 		return nil, ""
 	}
 	// Whether the site is on the public internet is known from the
@@ -192,6 +195,10 @@ func (s *Server) handleVantage(w http.ResponseWriter, r *http.Request) {
 	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
 	if err != nil {
 		s.Error(w, r, err)
+		return
+	}
+	if !isReporter(r, st.c) {
+		s.errorStatus(w, r, http.StatusForbidden, "Only the browser that reported this case adds its view of the site.")
 		return
 	}
 	// The person's answers win over a result that comes late: if they

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -62,9 +63,31 @@ func newApp(t *testing.T, tweak ...func(*Config)) *testApp {
 		a.ts.Close()
 		a.srv.Close(context.Background())
 	})
-	a.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	a.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Jar: newReporterJar()}
 	return a
 }
+
+// reporterJar keeps only the reporter cookies a browser would (the case
+// it opened is its own); the staff session is handled by hand.
+type reporterJar struct{ jar http.CookieJar }
+
+func newReporterJar() reporterJar {
+	jar, _ := cookiejar.New(nil)
+	return reporterJar{jar}
+}
+
+func (j reporterJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	var keep []*http.Cookie
+	for _, c := range cookies {
+		if c.Name == reporterCookie {
+			keep = append(keep, c)
+		}
+	}
+	j.jar.SetCookies(u, keep)
+}
+
+func (j reporterJar) Cookies(u *url.URL) []*http.Cookie { return j.jar.Cookies(u) }
 
 // do sends a request as a browser on our own pages would.
 func (a *testApp) do(method, path string, form url.Values, hdr ...string) (*http.Response, string) {

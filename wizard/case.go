@@ -62,6 +62,11 @@ type Case struct {
 	// works; RecoveredAt is when a check found it working again.
 	Watch       Watch     `json:"watch"`
 	RecoveredAt time.Time `json:"recovered_at,omitzero"`
+	// ReporterHash is the SHA-256 (hex) of the secret the reporting
+	// browser keeps in a cookie: only that browser's view of the site is
+	// "the visitor's browser". Empty until a browser reports or claims the
+	// case.
+	ReporterHash string `json:"-"`
 }
 
 // Watch is where a case's watch stands: Next is when the next check is due

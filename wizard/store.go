@@ -41,6 +41,10 @@ type CaseStore interface {
 	// view of the run is stored already, and ENOTFOUND when the case has
 	// no such run.
 	AddVantage(ctx context.Context, caseID int64, v *Vantage) error
+	// ClaimReporter makes the browser whose secret hashes to hash the
+	// case's reporter, when it has none; claimed is false when another
+	// browser already is.
+	ClaimReporter(ctx context.Context, caseID int64, hash string) (claimed bool, err error)
 	// Vantages returns a case's views besides the server's, oldest first.
 	Vantages(ctx context.Context, caseID int64) ([]Vantage, error)
 

@@ -33,9 +33,9 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, ticket, requester_ip, status, tree_version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Token, c.URL, c.Host, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now))
+	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Token, c.URL, c.Host, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at`
+	watch_until, watch_next, watch_checks, recovered_at, reporter_hash`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -57,7 +57,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.ReporterHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
@@ -71,6 +71,36 @@ func scanCase(row scanner) (*wizard.Case, error) {
 // Case returns the case with token.
 func (db *DB) Case(ctx context.Context, token string) (*wizard.Case, error) {
 	return scanCase(db.read.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE token = ?`, token))
+}
+
+// ClaimReporter makes the browser whose secret hashes to hash the case's
+// reporter, when it has none.
+func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (bool, error) {
+	if hash == "" {
+		return false, wizard.Errorf(wizard.EINVALID, "a reporter needs a secret")
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE cases SET reporter_hash = ? WHERE id = ? AND reporter_hash = ''`, hash, caseID)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, err
+	}
+	if n == 0 {
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM cases WHERE id = ?`, caseID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+			return false, errNotFound
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return n == 1, tx.Commit()
 }
 
 // TreeSource returns the source of a tree version a case walked.
