@@ -160,7 +160,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := slog.New(handler)
 
-	db, err := sqlite.Open(ctx, *dbPath)
+	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithLogger(log))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
 		return exitProblem
