@@ -461,6 +461,7 @@ func browserApp(t *testing.T) *testApp {
 			AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 		c.Settings = wizard.Settings{Org: "Acme", Team: "CloudOps", TeamContact: "cloudops@acme.example",
 			SupportContact: "helpdesk@acme.example", HostedAllowlist: true}
+		loopbackHooks(c) // the webhook receiver is on loopback
 	})
 	hash, err := HashPassword("correct horse battery")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -96,6 +97,13 @@ type Config struct {
 	WebhookSecret  string
 	WebhookTick    time.Duration
 	WebhookTimeout time.Duration
+	// WebhookAllowNets are the non-public ranges admins' destinations may
+	// reach (the operator's WebhookURLs are trusted as they are).
+	WebhookAllowNets []netip.Prefix
+	// lookupHost resolves the name of a destination an admin adds (nil:
+	// the system's resolver); tests make a name resolve elsewhere than it
+	// will at delivery.
+	lookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
 	// Agents keeps the agents and their jobs; nil takes Store when it
 	// keeps them too, or turns agents off.
@@ -151,6 +159,11 @@ type Server struct {
 	apiKeys    wizard.APIKeyStore // nil: no API keys
 	keyMu      sync.Mutex
 	keyUsedAt  map[int64]int64 // API key ID -> when its use was last recorded (Unix ns)
+
+	// hookClient posts to the operator's destinations, trusted as
+	// configured; staffHookClient to admins', through hookGuard.
+	staffHookClient *http.Client
+	hookGuard       *probes.Guard
 
 	agents  wizard.AgentStore // nil: no agents
 	agentMu sync.Mutex
@@ -285,7 +298,13 @@ func New(cfg Config) *Server {
 	}
 	s.browserGuard = probes.NewGuard(cfg.BrowserAllowNets)
 	s.streams = newStreamGate(cfg.StreamsPerClient, cfg.StreamsPerCase, cfg.Streams)
-	s.hooks, s.hookClient = cfg.Webhooks, newHookClient()
+	s.hooks, s.hookGuard = cfg.Webhooks, probes.NewGuard(cfg.WebhookAllowNets)
+	s.hookClient, s.staffHookClient = newHookClient(nil), newHookClient(s.hookGuard)
+	if s.cfg.lookupHost == nil {
+		s.cfg.lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)

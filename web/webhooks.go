@@ -10,17 +10,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"text/template"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/templates"
 	"github.com/gatecheck/gatecheck/wizard"
 )
@@ -31,9 +33,12 @@ import (
 // background loop sends the deliveries that are due, signed with the
 // destination's secret, and retries failures with backoff; the outbox is
 // in the database, so a restart loses nothing and a request never waits
-// for a destination. Destinations are set by the operator (--webhook) or
-// by staff: they may be private addresses, which is why only those
-// configured are ever posted to, redirects not followed.
+// for a destination. Destinations are set by the operator (--webhook),
+// trusted as configuration, or by admins, whose destinations go through
+// the probes' address guard: an address not on the public internet
+// (loopback, private, link-local, the cloud metadata service…) is refused
+// unless the operator allowed its range (WebhookAllowNets). Redirects are
+// never followed.
 
 // webhookBackoff are the waits after a delivery's failed attempts; after
 // the last, the delivery has failed (about 8 hours after the event).
@@ -65,34 +70,14 @@ func (s *Server) payload(ev wizard.Event) webhookPayload {
 	return p
 }
 
-// webhookFuncs are the functions a body template may call.
-var webhookFuncs = template.FuncMap{
-	"json": func(v any) (string, error) {
-		b, err := json.Marshal(v)
-		return string(b), err
-	},
-}
-
-// parseBodyTemplate reads a destination's body template.
-func parseBodyTemplate(text string) (*template.Template, error) {
-	return template.New("body").Funcs(webhookFuncs).Option("missingkey=error").Parse(text)
-}
-
-// webhookBody is what a delivery sends.
-func (s *Server) webhookBody(d *wizard.Delivery) ([]byte, error) {
+// webhookBody is what a delivery sends: the standard JSON, or what the
+// destination's template makes of it (a *bodyError when it cannot).
+func (s *Server) webhookBody(ctx context.Context, d *wizard.Delivery) ([]byte, error) {
 	p := s.payload(d.Event)
 	if d.Webhook.Template == "" {
 		return json.Marshal(p)
 	}
-	t, err := parseBodyTemplate(d.Webhook.Template)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := t.Execute(&buf, p); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return renderBody(ctx, d.Webhook.Template, p)
 }
 
 // sign is the X-Gatecheck-Signature of body with secret.
@@ -125,8 +110,8 @@ func (s *Server) deliverDue(ctx context.Context) {
 
 // deliver makes one attempt of a delivery and records how it went.
 func (s *Server) deliver(ctx context.Context, d *wizard.Delivery) {
-	status, reason := 0, ""
-	body, err := s.webhookBody(d)
+	status := 0
+	body, err := s.webhookBody(ctx, d)
 	if err == nil {
 		status, err = s.post(ctx, d, body)
 	}
@@ -140,14 +125,29 @@ func (s *Server) deliver(ctx context.Context, d *wizard.Delivery) {
 		s.metrics.webhook("delivered")
 		return
 	}
-	reason = clip(err.Error(), 300)
+	reason := clip(err.Error(), 300)
 	var next time.Time
-	if d.Attempts < len(webhookBackoff) {
+	var be *bodyError
+	switch {
+	case errors.As(err, &be):
+		// The same event makes the same body: trying again cannot help.
+		s.metrics.webhook("failed")
+		s.log.Warn("a webhook's body template failed", "webhook", d.Webhook.ID, "delivery", d.ID, "event", d.Event.Name, "err", reason)
+	case d.Attempts < len(webhookBackoff):
 		next = s.cfg.Now().Add(webhookBackoff[d.Attempts])
 		s.metrics.webhook("retry")
-	} else {
+	default:
 		s.metrics.webhook("failed")
-		s.log.Warn("a webhook delivery failed for good", "delivery", d.ID, "url", d.Webhook.URL, "event", d.Event.Name, "err", reason)
+		// The log tells the operator which destination, not its
+		// address's secrets nor what it answered (the admins' page
+		// shows both): logs travel further than the database.
+		args := []any{"webhook", d.Webhook.ID, "destination", redactURL(d.Webhook.URL), "delivery", d.ID, "event", d.Event.Name}
+		if status != 0 {
+			args = append(args, "status", status)
+		} else {
+			args = append(args, "err", reason)
+		}
+		s.log.Warn("a webhook delivery failed for good", args...)
 	}
 	if err := s.hooks.DeliveryFailed(context.Background(), d.ID, status, reason, next); err != nil {
 		s.log.Error("recording a failed webhook delivery", "delivery", d.ID, "err", err)
@@ -169,11 +169,18 @@ func (s *Server) post(ctx context.Context, d *wizard.Delivery, body []byte) (int
 	if d.Webhook.Secret != "" {
 		req.Header.Set("X-Gatecheck-Signature", sign(body, d.Webhook.Secret))
 	}
-	resp, err := s.hookClient.Do(req)
+	client := s.staffHookClient
+	if d.Webhook.Source == "flag" {
+		client = s.hookClient // the operator's: trusted as configured
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
+		}
+		if _, blocked := errors.AsType[*probes.BlockedError](err); blocked {
+			err = fmt.Errorf("%w (an admin's destination must be on the public internet, unless the operator allows its range with --allow-webhook-net)", err)
 		}
 		return 0, err
 	}
@@ -189,10 +196,20 @@ func (s *Server) post(ctx context.Context, d *wizard.Delivery, body []byte) (int
 	return resp.StatusCode, nil
 }
 
-// newHookClient is the webhooks' HTTP client: no redirects followed (a
-// destination is exactly what was configured).
-func newHookClient() *http.Client {
-	return &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// newHookClient is a webhooks' HTTP client: no redirects followed (a
+// destination is exactly what was configured). With a guard (for admins'
+// destinations), every connection is judged in the dialer, on the address
+// actually dialled after DNS, and no proxy from the environment is used
+// (the guard would judge the proxy's address instead).
+func newHookClient(guard *probes.Guard) *http.Client {
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if guard != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.Proxy = nil
+		tr.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: guard.Control}).DialContext
+		c.Transport = tr
+	}
+	return c
 }
 
 // requireWebhooks answers 404 on the webhook pages of a server without
@@ -225,6 +242,21 @@ func (s *Server) renderWebhooks(w http.ResponseWriter, r *http.Request, status i
 	}
 	v.Events, v.BaseURL = wizard.Events, s.cfg.BaseURL
 	v.Admin = staffFrom(r.Context()).IsAdmin()
+	if !v.Admin {
+		// Agents see where events go, but not the rest of an address
+		// (Slack-style addresses are themselves the secret) nor what a
+		// destination answered (an answer may echo one). What the store
+		// returned is this request's own copy.
+		for _, h := range v.Webhooks {
+			h.URL, h.Secret = redactURL(h.URL), ""
+		}
+		for _, d := range v.Deliveries {
+			d.Webhook.URL, d.Webhook.Secret = redactURL(d.Webhook.URL), ""
+			if d.LastError != "" {
+				d.LastError = "(the details are for admins)"
+			}
+		}
+	}
 	m := s.meta(r, "Webhooks")
 	m.Wide = true
 	s.render(w, r, status, templates.Webhooks(m, v))
@@ -242,7 +274,11 @@ func (s *Server) handleAddWebhook(w http.ResponseWriter, r *http.Request) {
 		Template:  strings.TrimSpace(r.PostForm.Get("template")),
 		CreatedBy: staffFrom(r.Context()).Name,
 	}
-	if err := checkWebhook(hook); err != nil {
+	err := checkWebhook(r.Context(), hook)
+	if err == nil {
+		err = s.checkDestination(r.Context(), hook.URL)
+	}
+	if err != nil {
 		s.renderWebhooks(w, r, http.StatusUnprocessableEntity, templates.WebhooksView{
 			Error: wizard.ErrorMessage(err), URL: clip(hook.URL, 4*maxWebhookURL), Template: clip(hook.Template, 4*maxTemplate)})
 		return
@@ -262,12 +298,14 @@ const (
 )
 
 // CheckWebhookURL refuses an address gatecheck could not post events to.
+// It does not judge where the address leads: the operator's destinations
+// are configuration, trusted.
 func CheckWebhookURL(raw string) error {
-	return checkWebhook(&wizard.Webhook{URL: raw})
+	return checkWebhook(context.Background(), &wizard.Webhook{URL: raw})
 }
 
 // checkWebhook refuses a destination gatecheck could not post to.
-func checkWebhook(h *wizard.Webhook) error {
+func checkWebhook(ctx context.Context, h *wizard.Webhook) error {
 	u, err := url.Parse(h.URL)
 	switch {
 	case !utf8.ValidString(h.URL) || !utf8.ValidString(h.Secret) || !utf8.ValidString(h.Template):
@@ -278,18 +316,76 @@ func checkWebhook(h *wizard.Webhook) error {
 		return wizard.Errorf(wizard.EINVALID, "The address must be an http or https URL without credentials, such as https://tickets.example.com/hooks/gatecheck.")
 	}
 	if h.Template != "" {
-		t, err := parseBodyTemplate(h.Template)
-		if err == nil {
-			// Try it on an example, so that a template that cannot run
-			// is refused now rather than failing every delivery.
-			err = t.Execute(io.Discard, webhookPayload{Event: wizard.EventCaseCreated, At: time.Now(),
-				Case: &webhookCase{EventCase: &wizard.EventCase{Token: "example", URL: "https://shop.example.com/"}}})
-		}
-		if err != nil {
-			return wizard.Errorf(wizard.EINVALID, "The body template does not work: %s", clip(err.Error(), 300))
+		// Tried on an example, so that a template that cannot run, or
+		// breaks a bound, is refused now rather than failing every
+		// delivery.
+		if _, err := renderBody(ctx, h.Template, examplePayload()); err != nil {
+			if be, ok := errors.AsType[*bodyError](err); ok {
+				err = be.err
+			}
+			return wizard.Errorf(wizard.EINVALID, "The body template does not work: %s.", clip(err.Error(), 300))
 		}
 	}
 	return nil
+}
+
+// examplePayload is the event a body template is tried on when added.
+func examplePayload() webhookPayload {
+	now := time.Now().UTC()
+	return webhookPayload{Event: wizard.EventCaseCreated, At: now, Case: &webhookCase{
+		EventCase: &wizard.EventCase{Token: "example", URL: "https://shop.example.com/", Host: "shop.example.com", Ticket: "INC-42",
+			Status: wizard.StatusOpen, Verdict: "gateway_502", Gateway: "nginx", CreatedAt: now},
+		Link: "https://gatecheck.example/c/example",
+	}}
+}
+
+// checkDestination refuses an admin's destination whose address is not on
+// the public internet (loopback, private, link-local, the cloud metadata
+// service…) unless the operator allowed its range: events are posted from
+// inside the server's network, where such addresses reach what the
+// outside must not. A name is resolved now only to say so at once; the
+// guard in the delivery client's dialer decides at every connection, so a
+// name that resolves elsewhere later (DNS rebinding) is refused then.
+func (s *Server) checkDestination(ctx context.Context, raw string) error {
+	t, err := probes.Normalize(raw, probes.DefaultPorts)
+	if err != nil {
+		return wizard.Errorf(wizard.EINVALID, "The address is not one gatecheck can post to: %s.", err)
+	}
+	addrs, is := []netip.Addr{t.Addr}, "is"
+	if !t.Addr.IsValid() {
+		ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		if addrs, err = s.cfg.lookupHost(ctx, t.Host); err != nil {
+			return nil // unknown now: the dialer's guard judges it at each delivery
+		}
+		for i, a := range addrs {
+			addrs[i] = a.Unmap() // a resolver's way of writing IPv4, not a mapped address to dial
+		}
+		is = "resolves to"
+	}
+	for _, a := range addrs {
+		if err := s.hookGuard.Check(a); err != nil {
+			reason := "an address"
+			if be, ok := errors.AsType[*probes.BlockedError](err); ok {
+				reason = be.Reason
+			}
+			return wizard.Errorf(wizard.EINVALID, "%s %s %s, not on the public internet: gatecheck posts to such addresses only when the operator allows their range (gatecheck serve --allow-webhook-net).", t.Host, is, reason)
+		}
+	}
+	return nil
+}
+
+// redactURL is a destination's address as agents see it: its scheme and
+// host, the rest (where Slack-style addresses keep their secret) hidden.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(hidden)"
+	}
+	if (u.Path == "" || u.Path == "/") && u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.User == nil {
+		return u.Scheme + "://" + u.Host + "/"
+	}
+	return u.Scheme + "://" + u.Host + "/…"
 }
 
 // handleDisableWebhook answers POST /staff/webhooks/{id}/disable.

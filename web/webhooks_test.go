@@ -7,10 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -107,6 +109,32 @@ func hookApp(t *testing.T, clock *testClock, secret string, urls ...string) *tes
 		c.WatchTick = 10 * time.Millisecond
 		c.BaseURL = "https://gatecheck.example"
 	})
+}
+
+// loopbackHooks lets admins' destinations reach loopback, where the
+// tests' receivers listen (gatecheck serve --allow-webhook-net 127.0.0.0/8
+// --allow-webhook-net ::1).
+func loopbackHooks(c *Config) {
+	c.WebhookAllowNets = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+}
+
+// staffHookApp is hookApp with admins' destinations allowed on loopback.
+func staffHookApp(t *testing.T, clock *testClock) *testApp {
+	return outageApp(t, func(c *Config) {
+		c.Now, c.WebhookTick, c.WatchTick = clock.now, 10*time.Millisecond, 10*time.Millisecond
+		c.BaseURL = "https://gatecheck.example"
+		loopbackHooks(c)
+	})
+}
+
+// signInAs makes an account of role and signs in with it.
+func (a *testApp) signInAs(name string, role wizard.Role) {
+	a.t.Helper()
+	hash, _ := HashPassword("correct horse battery")
+	if _, err := a.db.CreateUser(context.Background(), name, hash, role); err != nil {
+		a.t.Fatal(err)
+	}
+	a.signIn(name, "correct horse battery")
 }
 
 // TestWebhookEvents: each event reaches a real receiver, signed, with the
@@ -269,7 +297,7 @@ func TestWebhookDeliveryAfterRestart(t *testing.T) {
 func TestWebhookDestinations(t *testing.T) {
 	rc := newReceiver(t, "")
 	clock := &testClock{}
-	a := hookApp(t, clock, "")
+	a := staffHookApp(t, clock)
 	hash, _ := HashPassword("correct horse battery")
 	a.db.CreateUser(context.Background(), "ann", hash, wizard.RoleAdmin)
 	a.signIn("ann", "correct horse battery")
@@ -335,5 +363,272 @@ func TestWebhookDestinations(t *testing.T) {
 	}
 	if len(enabled) != 1 || !enabled["http://127.0.0.1:1/b"] {
 		t.Errorf("flag webhooks after dropping one: %v", enabled)
+	}
+}
+
+// deliveriesOf returns the latest deliveries, failing the test on error.
+func (a *testApp) deliveriesOf() []*wizard.Delivery {
+	a.t.Helper()
+	ds, err := a.db.Deliveries(context.Background(), 100)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return ds
+}
+
+// TestWebhookAgentsSeeNoSecrets: a destination whose address is its
+// secret (as Slack's are) answers with a secret in its body; an agent's
+// webhooks page shows the destination by scheme and host only, and no
+// answer text; an admin's shows both whole.
+func TestWebhookAgentsSeeNoSecrets(t *testing.T) {
+	leaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, `{"error": "invalid_auth", "token": "xoxb-0000-LEAKED"}`, http.StatusForbidden)
+	}))
+	t.Cleanup(leaky.Close)
+	dest := leaky.URL + "/services/T0001/B0002/SlackPathSecret?key=QuerySecret"
+	clock := &testClock{}
+	a := staffHookApp(t, clock)
+	a.signInAs("ann", wizard.RoleAdmin)
+	if resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {dest}, "secret": {"s3cret"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %d %s", resp.StatusCode, excerpt(page, "alert"))
+	}
+	site := newGatedSite(t, "127.0.0.1")
+	a.report(site.URL+"/", "198.51.100.1")
+	waitFor(t, "the refused attempt", func() bool { ds := a.deliveriesOf(); return len(ds) == 1 && ds[0].Attempts == 1 })
+	if d := a.deliveriesOf()[0]; !strings.Contains(d.LastError, "xoxb-0000-LEAKED") {
+		t.Fatalf("the recorded answer: %+v", d)
+	}
+	secrets := []string{"SlackPathSecret", "QuerySecret", "T0001", "xoxb-0000-LEAKED", "invalid_auth", "s3cret"}
+
+	_, page := a.do("GET", "/staff/webhooks", nil)
+	for _, want := range []string{"SlackPathSecret?key=QuerySecret", "xoxb-0000-LEAKED"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the admin's page lacks %q", want)
+		}
+	}
+
+	a.signInAs("dan", wizard.RoleAgent)
+	resp, page := a.do("GET", "/staff/webhooks", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("the agent's page: %d", resp.StatusCode)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(page, secret) {
+			t.Errorf("an agent sees %q: %s", secret, excerpt(page, secret))
+		}
+	}
+	if n := strings.Count(page, leaky.URL+"/…"); n != 2 { // destinations and deliveries
+		t.Errorf("the agent's page shows the destination %d times as %s/…: %s", n, leaky.URL, excerpt(page, "Destinations"))
+	}
+	if !strings.Contains(page, "403") || !strings.Contains(page, "(the details are for admins)") {
+		t.Errorf("the agent's page lacks the answer's status: %s", excerpt(page, "deliveries"))
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for raw, want := range map[string]string{
+		"https://hooks.slack.com/services/T0/B0/XXXX": "https://hooks.slack.com/…",
+		"https://tickets.example/hook?token=x":        "https://tickets.example/…",
+		"https://tickets.example:8443/?":              "https://tickets.example:8443/…",
+		"https://tickets.example#frag":                "https://tickets.example/…",
+		"http://user:pw@tickets.example/":             "http://tickets.example/…",
+		"https://tickets.example/":                    "https://tickets.example/",
+		"https://tickets.example":                     "https://tickets.example/",
+		"http://[::1]:9/x":                            "http://[::1]:9/…",
+		"not a url %zz":                               "(hidden)",
+	} {
+		if got := redactURL(raw); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestWebhookTemplateBounds: body templates that would make a huge body,
+// run for ever or make huge texts in between are refused when added (422,
+// the form kept), quickly; a template stored before these bounds, or one
+// that breaks them only on a real event, fails its delivery for good with
+// the reason recorded, and the destination gets nothing.
+func TestWebhookTemplateBounds(t *testing.T) {
+	rc := newReceiver(t, "")
+	clock := &testClock{}
+	a := staffHookApp(t, clock)
+	a.signInAs("ann", wizard.RoleAdmin)
+	doubling := `{{$x := printf "%01000d" 0}}` + strings.Repeat(`{{$x = print $x $x}}`, 12) + `{{len $x}}`
+	for _, c := range []struct{ name, template, why string }{
+		{"100 MB of body", `{{range 100000000}}xxxxxxxxxx{{end}}`, "range is not available"},
+		{"an empty loop for ever", `{{range 1000000000}}{{range 1000000000}}{{end}}{{end}}`, "range is not available"},
+		{"a loop over a time", `{{range .At.UnixNano}}{{end}}`, "range is not available"},
+		{"recursion", `{{define "a"}}{{template "a" .}}{{template "a" .}}{{end}}{{template "a" .}}`, "not available"},
+		{"a long body", strings.Repeat("{{.}}", 2000), "longer than 64 KiB"},
+		{"text doubled in a variable", doubling, "more than 256 KiB"},
+		{"doubling by escaping", `{{$x := "\\\\\\\\"}}` + strings.Repeat(`{{$x = js $x}}`, 40) + `{{len $x}}`, "more than 256 KiB"},
+		{"a huge printf width", `{{printf "%0999999d" 0}}`, "widths and precisions up to 1000"},
+		{"a printf width from an argument", `{{printf "%0*d" 999999 0}}`, "no widths from arguments"},
+		{"a time format of a made layout", `{{.At.Format (print "2006" "01")}}`, "Format takes one quoted layout"},
+		{"a time format of a piped layout", `{{"2006" | .At.Format}}`, "Format takes one quoted layout"},
+		{"a method that makes text", `{{.At.AppendFormat .At.GoString "x"}}`, "not a field of the event"},
+		{"call", `{{call .Event}}`, "call is not available"},
+	} {
+		start := time.Now()
+		resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {rc.URL}, "template": {c.template}})
+		if took := time.Since(start); took > 5*time.Second {
+			t.Errorf("%s: refusing it took %s", c.name, took)
+		}
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "The body template does not work") ||
+			!strings.Contains(page, html.EscapeString(c.why)) || !strings.Contains(page, `value="`+rc.URL) {
+			t.Errorf("%s: %d %s", c.name, resp.StatusCode, excerpt(page, "alert"))
+		}
+	}
+	if hooks, _ := a.db.Webhooks(context.Background()); len(hooks) != 0 {
+		t.Fatalf("refused templates were stored: %+v", hooks[0])
+	}
+	// What a body template may do is still done.
+	ok := `{"text": {{json (printf "%s is %s (%05d)" .Case.Host .Case.Status 42)}}, "at": {{json (.At.Format "2006-01-02")}}, ` +
+		`"html": {{json (html "<b>")}}, "n": {{len .Case.URL}}{{with .Case.Ticket}}, "ticket": {{json .}}{{end}}}`
+	if resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {rc.URL}, "template": {ok}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("a fair template: %d %s", resp.StatusCode, excerpt(page, "alert"))
+	}
+	site := newGatedSite(t, "127.0.0.1")
+	a.report(site.URL+"/fair", "198.51.100.1")
+	waitFor(t, "the fair template's event", func() bool { return len(rc.events()) == 1 })
+	want := `{"text": "127.0.0.1 is open (00042)", "at": "` + clock.now().UTC().Format("2006-01-02") + `", "html": "\u0026lt;b\u0026gt;", "n": ` +
+		strconv.Itoa(len(site.URL+"/fair")) + `}`
+	if got := string(rc.last(wizard.EventCaseCreated).body); got != want {
+		t.Errorf("the fair template made\n%s\nwant\n%s", got, want)
+	}
+	hooks, _ := a.db.Webhooks(context.Background())
+	a.do("POST", "/staff/webhooks/"+strconv.FormatInt(hooks[0].ID, 10)+"/disable", nil)
+
+	// A template stored before the bounds, and one that passes on the
+	// example but not on a case whose address is long.
+	ctx := context.Background()
+	if err := a.db.AddWebhook(ctx, &wizard.Webhook{URL: rc.URL + "/old", Template: `{{range 100000000}}xxxxxxxxxx{{end}}`, CreatedBy: "ann"}); err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("{{.Case.URL}}", 25)
+	if resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {rc.URL + "/long"}, "template": {long}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the template of long bodies: %d %s", resp.StatusCode, excerpt(page, "alert"))
+	}
+	a.report(site.URL+"/"+strings.Repeat("a", 3000), "198.51.100.2")
+	failed := func() map[string]*wizard.Delivery {
+		out := map[string]*wizard.Delivery{}
+		for _, d := range a.deliveriesOf() {
+			if d.State == wizard.DeliveryFailed {
+				out[d.Webhook.URL] = d
+			}
+		}
+		return out
+	}
+	waitFor(t, "both deliveries to fail", func() bool { return len(failed()) == 2 })
+	f := failed()
+	if d := f[rc.URL+"/old"]; d.Attempts != 1 || !strings.Contains(d.LastError, "the body template: range is not available") {
+		t.Errorf("the old template's delivery: %+v", d)
+	}
+	if d := f[rc.URL+"/long"]; d.Attempts != 1 || !strings.Contains(d.LastError, "the body template: the body would be longer than 64 KiB") {
+		t.Errorf("the long template's delivery: %+v", d)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rc.events()); n != 1 {
+		t.Errorf("the receiver got %d events; want only the fair one", n)
+	}
+	if v := value(a.scrape(), "gatecheck_webhook_deliveries_total", "result", "failed"); v != 2 {
+		t.Errorf("%v deliveries failed in the metrics, want 2", v)
+	}
+}
+
+// TestWebhookGuardRefusesInternalDestinations: an admin cannot point a
+// destination at loopback, the metadata service or another internal
+// address, in any spelling, unless the operator allows its range.
+func TestWebhookGuardRefusesInternalDestinations(t *testing.T) {
+	rc := newReceiver(t, "")
+	port := rc.Listener.Addr().(*net.TCPAddr).Port
+	clock := &testClock{}
+	a := hookApp(t, clock, "") // no --allow-webhook-net
+	a.signInAs("ann", wizard.RoleAdmin)
+	for _, dest := range []string{
+		rc.URL + "/hook",
+		fmt.Sprintf("http://[::1]:%d/hook", port),
+		"http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+		fmt.Sprintf("http://127.1:%d/hook", port),
+		fmt.Sprintf("http://0x7f000001:%d/hook", port),
+		fmt.Sprintf("http://[::ffff:127.0.0.1]:%d/hook", port),
+		fmt.Sprintf("http://localhost:%d/hook", port),
+		"http://10.0.0.1/hook",
+		"https://192.168.1.1/hook",
+	} {
+		resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {dest}})
+		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not on the public internet") ||
+			!strings.Contains(page, "--allow-webhook-net") || !strings.Contains(page, `value="`+html.EscapeString(dest)) {
+			t.Errorf("%s: %d %s", dest, resp.StatusCode, excerpt(page, "alert"))
+		}
+	}
+	if hooks, _ := a.db.Webhooks(context.Background()); len(hooks) != 0 {
+		t.Fatalf("refused destinations were stored: %+v", hooks[0])
+	}
+	// The refusal says which kind of address, and whether a name led there.
+	for dest, want := range map[string]string{
+		"http://169.254.169.254/latest/":           "169.254.169.254 is the cloud metadata service address",
+		fmt.Sprintf("http://localhost:%d/", port):  "localhost resolves to a loopback address",
+		fmt.Sprintf("http://[::1]:%d/", port):      "::1 is the IPv6 loopback address",
+		fmt.Sprintf("http://0x7f000001:%d/", port): "127.0.0.1 is a loopback address",
+	} {
+		if resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {dest}}); resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, html.EscapeString(want)) {
+			t.Errorf("%s: %d %s", dest, resp.StatusCode, excerpt(page, "alert"))
+		}
+	}
+}
+
+// TestWebhookGuardAtDialTime: a destination whose name resolved to a
+// public address when it was added and resolves to loopback now (DNS
+// rebinding) is refused when dialled, and its receiver gets nothing; the
+// operator's --webhook destination on loopback, trusted as configuration,
+// gets the same event.
+func TestWebhookGuardAtDialTime(t *testing.T) {
+	inside := newReceiver(t, "")
+	operators := newReceiver(t, "")
+	clock := &testClock{}
+	a := outageApp(t, func(c *Config) { // no --allow-webhook-net
+		c.Now, c.WebhookTick, c.WebhookURLs = clock.now, 10*time.Millisecond, []string{operators.URL + "/hooks"}
+		// When the admin adds it, localhost "resolves" to a public
+		// address (nothing is sent there: the add only looks it up).
+		c.lookupHost = func(context.Context, string) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("93.184.215.14")}, nil
+		}
+	})
+	a.signInAs("ann", wizard.RoleAdmin)
+	dest := fmt.Sprintf("http://localhost:%d/hook", inside.Listener.Addr().(*net.TCPAddr).Port)
+	if resp, page := a.do("POST", "/staff/webhooks", url.Values{"url": {dest}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("add: %d %s", resp.StatusCode, excerpt(page, "alert"))
+	}
+	site := newGatedSite(t, "127.0.0.1")
+	a.report(site.URL+"/", "198.51.100.1")
+	waitFor(t, "the operator's delivery", func() bool { return slices.Contains(operators.events(), wizard.EventCaseCreated) })
+	var refused *wizard.Delivery
+	waitFor(t, "the refused attempt", func() bool {
+		for _, d := range a.deliveriesOf() {
+			if d.Webhook.URL == dest && d.Attempts == 1 {
+				refused = d
+				return true
+			}
+		}
+		return false
+	})
+	if refused.State != wizard.DeliveryPending || refused.LastStatus != 0 ||
+		!strings.Contains(refused.LastError, "refused to connect: the address is a loopback address") || !strings.Contains(refused.LastError, "--allow-webhook-net") {
+		t.Errorf("the refused delivery: %+v", refused)
+	}
+	clock.advance(time.Minute) // past the first backoff: refused again
+	waitFor(t, "the second refusal", func() bool {
+		for _, d := range a.deliveriesOf() {
+			if d.Webhook.URL == dest && d.Attempts == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	inside.mu.Lock()
+	defer inside.mu.Unlock()
+	if n := len(inside.got) + len(inside.bad); n != 0 {
+		t.Errorf("the inside receiver got %d requests", n)
 	}
 }

@@ -86,6 +86,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var webhooks stringList
 	fs.Var(&webhooks, "webhook", "an http(s) URL to post events to, signed with --webhook-secret (repeatable; GATECHECK_WEBHOOKS, comma-separated)")
 	webhookSecret := fs.String("webhook-secret", os.Getenv("GATECHECK_WEBHOOK_SECRET"), "the secret that signs the bodies sent to --webhook destinations (GATECHECK_WEBHOOK_SECRET)")
+	var webhookNets stringList
+	fs.Var(&webhookNets, "allow-webhook-net", "a non-public range (CIDR or address) that destinations added by admins at /staff/webhooks may reach; --webhook destinations need none (repeatable; GATECHECK_ALLOW_WEBHOOK_NETS, comma-separated)")
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	watchIntervals := fs.String("watch-intervals", envOr("GATECHECK_WATCH_INTERVALS", "1m,2m,5m,10m,30m,1h"), "waits between a watched case's checks, the last repeating (GATECHECK_WATCH_INTERVALS)")
 	watchFor := fs.Duration("watch-for", envDuration("GATECHECK_WATCH_FOR", 24*time.Hour), "how long a case is watched before gatecheck stops checking (GATECHECK_WATCH_FOR)")
@@ -135,6 +137,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 		hookURLs = append(hookURLs, u)
 	}
+	hookNets, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_ALLOW_WEBHOOK_NETS")}, webhookNets...)...)
+	if err != nil {
+		fmt.Fprintln(stderr, "gatecheck serve: --allow-webhook-net:", err)
+		return exitUsage
+	}
 	proxies, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_TRUSTED_PROXIES")}, trusted...)...)
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve: --trusted-proxy:", err)
@@ -168,7 +175,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := slog.New(handler)
 
-	db, err := sqlite.Open(ctx, *dbPath)
+	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithLogger(log))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
 		return exitProblem
@@ -210,7 +217,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
 		WatchIntervals: intervals, WatchFor: *watchFor,
 		IncidentMinReports: *minReports,
-		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret,
+		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret, WebhookAllowNets: hookNets,
 		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 		Users: db, APIKeys: db, APIKeyProbesPerMinute: float64(*keyPerMinute), APIKeyProbeBurst: max(1, *keyPerMinute/2),
 	})

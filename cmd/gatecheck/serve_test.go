@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -172,6 +175,7 @@ func TestServeEndToEnd(t *testing.T) {
 func TestServeRefusesBadSettings(t *testing.T) {
 	for _, args := range [][]string{
 		{"--trusted-proxy", "nonsense"},
+		{"--allow-webhook-net", "intranet"},
 		{"--base-url", "ftp://x"},
 		{"--tree", "/no/such/tree.yaml"},
 		{"--samples", "-3"},
@@ -180,6 +184,129 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		args = append([]string{"serve", "--db", filepath.Join(t.TempDir(), "x.db"), "--addr", "127.0.0.1:0"}, args...)
 		if code, _, errs := runWith(t, "", args...); code != 2 || errs == "" {
 			t.Errorf("%v: exit %d %q", args, code, errs)
+		}
+	}
+}
+
+// TestBackupAndServeKeepFilesOwnerOnly: the database made by the commands
+// and a backup of it are the owner's alone (mode 0600); a database left
+// readable by everybody is tightened by `backup` and by `serve`, which say
+// so on standard error.
+func TestBackupAndServeKeepFilesOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual umask, which makes new files 0644
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	dbPath := filepath.Join(dir, "gatecheck.db")
+	mode := func(p string) os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if code, out, errs := runWith(t, "correct horse battery\n", "user", "add", "--db", dbPath, "ann"); code != 0 {
+		t.Fatalf("user add: %d %s %s", code, out, errs)
+	}
+	if m := mode(dbPath); m != 0o600 {
+		t.Errorf("a new database: mode %04o, want 0600", m)
+	}
+
+	os.Chmod(dbPath, 0o644)
+	cp := filepath.Join(dir, "copy.db")
+	code, out, errs := runWith(t, "", "backup", "--db", dbPath, cp)
+	if code != 0 {
+		t.Fatalf("backup: %d %s %s", code, out, errs)
+	}
+	if m := mode(cp); m != 0o600 {
+		t.Errorf("the backup: mode %04o, want 0600", m)
+	}
+	if m := mode(dbPath); m != 0o600 || !strings.Contains(errs, `msg="tightened file mode" path=`+dbPath+" old_mode=0644") {
+		t.Errorf("backup of a 0644 database: now %04o, said %q", m, errs)
+	}
+
+	os.Chmod(dbPath, 0o644)
+	ctx, stop := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	var logs bytes.Buffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", dbPath}, strings.NewReader(""), pw, &logs)
+		pw.Close()
+	}()
+	if _, err := bufio.NewReader(pr).ReadString('\n'); err != nil {
+		t.Fatalf("server did not start: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	for _, p := range []string{dbPath, dbPath + "-wal", dbPath + "-shm"} {
+		if m := mode(p); m != 0o600 {
+			t.Errorf("%s while serving: mode %04o, want 0600", filepath.Base(p), m)
+		}
+	}
+	stop()
+	if code := <-exited; code != 0 {
+		t.Errorf("serve exited %d", code)
+	}
+	if !strings.Contains(logs.String(), `msg="tightened file mode" path=`+dbPath+" old_mode=0644") {
+		t.Errorf("serve's log:\n%s", logs.String())
+	}
+}
+
+// TestServeAllowWebhookNet: the ranges of --allow-webhook-net and
+// GATECHECK_ALLOW_WEBHOOK_NETS are those admins' destinations may use;
+// other internal addresses are still refused.
+func TestServeAllowWebhookNet(t *testing.T) {
+	t.Setenv("GATECHECK_ALLOW_WEBHOOK_NETS", "127.0.0.0/8")
+	dbPath := filepath.Join(t.TempDir(), "gatecheck.db")
+	if code, out, errs := runWith(t, "correct horse battery\n", "user", "add", "--admin", "--db", dbPath, "ann"); code != 0 {
+		t.Fatalf("user add: %d %s %s", code, out, errs)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"--addr", "127.0.0.1:0", "--db", dbPath, "--allow-webhook-net", "::1"}, strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() { stop(); <-exited }()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("server did not start: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimSuffix(strings.Fields(strings.SplitAfter(line, "serving ")[1])[0], "/")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var cookie *http.Cookie
+	post := func(path string, form url.Values) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", base)
+		if cookie != nil {
+			req.AddCookie(cookie)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	resp, _ := post("/staff/login", url.Values{"name": {"ann"}, "password": {"correct horse battery"}})
+	for _, c := range resp.Cookies() {
+		if c.Name == "gatecheck_session" {
+			cookie = c
+		}
+	}
+	for dest, want := range map[string]int{
+		"http://127.0.0.1:9/hook":       http.StatusSeeOther,            // the environment's range
+		"http://[::1]:9/hook":           http.StatusSeeOther,            // the flag's
+		"http://169.254.169.254/latest": http.StatusUnprocessableEntity, // neither
+		"http://10.0.0.1/hook":          http.StatusUnprocessableEntity,
+	} {
+		if resp, page := post("/staff/webhooks", url.Values{"url": {dest}}); resp.StatusCode != want {
+			t.Errorf("%s: %d, want %d (%.300s)", dest, resp.StatusCode, want, page)
 		}
 	}
 }

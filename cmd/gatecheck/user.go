@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -178,7 +179,7 @@ func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "gatecheck backup: no database at %s\n", *dbPath)
 		return exitUsage
 	}
-	db, err := sqlite.Open(ctx, *dbPath)
+	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithLogger(slog.New(slog.NewTextHandler(stderr, nil))))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck backup:", err)
 		return exitProblem

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math"
 	"net/url"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -53,17 +55,43 @@ func dsn(path string, extra ...string) string {
 	return "file:" + path + "?" + q.Encode()
 }
 
+// Option tunes Open.
+type Option func(*options)
+
+type options struct {
+	log *slog.Logger
+}
+
+// WithLogger says where Open reports what it changed on disk (the files'
+// modes it tightened); the default is slog.Default().
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) { o.log = log }
+}
+
 // Open opens (creating if needed) and migrates the database at path.
-func Open(ctx context.Context, path string) (*DB, error) {
-	return open(ctx, path, "")
+//
+// The database holds webhook secrets, password hashes and every case's
+// token, so its files are the owner's alone (mode 0600): a new database is
+// created so, SQLite gives its -wal and -shm files the main file's mode,
+// and files an older gatecheck left readable by others are tightened, with
+// a line in the log for each.
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
+	return open(ctx, path, "", opts...)
 }
 
 // open opens the database at path and applies the migrations named before
 // before (all of them when it is empty): tests make a database as an older
 // gatecheck left it.
-func open(ctx context.Context, path, before string) (*DB, error) {
+func open(ctx context.Context, path, before string, opts ...Option) (*DB, error) {
 	if path == "" || strings.Contains(path, ":memory:") {
 		return nil, errors.New("the case store needs a file: an in-memory database differs per connection")
+	}
+	o := options{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := ownerOnly(path, o.log); err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	w, err := sql.Open("sqlite3", dsn(path, "_txlock", "immediate"))
 	if err != nil {
@@ -141,17 +169,67 @@ func (db *DB) migrateOne(ctx context.Context, name string) error {
 	return tx.Commit()
 }
 
+// fileMode is the mode of the database's files: the owner's alone.
+const fileMode fs.FileMode = 0o600
+
+// ownerOnly makes the database at path, and the -wal, -shm and -journal
+// files beside it, readable by their owner only: it creates the database
+// file with mode 0600 when there is none (SQLite then gives its other
+// files the same mode), and tightens existing files that others may read,
+// logging each.
+func ownerOnly(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
+	switch {
+	case err == nil:
+		// An empty file is an empty database to SQLite.
+		if err := f.Close(); err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if old := fi.Mode().Perm(); fi.Mode().IsRegular() && old&^fileMode != 0 {
+			if err := os.Chmod(p, old&fileMode); err != nil {
+				return fmt.Errorf("making %s readable by its owner only: %w", p, err)
+			}
+			log.Warn("tightened file mode", "path", p, "old_mode", fmt.Sprintf("%04o", old), "mode", fmt.Sprintf("%04o", old&fileMode))
+		}
+	}
+	return nil
+}
+
 // Backup writes a consistent copy of the live database to path (which must
-// not exist), with VACUUM INTO: readers and writers carry on meanwhile.
+// not exist), with VACUUM INTO: readers and writers carry on meanwhile. The
+// copy is the owner's alone (mode 0600), as the database is.
 func (db *DB) Backup(ctx context.Context, path string) error {
+	// Created here, empty and 0600, before SQLite writes into it (it
+	// would make it 0644): the copy is never readable by others, not
+	// even while it is written.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	if err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("backup to %s: %w", path, err)
+	}
 	// Its own connection: the readers are query-only, and the writer
 	// must stay free for the application while the copy is made.
 	conn, err := sql.Open("sqlite3", dsn(db.path))
 	if err != nil {
+		os.Remove(path)
 		return err
 	}
 	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		os.Remove(path)
 		return fmt.Errorf("backup to %s: %w", path, err)
 	}
 	return nil

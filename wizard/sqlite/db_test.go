@@ -1,11 +1,16 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -319,5 +324,109 @@ func TestCaseWithoutRunIsQueuedAtStart(t *testing.T) {
 	runs, _ := db.ProbeRuns(ctx, orphan.ID)
 	if len(runs) != 1 || runs[0].State != wizard.ProbeQueued || runs[0].Actor != "gatecheck" {
 		t.Errorf("the orphan's runs = %+v", runs)
+	}
+}
+
+// modeOf is the permission bits of the file at path.
+func modeOf(t *testing.T, path string) fs.FileMode {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Mode().Perm()
+}
+
+// TestFilesAreOwnerOnly: the database, its -wal and -shm files and a
+// backup hold secrets, password hashes and case tokens, so nobody but
+// their owner may read them, whatever the umask lets new files be.
+func TestFilesAreOwnerOnly(t *testing.T) {
+	old := syscall.Umask(0o022) // the usual umask, which makes new files 0644
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "gatecheck.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	newCase(t, db, "https://shop.example.com/", "INC-1") // a write: the WAL has content
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if m := modeOf(t, p); m != 0o600 {
+			t.Errorf("%s: mode %04o, want 0600", filepath.Base(p), m)
+		}
+	}
+	cp := filepath.Join(dir, "copy.db")
+	if err := db.Backup(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	if m := modeOf(t, cp); m != 0o600 {
+		t.Errorf("the backup: mode %04o, want 0600", m)
+	}
+	if err := db.Backup(ctx, cp); err == nil || modeOf(t, cp) != 0o600 {
+		t.Errorf("a second backup to the same file: %v", err)
+	}
+	// A backup that fails leaves no empty file behind, to be taken for one.
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	failed := filepath.Join(dir, "failed.db")
+	if err := db.Backup(cancelled, failed); err == nil {
+		t.Error("a cancelled backup worked")
+	}
+	if _, err := os.Stat(failed); err == nil {
+		t.Error("a failed backup left its file")
+	}
+}
+
+// TestOpenTightensReadableFiles: a database an older gatecheck left
+// readable by everybody (0644, its -wal and -shm too) is made the owner's
+// alone when opened, and the log says which files changed and how.
+func TestOpenTightensReadableFiles(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "gatecheck.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCase(t, db, "https://shop.example.com/", "INC-1")
+	db.Close()
+	// As an older gatecheck, or a server killed mid-write, left them.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644) // (the WAL is empty after a clean close)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if err := os.Chmod(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs bytes.Buffer
+	db, err = Open(ctx, path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if m := modeOf(t, p); m != 0o600 {
+			t.Errorf("%s: mode %04o after opening, want 0600", filepath.Base(p), m)
+		}
+		if want := fmt.Sprintf(`msg="tightened file mode" path=%s old_mode=0644 mode=0600`, p); !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	if _, n, err := db.FindCases(ctx, wizard.CaseFilter{}); err != nil || n != 1 {
+		t.Errorf("the tightened database has %d cases: %v", n, err)
+	}
+	// Opened again, nothing is left to change, and nothing is logged.
+	logs.Reset()
+	again, err := Open(ctx, path, WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Close()
+	if logs.Len() != 0 {
+		t.Errorf("a second open logged: %s", logs.String())
 	}
 }
