@@ -90,6 +90,12 @@ type StepView struct {
 	Shared    bool
 	Now       time.Time
 	Notice    *HostNotice // the helpdesk's notice for the host, if any
+	// Replies are the helpdesk's notes meant for the visitor, oldest
+	// first; HelpdeskStatus says where the helpdesk put the case, when a
+	// staff member changed its status after the visitor's own walk ended
+	// ("Resolved by the helpdesk at 15:02"); empty otherwise.
+	Replies        []wizard.Note
+	HelpdeskStatus string
 }
 
 // LoginView is the staff sign-in form.
@@ -410,4 +416,12 @@ func itoa(n int) string { return fmt.Sprint(n) }
 
 func joinNames(c probes.Certificate) string {
 	return strings.Join(append(append([]string{}, c.DNSNames...), c.IPAddresses...), ", ")
+}
+
+// noteTestID tells replies to the visitor from internal notes, for tests.
+func noteTestID(n wizard.Note) string {
+	if n.Public {
+		return "reply"
+	}
+	return "note"
 }

@@ -174,6 +174,11 @@ func (s cachingStore) AddNote(ctx context.Context, caseID int64, author, body st
 	return s.CaseStore.AddNote(ctx, caseID, author, body)
 }
 
+func (s cachingStore) AddReply(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
+	defer s.pages.written(caseID)
+	return s.CaseStore.AddReply(ctx, caseID, author, body)
+}
+
 func (s cachingStore) QueueProbe(ctx context.Context, caseID int64, actor string) (*wizard.ProbeRun, error) {
 	defer s.pages.written(caseID)
 	run, err := s.CaseStore.QueueProbe(ctx, caseID, actor)

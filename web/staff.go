@@ -446,7 +446,12 @@ func diffReports(a, b *probes.Report) []string {
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
 		body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
-		_, err := s.cfg.Store.AddNote(r.Context(), c.ID, staffFrom(r.Context()).Name, body)
+		add := s.cfg.Store.AddNote
+		if r.PostForm.Get("to") == "visitor" {
+			// A reply: the visitor sees it on the case's page.
+			add = s.cfg.Store.AddReply
+		}
+		_, err := add(r.Context(), c.ID, staffFrom(r.Context()).Name, body)
 		return clip(body, 4*maxNote), err
 	})
 }

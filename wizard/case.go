@@ -158,6 +158,9 @@ type Note struct {
 	Author string    `json:"author"`
 	Body   string    `json:"body"`
 	At     time.Time `json:"at"`
+	// Public marks a reply meant for the visitor, shown on the case's
+	// page; other notes are the helpdesk's own.
+	Public bool `json:"public"`
 }
 
 // StatusChange records a case moving from one status to another.

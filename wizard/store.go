@@ -21,6 +21,9 @@ type CaseStore interface {
 	SetStatus(ctx context.Context, caseID int64, to Status, actor string) error
 	StatusChanges(ctx context.Context, caseID int64) ([]StatusChange, error)
 	AddNote(ctx context.Context, caseID int64, author, body string) (*Note, error)
+	// AddReply adds a note meant for the visitor (Public), shown on the
+	// case's page.
+	AddReply(ctx context.Context, caseID int64, author, body string) (*Note, error)
 	Notes(ctx context.Context, caseID int64) ([]Note, error)
 
 	QueueProbe(ctx context.Context, caseID int64, actor string) (*ProbeRun, error)

@@ -211,6 +211,15 @@ func (db *DB) StatusChanges(ctx context.Context, caseID int64) ([]wizard.StatusC
 
 // AddNote adds a staff note to a case.
 func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
+	return db.addNote(ctx, caseID, author, body, false)
+}
+
+// AddReply adds a note meant for the visitor.
+func (db *DB) AddReply(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
+	return db.addNote(ctx, caseID, author, body, true)
+}
+
+func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, public bool) (*wizard.Note, error) {
 	body, err := noteBody(body)
 	if err != nil {
 		return nil, err
@@ -221,7 +230,7 @@ func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*
 	}
 	defer tx.Rollback()
 	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO notes (case_id, author, body, at) VALUES (?, ?, ?, ?)`, caseID, author, body, nanos(now))
+	res, err := tx.ExecContext(ctx, `INSERT INTO notes (case_id, author, body, at, public) VALUES (?, ?, ?, ?, ?)`, caseID, author, body, nanos(now), public)
 	if err != nil {
 		return nil, err
 	}
@@ -229,12 +238,12 @@ func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*
 	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
 		return nil, err
 	}
-	return &wizard.Note{ID: id, Author: author, Body: body, At: now}, tx.Commit()
+	return &wizard.Note{ID: id, Author: author, Body: body, At: now, Public: public}, tx.Commit()
 }
 
 // Notes returns a case's notes, oldest first.
 func (db *DB) Notes(ctx context.Context, caseID int64) ([]wizard.Note, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, author, body, at FROM notes WHERE case_id = ? ORDER BY id`, caseID)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, author, body, at, public FROM notes WHERE case_id = ? ORDER BY id`, caseID)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +252,7 @@ func (db *DB) Notes(ctx context.Context, caseID int64) ([]wizard.Note, error) {
 	for rows.Next() {
 		var n wizard.Note
 		var at int64
-		if err := rows.Scan(&n.ID, &n.Author, &n.Body, &at); err != nil {
+		if err := rows.Scan(&n.ID, &n.Author, &n.Body, &at, &n.Public); err != nil {
 			return nil, err
 		}
 		n.At = fromNanos(at)
