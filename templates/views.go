@@ -144,8 +144,9 @@ type StaffCaseView struct {
 // AgentRow is one agent's view of a case's URL, or where its job stands.
 type AgentRow struct {
 	Name string
-	// State is done (Text is what it saw), waiting, working, offline or
-	// expired (Text says so).
+	// State is done (Text is what it saw), waiting, working, offline,
+	// expired or refused (never sent: gatecheck's server refused the
+	// address); Text says so.
 	State string
 	Text  string
 }

@@ -23,12 +23,21 @@ import (
 // JSON under /agent/v1/ with their token as a bearer token:
 //
 //	POST /agent/v1/poll                waits up to AgentPoll for the agent's next job:
-//	                                   200 {"id", "url", "deadline"} or 204 (none)
+//	                                   200 {"id", "url", "deadline", "internal"} or 204 (none);
+//	                                   429 with Retry-After past maxAgentPolls at once
 //	POST /agent/v1/jobs/{id}/report    the job's probes.Report: 204
 //
 // A job taken is leased to the agent until its deadline; a lease that
 // passes gives the job back, so a restarted agent takes it again, and a
 // job not done by its time expires: nobody waits for an agent for ever.
+//
+// An agent sits inside a customer's network, so it must not become a way
+// in: only API keys and signed-in staff may ask agents; a job goes to its
+// agent only once gatecheck's own probe run found the address public
+// (else it is refused, never sent), unless staff asked for an internal
+// check ("internal": true, the one kind of job for which the agent uses
+// its --allow-net ranges); and what an agent fetched is shown to staff
+// and API keys only, a case link showing its verdict.
 
 // maxAgentReport caps the body of an agent's report: a report with its
 // evidence is bigger than a form, but bounded.
@@ -37,11 +46,20 @@ const maxAgentReport = 1 << 20
 // maxAgentsPerCase caps the agents one case may ask.
 const maxAgentsPerCase = 10
 
-// agentJSON is a job as an agent receives it.
+// maxAgentPolls caps one agent's long-polls at once: a real agent holds
+// one, a few replicas sharing a token a few; more is a token being abused,
+// each holding a connection and a goroutine.
+const maxAgentPolls = 4
+
+// agentJSON is a job as an agent receives it. Internal tells the agent it
+// may use the non-public ranges its operator allowed; agents older than
+// the field ignore it, and the server sends them no job its own guard
+// refused either way.
 type agentJSON struct {
 	ID       int64     `json:"id"`
 	URL      string    `json:"url"`
 	Deadline time.Time `json:"deadline"`
+	Internal bool      `json:"internal"`
 }
 
 // agentFrom returns the agent whose bearer token the request carries, or
@@ -86,25 +104,53 @@ func agentVersion(ua string) string {
 }
 
 // seen records that agent a asked, from the address the request came from
-// (as --trusted-proxy lets the server tell it).
+// (as --trusted-proxy lets the server tell it): at once when the address
+// or the version changed, else at most every seenEvery, since an agent
+// asks again and again and "last seen" need not be exact to the second.
 func (s *Server) seen(r *http.Request, a *wizard.Agent) error {
-	return s.agents.AgentSeen(r.Context(), a.ID, addrString(s.clientIP(r)), agentVersion(r.UserAgent()))
+	addr, version := addrString(s.clientIP(r)), agentVersion(r.UserAgent())
+	now := s.cfg.Now()
+	s.agentMu.Lock()
+	last, ok := s.seenAt[a.ID]
+	if !ok || a.LastSeen.After(last.at) {
+		last = seenRecord{at: a.LastSeen, addr: a.LastAddr, version: a.Version}
+	}
+	due := addr != last.addr || version != last.version || now.Sub(last.at) >= s.seenEvery()
+	if due {
+		s.seenAt[a.ID] = seenRecord{at: now, addr: addr, version: version}
+	}
+	s.agentMu.Unlock()
+	if !due {
+		return nil
+	}
+	return s.agents.AgentSeen(r.Context(), a.ID, addr, version)
 }
 
+// seenRecord is an agent's asking as last recorded.
+type seenRecord struct {
+	at            time.Time
+	addr, version string
+}
+
+// seenEvery is how often an agent's asking is recorded at most: well
+// within the time after which it counts as offline.
+func (s *Server) seenEvery() time.Duration { return min(5*time.Second, s.cfg.AgentPoll/2) }
+
 // handleAgentPoll answers POST /agent/v1/poll: the agent's next job, as
-// soon as there is one within the long-poll, else 204.
+// soon as there is one within the long-poll, else 204; 429 when the agent
+// holds maxAgentPolls already, answered before anything is written.
 func (s *Server) handleAgentPoll(w http.ResponseWriter, r *http.Request) {
 	a, ok := s.agentFrom(w, r)
 	if !ok {
 		return
 	}
-	if err := s.seen(r, a); err != nil {
-		s.Error(w, r, err)
+	if !s.startPoll(a.ID) {
+		w.Header().Set("Retry-After", "5")
+		s.errorStatus(w, r, http.StatusTooManyRequests, fmt.Sprintf("This agent is waiting for work %d times at once already, the most it may. Run one agent per token, or wait for one of its requests to end.", maxAgentPolls))
 		return
 	}
-	s.polling(a.ID, +1)
 	defer s.polling(a.ID, -1)
-	if _, err := s.sweepAgentJobs(r.Context()); err != nil {
+	if err := s.seen(r, a); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -121,11 +167,11 @@ func (s *Server) handleAgentPoll(w http.ResponseWriter, r *http.Request) {
 		}
 		if job != nil {
 			s.log.Info("agent took a job", "agent", a.Name, "job", job.ID, "case", job.CaseID)
-			writeJSON(w, http.StatusOK, agentJSON{ID: job.ID, URL: job.URL, Deadline: job.LeaseUntil})
+			writeJSON(w, http.StatusOK, agentJSON{ID: job.ID, URL: job.URL, Deadline: job.LeaseUntil, Internal: job.Internal})
 			return
 		}
 		// Look again now and then: a job given back by the sweep wakes
-		// nobody.
+		// nobody. (A look costs a read, not a write.)
 		again := time.NewTimer(min(5*time.Second, s.cfg.AgentPoll))
 		select {
 		case <-wake:
@@ -219,6 +265,18 @@ func (s *Server) wakeAgent(id int64) {
 	}
 }
 
+// startPoll counts a new long-poll of the agent, unless it holds
+// maxAgentPolls already.
+func (s *Server) startPoll(id int64) bool {
+	s.agentMu.Lock()
+	defer s.agentMu.Unlock()
+	if s.polls[id] >= maxAgentPolls {
+		return false
+	}
+	s.polls[id]++
+	return true
+}
+
 // polling counts the agent's open long-polls: an agent waiting for work
 // is online.
 func (s *Server) polling(id int64, d int) {
@@ -259,10 +317,26 @@ func (s *Server) sweepAgentsNow(ctx context.Context) {
 	if _, err := s.sweepAgentJobs(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("sweeping agent jobs", "err", err)
 	}
+	// Forget the runs whose jobs cannot be waiting any more.
+	old := s.cfg.Now().Add(-s.cfg.AgentJobTTL)
+	s.agentMu.Lock()
+	for run, w := range s.runWaiters {
+		if w.since.Before(old) {
+			delete(s.runWaiters, run)
+		}
+	}
+	s.agentMu.Unlock()
 }
 
+// errNoSuchAgent refuses a name the caller may not ask: one never issued
+// and one revoked get the same answer, word for word, so that the answer
+// does not tell which names exist.
+var errNoSuchAgent = wizard.Errorf(wizard.EINVALID, "One of the agents named cannot be asked: there is no live agent of that name (gatecheck agent list, on the server, shows them).")
+
 // agentsNamed returns the live agents of the names given, in order, each
-// once; an unknown or revoked name is EINVALID.
+// once; an unknown or revoked name is errNoSuchAgent, whichever it is.
+// Callers check first that the request may ask agents at all
+// (staffOrKey).
 func (s *Server) agentsNamed(ctx context.Context, names []string) ([]*wizard.Agent, error) {
 	if len(names) == 0 {
 		return nil, nil
@@ -279,12 +353,10 @@ func (s *Server) agentsNamed(ctx context.Context, names []string) ([]*wizard.Age
 	}
 	var out []*wizard.Agent
 	for _, name := range names {
-		i := slices.IndexFunc(all, func(a *wizard.Agent) bool { return strings.EqualFold(a.Name, name) })
+		i := slices.IndexFunc(all, func(a *wizard.Agent) bool { return a.RevokedAt.IsZero() && strings.EqualFold(a.Name, name) })
 		switch {
 		case i < 0:
-			return nil, wizard.Errorf(wizard.EINVALID, "There is no agent called %q (gatecheck agent list shows them).", clip(name, 64))
-		case !all[i].RevokedAt.IsZero():
-			return nil, wizard.Errorf(wizard.EINVALID, "The agent %q is revoked.", all[i].Name)
+			return nil, errNoSuchAgent
 		case !slices.Contains(out, all[i]):
 			out = append(out, all[i])
 		}
@@ -292,9 +364,16 @@ func (s *Server) agentsNamed(ctx context.Context, names []string) ([]*wizard.Age
 	return out, nil
 }
 
+// runWaiter is the agents whose jobs wait for a probe run's verdict.
+type runWaiter struct {
+	agents []int64
+	since  time.Time
+}
+
 // queueAgentJobs asks the agents to probe the case's URL for run runID,
-// and wakes them.
-func (s *Server) queueAgentJobs(ctx context.Context, caseID, runID int64, agents []*wizard.Agent, actor string) error {
+// and wakes them. A job that is not internal waits for the run's verdict
+// (the store sends it only then): runsDone wakes its agents again.
+func (s *Server) queueAgentJobs(ctx context.Context, caseID, runID int64, agents []*wizard.Agent, actor string, internal bool) error {
 	if len(agents) == 0 {
 		return nil
 	}
@@ -302,13 +381,48 @@ func (s *Server) queueAgentJobs(ctx context.Context, caseID, runID int64, agents
 	for i, a := range agents {
 		ids[i] = a.ID
 	}
-	if _, err := s.agents.QueueAgentJobs(ctx, caseID, runID, ids, actor, s.cfg.Now().Add(s.cfg.AgentJobTTL)); err != nil {
+	if !internal {
+		s.agentMu.Lock()
+		w := s.runWaiters[runID]
+		s.runWaiters[runID] = runWaiter{agents: append(w.agents, ids...), since: s.cfg.Now()}
+		s.agentMu.Unlock()
+	}
+	if _, err := s.agents.QueueAgentJobs(ctx, caseID, runID, ids, actor, internal, s.cfg.Now().Add(s.cfg.AgentJobTTL)); err != nil {
 		return err
 	}
 	for _, id := range ids {
 		s.wakeAgent(id)
 	}
+	if ok, _, _, _ := s.runner.Progress(caseID); !internal && !ok {
+		// The run finished (or reused a report) before the jobs were
+		// queued: runsDone was told before anyone waited.
+		s.runsDone(ctx, []int64{runID})
+	}
 	return nil
+}
+
+// runsDone is told of probe runs that finished: the agents whose jobs
+// waited for their verdict look again, and the jobs the verdict refused
+// are marked so now rather than at the next sweep.
+func (s *Server) runsDone(ctx context.Context, runIDs []int64) {
+	var wake []int64
+	s.agentMu.Lock()
+	for _, id := range runIDs {
+		if w, ok := s.runWaiters[id]; ok {
+			wake = append(wake, w.agents...)
+			delete(s.runWaiters, id)
+		}
+	}
+	s.agentMu.Unlock()
+	if len(wake) == 0 {
+		return
+	}
+	if _, err := s.sweepAgentJobs(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error("sweeping agent jobs", "err", err)
+	}
+	for _, id := range wake {
+		s.wakeAgent(id)
+	}
 }
 
 // agentRows says, per agent asked about the case, what it saw or where its
@@ -338,6 +452,12 @@ func (s *Server) agentRows(st *caseState) (rows []templates.AgentRow, pending bo
 					row.Text += " (from " + v.Addr + ")"
 				}
 			}
+			if j.Internal {
+				row.Text += " — an internal check"
+			}
+		case "refused":
+			row.Text = "Not sent: gatecheck's server refused this address (it is not on the public internet), so agent " + name +
+				" was not asked to fetch it. Staff can ask for an internal check from an agent allowed that range."
 		case "working":
 			row.Text = "Agent " + name + " is checking now"
 		case "waiting":
@@ -354,13 +474,15 @@ func (s *Server) agentRows(st *caseState) (rows []templates.AgentRow, pending bo
 }
 
 // jobState is where an agent's job stands, for people: done, working,
-// waiting (its agent is online), offline or expired.
+// waiting (its agent is online), offline, expired or refused (never sent).
 func (s *Server) jobState(j *wizard.AgentJob) string {
 	switch {
 	case j.State == wizard.JobDone:
 		return "done"
 	case j.State == wizard.JobExpired:
 		return "expired"
+	case j.State == wizard.JobRefused:
+		return "refused"
 	case j.State == wizard.JobTaken && s.cfg.Now().Before(j.LeaseUntil):
 		return "working"
 	case s.online(j.Agent):
@@ -407,8 +529,11 @@ func (s *Server) handleStaffAgents(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, templates.StaffAgents(m, v))
 }
 
-// handleRerunAgent answers POST /staff/c/{token}/agent (agent): probe the
-// URL again from gatecheck's server and from that agent, side by side.
+// handleRerunAgent answers POST /staff/c/{token}/agent (agent, internal):
+// probe the URL again from gatecheck's server and from that agent, side by
+// side. internal=1 asks for an internal check: the agent may probe the
+// non-public ranges its operator allowed, though gatecheck's server
+// refuses the address.
 func (s *Server) handleRerunAgent(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.postedCase(w, r)
 	if !ok {
@@ -434,9 +559,58 @@ func (s *Server) handleRerunAgent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.queueAgentJobs(context.WithoutCancel(r.Context()), c.ID, run.ID, agents, actor); err != nil {
+	internal := r.PostForm.Get("internal") == "1"
+	if internal {
+		s.log.Info("staff asked for an internal check", "case", c.Token, "agent", agents[0].Name, "actor", actor)
+	}
+	if err := s.queueAgentJobs(context.WithoutCancel(r.Context()), c.ID, run.ID, agents, actor, internal); err != nil {
 		s.Error(w, r, err)
 		return
 	}
 	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+}
+
+// internalSummary stands for the summary of an internal check's verdict
+// where the evidence is withheld: it may name internal addresses.
+const internalSummary = "an internal check from inside the network; the details are for gatecheck's staff"
+
+// staffOrKey reports whether the request comes with an API key or from
+// signed-in staff: those may ask agents, and see what agents fetched. An
+// agent probes from inside a customer's network; a stranger must be able
+// neither to point it anywhere nor to read what it found there.
+func (s *Server) staffOrKey(r *http.Request) bool {
+	return apiKeyFrom(r.Context()) != nil || staffFrom(r.Context()) != nil || s.sessionUser(r) != nil
+}
+
+// withoutEvidence returns views as the holder of a case's link may see
+// them: an agent's view keeps its verdict (code, layer, summary and
+// explanation), whether the site answered and the address gatecheck saw
+// the agent at, but none of what the agent fetched from inside the
+// customer's network: no bodies, headers, certificates, timings or the
+// addresses it resolved. An internal check's summary goes too. views is
+// not changed.
+func withoutEvidence(views []wizard.Vantage, jobs []*wizard.AgentJob) []wizard.Vantage {
+	out := slices.Clone(views)
+	for i := range out {
+		v := &out[i]
+		if !strings.HasPrefix(v.From, "agent:") {
+			continue
+		}
+		internal := slices.ContainsFunc(jobs, func(j *wizard.AgentJob) bool { return j.Internal && j.RunID == v.RunID && j.From() == v.From })
+		if v.Report == nil {
+			if internal {
+				v.Detail = internalSummary
+			}
+			continue
+		}
+		verdict := v.Report.Verdict
+		if internal {
+			verdict.Summary = internalSummary
+		}
+		v.Report = &probes.Report{URL: v.Report.URL, Host: v.Report.Host, Port: v.Report.Port, StartedAt: v.Report.StartedAt, DurationMS: v.Report.DurationMS,
+			Verdict: verdict, Findings: []probes.Verdict{}, Gateway: probes.Gateway{Others: []string{}}, Checks: []probes.Check{},
+			Samples: []probes.Sample{}, Timings: []probes.HopTiming{}}
+		v.Detail = string(verdict.Code) + ": " + clip(verdict.Summary, 500)
+	}
+	return out
 }

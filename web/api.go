@@ -49,6 +49,9 @@ type apiVantage struct {
 	// waiting (for an agent online, or at work), offline or expired.
 	Addr  string `json:"addr,omitempty"`
 	State string `json:"state,omitempty"`
+	// EvidenceWithheld is set on an agent's view read without an API key
+	// or a staff session: its report keeps the verdict only.
+	EvidenceWithheld bool `json:"evidence_withheld,omitempty"`
 }
 
 type apiCurrent struct {
@@ -88,7 +91,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	if !inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
 		// The run ended between reading the case and asking the runner:
 		// read the case again rather than report a queued run nobody runs.
-		fresh, err := s.loadCase(ctx, st.c.Token)
+		fresh, err := s.loadCase(ctx, st.c.Token, st.evidence)
 		if err != nil {
 			return nil, err
 		}
@@ -132,7 +135,8 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	}
 	for _, from := range order {
 		v := latest[from]
-		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail, Addr: v.Addr})
+		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail, Addr: v.Addr,
+			EvidenceWithheld: !st.evidence && strings.HasPrefix(v.From, "agent:")})
 	}
 	// Agents whose latest job is not done: where it stands, on their
 	// latest view if they have one.
@@ -167,7 +171,9 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 
 // handleAPICreate answers POST /api/cases {"url", "ticket", "agents"}: 201
 // with the case's token and link, the probes started, and a job for each
-// agent named (an unknown or revoked one: 422, nothing stored).
+// agent named. Naming agents needs an API key or a staff session (401
+// without); a name that is not a live agent's is a 422, the same for any
+// such name, and nothing is stored.
 func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		s.errorStatus(w, r, http.StatusUnsupportedMediaType, `Send JSON with Content-Type: application/json, such as {"url": "https://shop.example.com/", "ticket": "INC-42"}.`)
@@ -190,7 +196,13 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusBadRequest, `The body is not the JSON expected, {"url": "...", "ticket": "..."}: `+err.Error())
 		return
 	}
-	// Unknown agents are refused before anything is stored.
+	// Agents are refused before anything is stored: to anonymous callers
+	// before any name is looked at.
+	if len(in.Agents) > 0 && !s.staffOrKey(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="gatecheck API"`)
+		s.errorStatus(w, r, http.StatusUnauthorized, "Asking agents needs an API key (Authorization: Bearer gck_…) or a signed-in staff session: an agent probes from inside a customer's network.")
+		return
+	}
 	agents, err := s.agentsNamed(r.Context(), in.Agents)
 	if err != nil {
 		s.Error(w, r, err)
@@ -216,9 +228,10 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"token": c.Token, "link": link})
 }
 
-// handleAPICase answers GET /api/cases/{token}.
+// handleAPICase answers GET /api/cases/{token}: agents' evidence to API
+// keys and signed-in staff, their verdicts only to anyone else.
 func (s *Server) handleAPICase(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), s.staffOrKey(r))
 	if err != nil {
 		s.Error(w, r, err)
 		return

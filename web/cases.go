@@ -122,7 +122,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	ctx := context.WithoutCancel(r.Context())
 	run, err := s.queueProbe(ctx, c, "", held, false)
 	if err == nil {
-		err = s.queueAgentJobs(ctx, c.ID, run.ID, agents, "")
+		err = s.queueAgentJobs(ctx, c.ID, run.ID, agents, "", false)
 	}
 	if err != nil {
 		return nil, err
@@ -215,14 +215,21 @@ type caseState struct {
 	facts    wizard.Facts
 	step     *wizard.Step
 	stale    bool // some answers no longer fit (the probes were re-run)
+	// evidence is set when the reader may see what agents fetched (staff,
+	// API keys); otherwise views holds agents' verdicts only.
+	evidence bool
 }
 
-func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error) {
+// loadCase reads a case and where its walk stands. evidence says whether
+// the reader may see what agents fetched inside customers' networks;
+// without it, agents' views keep their verdicts only (withoutEvidence),
+// everywhere the case is shown from st: rows, summaries, JSON.
+func (s *Server) loadCase(ctx context.Context, token string, evidence bool) (*caseState, error) {
 	c, err := s.cfg.Store.Case(ctx, token)
 	if err != nil {
 		return nil, err
 	}
-	st := &caseState{c: c}
+	st := &caseState{c: c, evidence: evidence}
 	var kept bool
 	st.tree, kept = s.treeFor(ctx, c)
 	st.treeLost = !kept
@@ -247,6 +254,9 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 		if st.jobs, err = s.agents.CaseAgentJobs(ctx, c.ID); err != nil {
 			return nil, err
 		}
+	}
+	if !evidence {
+		st.views = withoutEvidence(st.views, st.jobs)
 	}
 	st.answers = wizard.ReplayAnswers(st.log)
 	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
@@ -288,7 +298,9 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := s.pages.begin()
-	st, err := s.loadCase(r.Context(), token)
+	// The visitor's page is the same for everyone who has the link, staff
+	// included: agents' evidence is for the staff pages.
+	st, err := s.loadCase(r.Context(), token, false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -488,7 +500,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -552,7 +564,7 @@ func (s *Server) saveAnswers(ctx context.Context, st *caseState, next []wizard.A
 
 // handleBack answers POST /c/{token}/back: take back the last answer.
 func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -574,7 +586,7 @@ func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
 // handleRevisit answers GET /c/{token}/at/{node}: an earlier step shown
 // again, to change its answer (or disagree with an automatic one).
 func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return

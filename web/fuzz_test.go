@@ -225,7 +225,7 @@ func (a *fuzzApp) newCase(t *testing.T, which uint8, walk []byte) *caseState {
 // load returns a case as the server sees it.
 func (a *fuzzApp) load(t *testing.T, token string) *caseState {
 	t.Helper()
-	st, err := a.srv.loadCase(context.Background(), token)
+	st, err := a.srv.loadCase(context.Background(), token, true)
 	if err != nil {
 		t.Fatalf("loading case %s: %v", token, err)
 	}

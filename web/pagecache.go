@@ -151,6 +151,9 @@ func (pc *pageCache) runCase(runID int64, done bool) int64 {
 type cachingStore struct {
 	wizard.CaseStore
 	pages *pageCache
+	// runsDone, when set, is told of the probe runs that finished, once
+	// their reports are stored.
+	runsDone func(runIDs []int64)
 }
 
 func (s cachingStore) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte) error {
@@ -199,8 +202,13 @@ func (s cachingStore) StartProbe(ctx context.Context, runIDs ...int64) error {
 }
 
 func (s cachingStore) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error {
-	defer s.runsWritten(append([]int64{runID}, sharers...), true)
-	return s.CaseStore.FinishProbe(ctx, runID, rep, sharers...)
+	runs := append([]int64{runID}, sharers...)
+	defer s.runsWritten(runs, true)
+	err := s.CaseStore.FinishProbe(ctx, runID, rep, sharers...)
+	if err == nil && s.runsDone != nil {
+		s.runsDone(runs)
+	}
+	return err
 }
 
 func (s cachingStore) Watch(ctx context.Context, caseID int64, next, until time.Time) error {
@@ -220,7 +228,11 @@ func (s cachingStore) WatchChecked(ctx context.Context, caseID int64, next time.
 
 func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
 	defer s.runsWritten(runIDs, true)
-	return s.CaseStore.ShareProbe(ctx, from, runIDs...)
+	err := s.CaseStore.ShareProbe(ctx, from, runIDs...)
+	if err == nil && s.runsDone != nil {
+		s.runsDone(runIDs)
+	}
+	return err
 }
 
 func (s cachingStore) ClaimReporter(ctx context.Context, caseID int64, hash string) (bool, error) {
@@ -271,9 +283,9 @@ type cachingAgents struct {
 	pages *pageCache
 }
 
-func (s cachingAgents) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*wizard.AgentJob, error) {
+func (s cachingAgents) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, internal bool, expires time.Time) ([]*wizard.AgentJob, error) {
 	defer s.pages.written(caseID)
-	return s.AgentStore.QueueAgentJobs(ctx, caseID, runID, agentIDs, actor, expires)
+	return s.AgentStore.QueueAgentJobs(ctx, caseID, runID, agentIDs, actor, internal, expires)
 }
 
 func (s cachingAgents) TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*wizard.AgentJob, error) {

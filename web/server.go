@@ -169,6 +169,9 @@ type Server struct {
 	agentMu sync.Mutex
 	wakes   map[int64]chan struct{} // agent ID -> closed when a job is queued for it
 	polls   map[int64]int           // agent ID -> its open long-polls
+	seenAt  map[int64]seenRecord    // agent ID -> its asking as last recorded
+	// runWaiters are the probe runs whose verdict agents' jobs wait for.
+	runWaiters map[int64]runWaiter
 	// The background loops (the agents' job sweep, the watch) run from
 	// Start until stop is closed.
 	loops     sync.WaitGroup
@@ -273,8 +276,13 @@ func New(cfg Config) *Server {
 	// Every write, the runner's included, goes through the page cache's
 	// store so that no kept page outlives a change to its case.
 	pages := newPageCache(cfg.Now, 16<<20)
-	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages}
-	s := &Server{
+	var s *Server
+	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages, runsDone: func(runIDs []int64) {
+		if s.agents != nil {
+			s.runsDone(context.Background(), runIDs)
+		}
+	}}
+	s = &Server{
 		pages: pages,
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -291,6 +299,8 @@ func New(cfg Config) *Server {
 		draining:     make(chan struct{}),
 		wakes:        map[int64]chan struct{}{},
 		polls:        map[int64]int{},
+		seenAt:       map[int64]seenRecord{},
+		runWaiters:   map[int64]runWaiter{},
 		stop:         make(chan struct{}),
 	}
 	if cfg.Agents != nil {

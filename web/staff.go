@@ -277,7 +277,7 @@ func (s *Server) handleStaffCase(w http.ResponseWriter, r *http.Request) {
 // draft is the note to put back in the form.
 func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status int, msg, draft string) {
 	ctx := r.Context()
-	st, err := s.loadCase(ctx, chi.URLParam(r, "token"))
+	st, err := s.loadCase(ctx, chi.URLParam(r, "token"), true)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -521,7 +521,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 // handleExport answers GET /staff/c/{token}/export.json: the whole case.
 func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	st, err := s.loadCase(ctx, chi.URLParam(r, "token"))
+	st, err := s.loadCase(ctx, chi.URLParam(r, "token"), true)
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -192,7 +192,7 @@ func (s *Server) handleVantage(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return

@@ -55,12 +55,14 @@ type AgentJobState string
 
 // The states of an agent's job: queued until the agent takes it, taken
 // while it probes (for a lease), done once its report is stored, expired
-// when it was not done in time.
+// when it was not done in time, refused when it was never sent because
+// gatecheck's own server refused the address (see AgentJob.Internal).
 const (
 	JobQueued  AgentJobState = "queued"
 	JobTaken   AgentJobState = "taken"
 	JobDone    AgentJobState = "done"
 	JobExpired AgentJobState = "expired"
+	JobRefused AgentJobState = "refused"
 )
 
 // AgentJob asks one agent to probe a case's URL for one probe run of the
@@ -72,6 +74,12 @@ type AgentJob struct {
 	RunID  int64         `json:"run"`
 	URL    string        `json:"url"`
 	State  AgentJobState `json:"state"`
+	// Internal is an internal check that staff asked for: the agent may
+	// probe the non-public ranges its operator allowed. Any other job goes
+	// to its agent only once gatecheck's own probe run found the address
+	// public, and the agent probes it as if it allowed no such range: a
+	// customer's agent is not a way into the customer's network.
+	Internal bool `json:"internal,omitempty"`
 	// Actor is who asked for it ("" when the case was opened with it).
 	Actor     string    `json:"actor,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
@@ -96,10 +104,15 @@ func AgentSource(name string) string { return "agent:" + name }
 // AgentJobs keeps the probe jobs of agents.
 type AgentJobs interface {
 	// QueueAgentJobs queues one job per agent for probe run runID of case
-	// caseID, to be done by expires.
-	QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*AgentJob, error)
-	// TakeAgentJob gives the agent its oldest queued job, leased to it
-	// until lease passes; nil when it has none.
+	// caseID, to be done by expires; internal ones may probe the agents'
+	// allowed non-public ranges.
+	QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, internal bool, expires time.Time) ([]*AgentJob, error)
+	// TakeAgentJob gives the agent its oldest queued job that may be sent,
+	// leased to it until lease passes; nil when it has none. An internal
+	// job may always be sent; any other only once its probe run is done
+	// and the server's guard let the address through (its verdict is not
+	// blocked_target and no address of the name was withheld as
+	// non-public).
 	TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*AgentJob, error)
 	// FinishAgentJob stores v, the agent's view made by job jobID, as the
 	// view "agent:NAME" of the job's run, and marks the job done. A job of
@@ -107,8 +120,10 @@ type AgentJobs interface {
 	// expired) is ECONFLICT.
 	FinishAgentJob(ctx context.Context, agentID, jobID int64, v *Vantage) (*AgentJob, error)
 	// SweepAgentJobs gives back the jobs whose lease passed (queued again,
-	// or expired after maxAttempts) and expires those past their time. It
-	// returns the cases whose jobs changed.
+	// or expired after maxAttempts), expires those past their time and
+	// refuses the queued jobs TakeAgentJob will never send (not internal,
+	// their run refused by the server's guard). It returns the cases whose
+	// jobs changed.
 	SweepAgentJobs(ctx context.Context, maxAttempts int) ([]int64, error)
 	// CaseAgentJobs returns a case's jobs, oldest first.
 	CaseAgentJobs(ctx context.Context, caseID int64) ([]*AgentJob, error)

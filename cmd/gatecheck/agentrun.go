@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,11 +35,15 @@ func agentVersion() string {
 // errRefused is the server refusing the agent's token: retrying cannot help.
 var errRefused = errors.New("the server refused this agent's token: it was never issued, or it was revoked; ask for a new one with gatecheck agent add")
 
-// agentJob is a job as the server hands it out.
+// agentJob is a job as the server hands it out. Internal marks an
+// internal check that staff asked for: the one kind of job for which the
+// agent's --allow-net ranges apply. A server older than the field sends
+// none, so such a server's jobs are all probed with the default guard.
 type agentJob struct {
 	ID       int64     `json:"id"`
 	URL      string    `json:"url"`
 	Deadline time.Time `json:"deadline"`
+	Internal bool      `json:"internal"`
 }
 
 // agentClient speaks to the server. It dials only --server, directly: no
@@ -54,6 +59,12 @@ type agentClient struct {
 // server for probe jobs (a long-poll: no inbound port), probes each URL
 // with its own address guard and sends the report back, until SIGINT or
 // SIGTERM (exit 0). A refused token exits 1.
+//
+// The guard refuses non-public addresses for every job but the internal
+// checks staff ask for, which may reach the --allow-net ranges: the server
+// refuses to send the others when its own guard refused the address, and
+// the agent does not trust that alone, since a name can resolve
+// differently inside the network than from the server.
 func cmdAgentRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("agent run", stderr, "gatecheck agent run --server URL [--token TOKEN] [--allow-net CIDR]... [--samples N] [--timeout D]")
 	server := fs.String("server", os.Getenv("GATECHECK_AGENT_SERVER"), "gatecheck's address, such as https://gatecheck.example.com (GATECHECK_AGENT_SERVER)")
@@ -82,14 +93,27 @@ func cmdAgentRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	c := &agentClient{server: strings.TrimRight(*server, "/"), token: *token, log: log,
 		http: &http.Client{Transport: &http.Transport{Proxy: nil, ForceAttemptHTTP2: true, TLSHandshakeTimeout: 10 * time.Second, IdleConnTimeout: time.Minute},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-	prober := probes.New(cfg)
-	log.Info("agent running", "server", c.server, "version", agentVersion())
+	internal := probes.New(cfg)
+	public := internal
+	if len(cfg.AllowNets) > 0 {
+		pub := cfg
+		pub.AllowNets = nil
+		public = probes.New(pub)
+	}
+	log.Info("agent running", "server", c.server, "version", agentVersion(), "internal_ranges", len(cfg.AllowNets))
 	backoff := time.Second
 	for ctx.Err() == nil {
 		job, err := c.poll(ctx)
 		if errors.Is(err, errRefused) {
 			fmt.Fprintln(stderr, "gatecheck agent run:", err)
 			return exitProblem
+		}
+		var busy *errBusy
+		if errors.As(err, &busy) {
+			// Other agents share this token: wait as the server asks.
+			log.Warn("the server has enough requests of this agent's token waiting; waiting", "in", busy.wait)
+			sleep(ctx, busy.wait)
+			continue
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -104,6 +128,10 @@ func cmdAgentRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		if job == nil {
 			continue
 		}
+		prober := public
+		if job.Internal {
+			prober = internal
+		}
 		if err := c.do(ctx, prober, job); errors.Is(err, errRefused) {
 			fmt.Fprintln(stderr, "gatecheck agent run:", err)
 			return exitProblem
@@ -117,7 +145,7 @@ func cmdAgentRun(ctx context.Context, args []string, stdout, stderr io.Writer) i
 
 // do probes a job's URL, within the job's deadline, and reports.
 func (c *agentClient) do(ctx context.Context, prober *probes.Prober, job *agentJob) error {
-	c.log.Info("probing", "job", job.ID, "url", job.URL)
+	c.log.Info("probing", "job", job.ID, "url", job.URL, "internal", job.Internal)
 	pctx, cancel := context.WithDeadline(ctx, job.Deadline.Add(-2*time.Second))
 	rep := prober.Run(pctx, job.URL, nil)
 	cancel()
@@ -150,9 +178,17 @@ func (c *agentClient) do(ctx context.Context, prober *probes.Prober, job *agentJ
 	}
 }
 
+// errBusy is the server refusing another long-poll of this token (429),
+// until wait passes.
+type errBusy struct{ wait time.Duration }
+
+func (e *errBusy) Error() string {
+	return fmt.Sprintf("too many requests of this token at once; retry in %v", e.wait)
+}
+
 // poll asks for the next job; nil when there is none yet.
 func (c *agentClient) poll(ctx context.Context) (*agentJob, error) {
-	status, body, err := c.post(ctx, "/agent/v1/poll", nil, 90*time.Second)
+	status, body, retry, err := c.postRetry(ctx, "/agent/v1/poll", nil, 90*time.Second)
 	switch {
 	case err != nil:
 		return nil, err
@@ -160,6 +196,8 @@ func (c *agentClient) poll(ctx context.Context) (*agentJob, error) {
 		return nil, nil
 	case status == http.StatusUnauthorized:
 		return nil, errRefused
+	case status == http.StatusTooManyRequests:
+		return nil, &errBusy{wait: retry}
 	case status != http.StatusOK:
 		return nil, fmt.Errorf("the server answered %d: %s", status, body)
 	}
@@ -173,22 +211,33 @@ func (c *agentClient) poll(ctx context.Context) (*agentJob, error) {
 // post sends body to the server with the agent's token, and returns the
 // status and the start of the answer.
 func (c *agentClient) post(ctx context.Context, path string, body []byte, limit time.Duration) (int, string, error) {
+	status, msg, _, err := c.postRetry(ctx, path, body, limit)
+	return status, msg, err
+}
+
+// postRetry is post that also returns the answer's Retry-After (between
+// 1 s and 1 min; 5 s when absent).
+func (c *agentClient) postRetry(ctx context.Context, path string, body []byte, limit time.Duration) (int, string, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.server+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "gatecheck-agent/"+agentVersion())
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, strings.TrimSpace(string(b)), nil
+	retry := 5 * time.Second
+	if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		retry = min(max(time.Duration(n)*time.Second, time.Second), time.Minute)
+	}
+	return resp.StatusCode, strings.TrimSpace(string(b)), retry, nil
 }
 
 // sleep waits for d or ctx.

@@ -53,8 +53,14 @@ type serverProcess struct {
 // loopback only, and waits until it serves.
 func startServer(t *testing.T, dbPath string, extra ...string) *serverProcess {
 	t.Helper()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dbPath, "--allow-net", "127.0.0.0/8",
-		"--samples", "1", "--timeout", "5s", "--trusted-proxy", "127.0.0.1/32"}, extra...)
+	return startServerArgs(t, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", dbPath, "--allow-net", "127.0.0.0/8",
+		"--samples", "1", "--timeout", "5s", "--trusted-proxy", "127.0.0.1/32"}, extra...)...)
+}
+
+// startServerArgs runs gatecheck with args, a serve command of its own
+// (one that does not allow loopback, say), as startServer does.
+func startServerArgs(t *testing.T, args ...string) *serverProcess {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	logf, err := os.CreateTemp(t.TempDir(), "serve-*.log")

@@ -14,7 +14,7 @@ import (
 
 // QueueAgentJobs queues one job per agent for probe run runID of case
 // caseID, in one transaction.
-func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, expires time.Time) ([]*wizard.AgentJob, error) {
+func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs []int64, actor string, internal bool, expires time.Time) ([]*wizard.AgentJob, error) {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -30,8 +30,8 @@ func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs 
 	now := db.Now().UTC()
 	var ids []int64
 	for _, agentID := range agentIDs {
-		res, err := tx.ExecContext(ctx, `INSERT INTO agent_jobs (agent_id, case_id, run_id, url, actor, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			agentID, caseID, runID, url, actor, nanos(now), nanos(expires))
+		res, err := tx.ExecContext(ctx, `INSERT INTO agent_jobs (agent_id, case_id, run_id, url, internal, actor, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			agentID, caseID, runID, url, internal, actor, nanos(now), nanos(expires))
 		if isConstraint(err) {
 			return nil, wizard.Errorf(wizard.ENOTFOUND, "There is no agent number %d.", agentID)
 		} else if err != nil {
@@ -54,14 +54,14 @@ func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs 
 	return out, tx.Commit()
 }
 
-const jobColumns = `j.id, j.case_id, j.run_id, j.url, j.state, j.actor, j.created_at, j.taken_at, j.lease_until, j.expires_at, j.finished_at, j.attempts,
+const jobColumns = `j.id, j.case_id, j.run_id, j.url, j.state, j.internal, j.actor, j.created_at, j.taken_at, j.lease_until, j.expires_at, j.finished_at, j.attempts,
 	a.id, a.name, a.created_at, a.revoked_at, a.last_seen, a.last_addr, a.version`
 
 func scanJob(row scanner) (*wizard.AgentJob, error) {
 	var j wizard.AgentJob
 	var a wizard.Agent
 	var created, taken, lease, expires, finished, aCreated, aRevoked, aSeen int64
-	if err := row.Scan(&j.ID, &j.CaseID, &j.RunID, &j.URL, &j.State, &j.Actor, &created, &taken, &lease, &expires, &finished, &j.Attempts,
+	if err := row.Scan(&j.ID, &j.CaseID, &j.RunID, &j.URL, &j.State, &j.Internal, &j.Actor, &created, &taken, &lease, &expires, &finished, &j.Attempts,
 		&a.ID, &a.Name, &aCreated, &aRevoked, &aSeen, &a.LastAddr, &a.Version); err != nil {
 		return nil, err
 	}
@@ -71,16 +71,46 @@ func scanJob(row scanner) (*wizard.AgentJob, error) {
 	return &j, nil
 }
 
-// TakeAgentJob leases the agent's oldest queued job to it, or returns nil.
+// runReport is the report in force of the probe run r, its own or the one
+// it shared (src); cleared says whether the server's guard let the
+// address through: a report that says blocked_target, or that withheld
+// non-public addresses of the name, does not clear it, and neither does a
+// run without a report.
+const (
+	runReport = `COALESCE(r.report, src.report)`
+	cleared   = `(IFNULL(json_extract(` + runReport + `, '$.verdict.code'), 'blocked_target') <> 'blocked_target'
+		AND IFNULL(json_extract(` + runReport + `, '$.dns.withheld'), 0) = 0)`
+	// sendable picks, among queued jobs j, those an agent may be sent now.
+	sendable = `(j.internal OR EXISTS (SELECT 1 FROM probe_runs r LEFT JOIN probe_runs src ON src.id = r.shared_from
+		WHERE r.id = j.run_id AND r.state = 'done' AND ` + cleared + `))`
+	// refusable picks, among queued jobs j, those no agent will ever be
+	// sent: not internal, and the server's guard refused their address.
+	refusable = `(NOT j.internal AND EXISTS (SELECT 1 FROM probe_runs r LEFT JOIN probe_runs src ON src.id = r.shared_from
+		WHERE r.id = j.run_id AND r.state = 'done' AND NOT ` + cleared + `))`
+	nextJob = `SELECT j.id FROM agent_jobs j WHERE j.agent_id = ? AND j.state = 'queued' AND j.expires_at > ? AND ` + sendable + ` ORDER BY j.id LIMIT 1`
+)
+
+// TakeAgentJob leases the agent's oldest job that may be sent to it, or
+// returns nil. An agent asks every few seconds while it waits, so the
+// look is made on a reading connection first: only a job found takes the
+// writer.
 func (db *DB) TakeAgentJob(ctx context.Context, agentID int64, lease time.Duration) (*wizard.AgentJob, error) {
+	now := db.Now().UTC()
+	var id int64
+	err := db.read.QueryRowContext(ctx, nextJob, agentID, nanos(now)).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	now := db.Now().UTC()
-	var id int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM agent_jobs WHERE agent_id = ? AND state = 'queued' AND expires_at > ? ORDER BY id LIMIT 1`, agentID, nanos(now)).Scan(&id)
+	// Again under the writer: another long-poll of the agent may have
+	// taken it meanwhile.
+	err = tx.QueryRowContext(ctx, nextJob, agentID, nanos(now)).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
@@ -176,6 +206,8 @@ func (db *DB) SweepAgentJobs(ctx context.Context, maxAttempts int) ([]int64, err
 		{`UPDATE agent_jobs SET state = 'expired', finished_at = ?1, attempts = attempts + 1 WHERE state = 'taken' AND lease_until <= ?1 AND attempts + 1 >= ?2 RETURNING case_id`, []any{now, maxAttempts}},
 		// Other leases that passed: the job waits for the agent again.
 		{`UPDATE agent_jobs SET state = 'queued', taken_at = 0, lease_until = 0, attempts = attempts + 1 WHERE state = 'taken' AND lease_until <= ?1 RETURNING case_id`, []any{now}},
+		// Jobs that will never be sent: the server refused the address.
+		{`UPDATE agent_jobs AS j SET state = 'refused', finished_at = ?1 WHERE j.state = 'queued' AND ` + refusable + ` RETURNING case_id`, []any{now}},
 	} {
 		rows, err := tx.QueryContext(ctx, q.sql, q.args...)
 		if err != nil {

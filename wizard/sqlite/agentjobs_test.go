@@ -23,12 +23,19 @@ func TestAgentJobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{office.ID, lab.ID}, "", now.Add(10*time.Minute))
+	jobs, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{office.ID, lab.ID}, "", false, now.Add(10*time.Minute))
 	if err != nil || len(jobs) != 2 || jobs[0].Agent.Name != "office" || jobs[0].State != wizard.JobQueued || jobs[0].URL != c.URL {
 		t.Fatalf("queued: %+v %v", jobs, err)
 	}
-	if _, err := db.QueueAgentJobs(ctx, c.ID, run.ID+99, []int64{office.ID}, "", now); wizard.ErrorCode(err) != wizard.ENOTFOUND {
+	if _, err := db.QueueAgentJobs(ctx, c.ID, run.ID+99, []int64{office.ID}, "", false, now); wizard.ErrorCode(err) != wizard.ENOTFOUND {
 		t.Errorf("a job for no run: %v", err)
+	}
+	// Not before gatecheck's own probe run has a verdict.
+	if j, err := db.TakeAgentJob(ctx, office.ID, time.Minute); j != nil || err != nil {
+		t.Fatalf("a job taken before its run was done: %+v %v", j, err)
+	}
+	if err := db.FinishProbe(ctx, run.ID, &probes.Report{URL: c.URL, Verdict: probes.Verdict{Code: probes.Gateway502}}); err != nil {
+		t.Fatal(err)
 	}
 
 	// Each agent takes its own job, once.
@@ -94,7 +101,7 @@ func TestAgentJobs(t *testing.T) {
 	}
 
 	// A job not taken by its time expires too.
-	more, _ := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{lab.ID}, "staff", now.Add(time.Minute))
+	more, _ := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{lab.ID}, "staff", false, now.Add(time.Minute))
 	now = now.Add(time.Minute)
 	if j, _ := db.TakeAgentJob(ctx, lab.ID, time.Minute); j != nil {
 		t.Errorf("a job past its time was taken: %+v", j)
@@ -103,5 +110,73 @@ func TestAgentJobs(t *testing.T) {
 	all, _ = db.CaseAgentJobs(ctx, c.ID)
 	if last := all[len(all)-1]; last.ID != more[0].ID || last.State != wizard.JobExpired || last.Actor != "staff" {
 		t.Errorf("a job past its time: %+v", last)
+	}
+}
+
+// TestAgentJobsServerGuard: a job goes to its agent only once gatecheck's
+// own probe run for it let the address through (its own report or one it
+// shared); one whose address the server refused (blocked_target, or
+// non-public addresses withheld) is never sent and the sweep marks it
+// refused; an internal job goes at once, whatever the server found.
+func TestAgentJobsServerGuard(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	office, _, _ := db.CreateAgent(ctx, "office")
+	expires := time.Now().Add(time.Hour)
+	blocked := &probes.Report{Verdict: probes.Verdict{Code: probes.BlockedTarget}}
+	withheld := &probes.Report{Verdict: probes.Verdict{Code: probes.Healthy}, DNS: &probes.DNSResult{Addresses: []string{"192.0.2.1"}, Withheld: 1}}
+	public := &probes.Report{Verdict: probes.Verdict{Code: probes.Healthy}, DNS: &probes.DNSResult{Addresses: []string{"192.0.2.1"}}}
+
+	for _, tc := range []struct {
+		name     string
+		rep      *probes.Report
+		shared   bool // the run shares another's report
+		internal bool
+		sent     bool
+	}{
+		{"blocked_target", blocked, false, false, false},
+		{"blocked_target, shared", blocked, true, false, false},
+		{"non-public addresses withheld", withheld, false, false, false},
+		{"public", public, false, false, true},
+		{"public, shared", public, true, false, true},
+		{"internal, blocked_target", blocked, false, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCase(t, db, "http://intranet.example/", "")
+			run, _ := db.QueueProbe(ctx, c.ID, "")
+			jobs, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{office.ID}, "", tc.internal, expires)
+			if err != nil || jobs[0].Internal != tc.internal {
+				t.Fatalf("queue: %+v %v", jobs, err)
+			}
+			if tc.shared {
+				other := newCase(t, db, "http://intranet.example/", "")
+				src, _ := db.QueueProbe(ctx, other.ID, "")
+				db.FinishProbe(ctx, src.ID, tc.rep)
+				err = db.ShareProbe(ctx, src.ID, run.ID)
+			} else {
+				err = db.FinishProbe(ctx, run.ID, tc.rep)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.SweepAgentJobs(ctx, 3); err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.TakeAgentJob(ctx, office.ID, time.Minute)
+			if err != nil || (got != nil) != tc.sent || got != nil && (got.ID != jobs[0].ID || got.Internal != tc.internal) {
+				t.Fatalf("taken: %+v %v, want sent %v", got, err, tc.sent)
+			}
+			all, _ := db.CaseAgentJobs(ctx, c.ID)
+			want := wizard.JobTaken
+			if !tc.sent {
+				want = wizard.JobRefused
+			}
+			if all[0].State != want || !tc.sent && all[0].FinishedAt.IsZero() {
+				t.Errorf("state %s, want %s: %+v", all[0].State, want, all[0])
+			}
+			if got != nil {
+				db.FinishAgentJob(ctx, office.ID, got.ID, &wizard.Vantage{Detail: "done"})
+			}
+		})
 	}
 }
