@@ -130,7 +130,11 @@ type tab struct {
 func (b *browser) newTab(t *testing.T, base string) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	// A bound on a tab's whole life, so that a hung page fails the test
+	// instead of the run; generous, since the screenshot tour (a dozen
+	// pages at two widths, each audited and tabbed through) takes two
+	// minutes on a busy 2-core machine.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 6*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	tb := &tab{t: t, ctx: ctx, base: base}
 	tb.do(chromedp.EmulateViewport(1280, 900))
