@@ -104,7 +104,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
+	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID()}
 	held, err := s.runner.Reserve(targetOf(c), false)
 	if err != nil {
 		return nil, err

@@ -70,7 +70,10 @@ type RunnerConfig struct {
 // so the normalised URL is the whole key.
 type probeTarget struct{ url, host string }
 
-func targetOf(c *wizard.Case) probeTarget { return probeTarget{url: c.URL, host: c.Host} }
+// targetOf is what a case's probe runs diagnose. A case whose address was
+// typed without a scheme is probed as typed (both schemes, as a browser
+// would), so its runs share only with cases typed the same way.
+func targetOf(c *wizard.Case) probeTarget { return probeTarget{url: c.ProbeInput(), host: c.Host} }
 
 func (t probeTarget) key() string { return t.url }
 
