@@ -154,7 +154,11 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 		return r
 	}
 	r.URL, r.Host, r.Port = t.String(), t.Host, t.Port
-	rec.add(Check{Kind: ProbeURL, Name: "url", Status: StatusOK, Detail: t.String()})
+	urlCheck := Check{Kind: ProbeURL, Name: "url", Status: StatusOK, Detail: t.String()}
+	if t.Bare {
+		urlCheck.Detail += " (typed without a scheme: a browser tries https first, then http)"
+	}
+	rec.add(urlCheck)
 
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
@@ -213,11 +217,18 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	}
 	d := &diagnosis{target: t, twin: t.Twin(p.cfg.Ports), addrs: addrs, tr: p.newTransport(), report: r, rec: rec}
 	defer d.tr.CloseIdleConnections()
+	d.fetched.Add(2)
 	var wg sync.WaitGroup
 	for _, pr := range probesByKind {
 		wg.Go(func() { pr.run(p, ctx, d) })
 	}
 	wg.Wait()
+	if t.Bare && d.twin != nil {
+		r.NoScheme = true
+		if fallsBack(r.HTTP, r.Twin) {
+			t = d.seenScheme(r)
+		}
+	}
 
 	for _, h := range r.HTTP.Hops {
 		r.Timings = append(r.Timings, h.Timing)
@@ -240,6 +251,46 @@ type diagnosis struct {
 	tr           *http.Transport
 	report       *Report
 	rec          *recorder
+	// fetched is done when the main request and the twin's are: for a
+	// bare name, the samples wait for it to know which scheme a browser
+	// would have shown.
+	fetched sync.WaitGroup
+}
+
+// fallsBack reports whether a browser given a name without a scheme ends
+// up showing http: it tries https first and falls back to http when https
+// does not connect (nothing listens, no binding, a failed handshake or a
+// certificate it does not accept), as long as http answers. An https that
+// connects shows its own answer, whatever it is.
+func fallsBack(https, http *HTTPResult) bool {
+	if https == nil || len(https.Hops) == 0 || !http.Answered() {
+		return false
+	}
+	if https.Hops[0].Status != 0 {
+		return false
+	}
+	switch https.Phase {
+	case "dns", "connect", "tls":
+		return true
+	}
+	return false
+}
+
+// seenScheme makes the http twin of a bare name the report's subject, once
+// fallsBack has said a browser would show it: the main request and the
+// twin's trade places, and the checks say so. It returns the http target.
+func (d *diagnosis) seenScheme(r *Report) *Target {
+	t := d.twin
+	r.HTTP, r.Twin = r.Twin, r.HTTP
+	r.URL, r.Port = t.String(), t.Port
+	d.rec.replace(Check{Kind: ProbeURL, Name: "url", Status: StatusOK, Detail: fmt.Sprintf(
+		"%s (typed without a scheme: a browser tries %s first, gets no answer, and falls back to http)", t.String(), d.target.String())})
+	d.rec.replace(httpCheck(t.URL.Scheme, r.HTTP))
+	d.rec.replace(twinCheck(d.target.URL.Scheme, r.Twin))
+	if r.TLS != nil {
+		d.rec.replace(tlsCheck(r.TLS, false))
+	}
+	return t
 }
 
 // A probe makes one kind of check of a diagnosis's target, concurrently
@@ -286,6 +337,7 @@ func (p *Prober) runTLS(ctx context.Context, d *diagnosis) {
 
 // runHTTP requests the URL, following redirects.
 func (p *Prober) runHTTP(ctx context.Context, d *diagnosis) {
+	defer d.fetched.Done()
 	d.report.HTTP = p.fetch(ctx, d.tr, d.target.String())
 	d.rec.add(httpCheck(d.target.URL.Scheme, d.report.HTTP))
 }
@@ -293,6 +345,7 @@ func (p *Prober) runHTTP(ctx context.Context, d *diagnosis) {
 // runTwin requests the URL on the other scheme, when it has a default
 // port.
 func (p *Prober) runTwin(ctx context.Context, d *diagnosis) {
+	defer d.fetched.Done()
 	if d.twin != nil {
 		d.report.Twin = p.fetch(ctx, d.tr, d.twin.String())
 		d.rec.add(twinCheck(d.twin.URL.Scheme, d.report.Twin))
@@ -306,6 +359,14 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 		return
 	}
 	r := d.report
+	target := d.target.String()
+	if d.target.Bare && d.twin != nil {
+		// Sample the scheme a browser would show, once it is known.
+		d.fetched.Wait()
+		if fallsBack(r.HTTP, r.Twin) {
+			target = d.twin.String()
+		}
+	}
 	r.Samples = make([]Sample, p.cfg.Samples)
 	var wg sync.WaitGroup
 	for i := range r.Samples {
@@ -316,7 +377,7 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 				r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
 				return
 			}
-			r.Samples[i] = p.sample(ctx, d.tr, d.target.String())
+			r.Samples[i] = p.sample(ctx, d.tr, target)
 		})
 	}
 	wg.Wait()
@@ -397,6 +458,21 @@ func (rc *recorder) addNth(c Check, n int) {
 	rc.checks = append(rc.checks, placedCheck{c, n})
 	if rc.onCheck != nil {
 		rc.onCheck(c)
+	}
+}
+
+// replace puts c in place of the first check of its kind, once the
+// diagnosis knows better than when that check was made.
+func (rc *recorder) replace(c Check) {
+	c.Detail = clean(c.Detail)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	for i := range rc.checks {
+		if rc.checks[i].c.Kind == c.Kind {
+			c.DurationMS = cmp.Or(c.DurationMS, rc.checks[i].c.DurationMS)
+			rc.checks[i].c = c
+			return
+		}
 	}
 }
 

@@ -136,6 +136,11 @@ type Report struct {
 	Port       int       `json:"port,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	DurationMS float64   `json:"duration_ms"`
+	// NoScheme is true when the address was typed without a scheme: both
+	// were probed, and URL, HTTP and the verdict are those of the scheme a
+	// browser would have shown (https, or http when https did not
+	// connect); Twin is the other. Absent in reports of typed schemes.
+	NoScheme bool `json:"no_scheme,omitempty"`
 
 	Verdict  Verdict   `json:"verdict"`
 	Findings []Verdict `json:"findings"`

@@ -39,6 +39,10 @@ type Target struct {
 	Port        int        // always set
 	DefaultPort bool       // the port is the scheme's default
 	Addr        netip.Addr // set when Host is an IP literal (in any spelling)
+	// Bare is true when the address was typed without a scheme
+	// ("shop.example.com"): https was assumed, but a browser given it
+	// would have fallen back to http had https not connected.
+	Bare bool
 }
 
 // String returns the normalised URL.
@@ -91,7 +95,7 @@ type InputError struct {
 func (e *InputError) Error() string { return e.Reason }
 
 // Normalize turns what a person typed into a Target: a URL without a scheme
-// means https; only http and https are accepted; credentials and fragments
+// means https (and the Target is Bare); only http and https are accepted; credentials and fragments
 // are dropped; internationalised names become their ASCII form; and the odd
 // IPv4 spellings that resolvers accept (127.1, 0x7f000001, 017700000001)
 // are rewritten as the dotted address they stand for, so that the report
@@ -113,10 +117,11 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
 		return nil, bad("the address contains spaces or control characters")
 	}
+	bare := false
 	if strings.HasPrefix(s, "//") {
-		s = "https:" + s
+		s, bare = "https:"+s, true
 	} else if !strings.Contains(s, "://") {
-		s = "https://" + s
+		s, bare = "https://"+s, true
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -143,7 +148,7 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 	if host == "" {
 		return nil, bad("the address has no host name")
 	}
-	t := &Target{}
+	t := &Target{Bare: bare}
 	if a, err := netip.ParseAddr(host); err == nil && strings.Contains(host, ":") {
 		t.Addr = a.Unmap()
 		if a.Is4In6() {
@@ -185,6 +190,16 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 	u.Host = hostPort(t.Host, port, port == defaultPortOf(u.Scheme))
 	t.URL = u
 	return t, nil
+}
+
+// Typed returns the address as a person would type it: the URL without
+// its scheme when the Target is Bare, so that normalising it again gives a
+// Bare Target, and the URL itself otherwise.
+func (t *Target) Typed() string {
+	if t.Bare {
+		return strings.TrimPrefix(t.String(), t.URL.Scheme+"://")
+	}
+	return t.String()
 }
 
 // validHostname checks the ASCII form of a name: labels of 1 to 63 letters,

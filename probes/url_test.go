@@ -104,5 +104,38 @@ func FuzzNormalize(f *testing.F) {
 		if tg.URL.User != nil || (tg.URL.Scheme != "http" && tg.URL.Scheme != "https") || tg.Host == "" {
 			t.Fatalf("Normalize(%q) = %q", in, tg)
 		}
+		// The typed form comes back as the same target, bare or not.
+		typed, err := Normalize(tg.Typed(), DefaultPorts)
+		if err != nil || typed.String() != tg.String() || typed.Bare != tg.Bare {
+			t.Fatalf("Normalize(%q).Typed() = %q, which normalises to %v (bare %v), %v", in, tg.Typed(), typed, typed != nil && typed.Bare, err)
+		}
 	})
+}
+
+// TestBareNames: an address typed without a scheme is https, marked bare,
+// and keeps its bareness through Typed; one with a scheme is not bare.
+func TestBareNames(t *testing.T) {
+	for _, tt := range []struct {
+		in, url, typed string
+		bare           bool
+	}{
+		{"blocked.example", "https://blocked.example/", "blocked.example/", true},
+		{"Shop.Example.com/cart?x=1", "https://shop.example.com/cart?x=1", "shop.example.com/cart?x=1", true},
+		{"//shop.example.com/a", "https://shop.example.com/a", "shop.example.com/a", true},
+		{"[2001:db8::1]/x", "https://[2001:db8::1]/x", "[2001:db8::1]/x", true},
+		{"https://shop.example.com/", "https://shop.example.com/", "https://shop.example.com/", false},
+		{"HTTP://shop.example.com", "http://shop.example.com/", "http://shop.example.com/", false},
+	} {
+		tg, err := Normalize(tt.in, DefaultPorts)
+		if err != nil {
+			t.Errorf("Normalize(%q): %v", tt.in, err)
+			continue
+		}
+		if tg.String() != tt.url || tg.Bare != tt.bare || tg.Typed() != tt.typed {
+			t.Errorf("Normalize(%q) = %s bare %v typed %q, want %s bare %v typed %q", tt.in, tg, tg.Bare, tg.Typed(), tt.url, tt.bare, tt.typed)
+		}
+		if tw := tg.Twin(DefaultPorts); tw == nil || tw.Bare != tt.bare {
+			t.Errorf("the twin of %q loses its bareness: %+v", tt.in, tw)
+		}
+	}
 }

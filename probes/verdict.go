@@ -213,12 +213,19 @@ func decide(r *Report, t *Target) (Verdict, []Verdict) {
 		findings = append(findings, newVerdict(tcpCode, LayerTCP, fmt.Sprintf("%d of %d addresses do not accept connections: %s", len(tcpBad), tried, strings.Join(tcpBad, ", "))))
 	}
 
-	// The other scheme: http answering while https fails is the missing
-	// https binding, even when the URL typed was http.
-	if t.URL.Scheme == "http" && r.Twin != nil && !r.Twin.Answered() && primary.Code != HTTPSUnavailable {
+	// The other scheme. For a name typed without a scheme, it is what a
+	// browser did not show: reported whatever it is, but never as the
+	// missing https binding when http itself fails.
+	if r.NoScheme && r.Twin != nil && primary.Code != HTTPSUnavailable {
+		if f, ok := otherScheme(r, t); ok && !hasCode(findings, f.Code) {
+			findings = append(findings, f)
+		}
+	} else if t.URL.Scheme == "http" && r.Twin != nil && !r.Twin.Answered() && primary.Code != HTTPSUnavailable {
+		// http answering while https fails is the missing https binding,
+		// even when the URL typed was http.
 		if c := tlsCode(r.TLS); c != "" && c != TLSHandshakeFailed {
 			findings = append(findings, newVerdict(c, LayerTLS, "https: "+strings.Join(r.TLS.Issues, "; ")))
-		} else if r.HTTP.Answered() {
+		} else if r.HTTP.Answered() && statusCode(r.HTTP.Status) == Healthy {
 			findings = append(findings, newVerdict(HTTPSUnavailable, LayerTLS, "http answers but https does not: "+r.Twin.Error))
 		}
 	}
@@ -227,6 +234,55 @@ func decide(r *Report, t *Target) (Verdict, []Verdict) {
 		findings = append(findings, newVerdict(c, LayerTLS, strings.Join(r.TLS.Issues, "; ")))
 	}
 	return primary, findings
+}
+
+// otherScheme describes, for a name typed without a scheme, the scheme a
+// browser did not show, when it fails: https that does not connect (the
+// browser fell back to http), or http that fails while https works. ok is
+// false when the other scheme works too.
+func otherScheme(r *Report, t *Target) (v Verdict, ok bool) {
+	o := r.Twin
+	other := "https"
+	if t.URL.Scheme == "https" {
+		other = "http"
+	}
+	port := ""
+	if u, err := url.Parse(o.URL); err == nil {
+		port = u.Port()
+		if port == "" {
+			port = strconv.Itoa(defaultPortOf(other))
+		}
+	}
+	if o.Answered() {
+		c := responseCode(o.Status, fingerprint(o.Status, o.Final().Header, o.Final().Body), o.Final().Body)
+		if c == Healthy {
+			return Verdict{}, false
+		}
+		shown := "which fails"
+		if r.HTTP.Answered() {
+			shown = "which answered " + statusLine(r.HTTP.Status)
+		}
+		return newVerdict(c, LayerOf(c), fmt.Sprintf("%s (port %s) answers %s; a browser given the name without a scheme uses %s, %s",
+			o.FinalURL, port, statusLine(o.Status), t.URL.Scheme, shown)), true
+	}
+	c := kindCode(o.ErrorKind, o.Phase)
+	why := o.Error
+	switch {
+	case other == "https" && (c == TCPRefused || c == TCPTimeout):
+		why = fmt.Sprintf("port %s does not accept connections, so the site has no https binding there (%s)", port, o.Error)
+	case other == "https" && LayerOf(c) == LayerTLS:
+		if tc := tlsCode(r.TLS); tc != "" && tc != TLSHandshakeFailed {
+			c, why = tc, strings.Join(r.TLS.Issues, "; ")
+		}
+	}
+	if t.URL.Scheme == "http" {
+		// The browser tried https first and fell back.
+		return newVerdict(c, LayerOf(c), fmt.Sprintf("https: %s; a browser falls back to http, which answered %s", why, statusLine(r.HTTP.Status))), true
+	}
+	if !r.HTTP.Answered() {
+		return newVerdict(c, LayerOf(c), fmt.Sprintf("%s fails too: %s", other, why)), true
+	}
+	return newVerdict(c, LayerOf(c), fmt.Sprintf("%s: %s; a browser given the name without a scheme uses https, which answered %s", other, why, statusLine(r.HTTP.Status))), true
 }
 
 func hasCode(vs []Verdict, c Code) bool {
@@ -370,7 +426,9 @@ func mainVerdict(r *Report, t *Target) Verdict {
 	// http on the same host.
 	httpAnswers := false
 	if scheme == "https" {
-		if host == t.Host && r.Twin != nil && len(r.Twin.Hops) > 0 && r.Twin.Hops[0].Status > 0 && r.Twin.Hops[0].Status < 500 {
+		// An http that refuses (401, 403, 451, 429) or fails (5xx) does
+		// not "answer": the missing https binding is not the problem then.
+		if host == t.Host && r.Twin != nil && len(r.Twin.Hops) > 0 && statusCode(r.Twin.Hops[0].Status) == Healthy {
 			httpAnswers = true
 		}
 		if n := len(h.Hops); n > 1 {

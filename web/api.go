@@ -69,6 +69,9 @@ type apiCase struct {
 	Ticket      string        `json:"ticket"`
 	Status      wizard.Status `json:"status"`
 	TreeVersion string        `json:"tree_version"`
+	// NoScheme says the address was typed without a scheme (url is its
+	// https form): the report is of the scheme a browser would show.
+	NoScheme bool `json:"no_scheme,omitempty"`
 	// TreeInUse is the tree the case walks now: its own version, unless
 	// that can no longer be read.
 	TreeInUse string      `json:"tree_in_use"`
@@ -100,7 +103,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	out := &apiCase{
 		Token: st.c.Token, Link: s.baseURL(r) + "/c/" + st.c.Token, URL: st.c.URL, Ticket: st.c.Ticket,
 		Status: st.c.Status, TreeVersion: st.c.TreeVersion, TreeInUse: st.tree.ID(), CreatedAt: st.c.CreatedAt, UpdatedAt: st.c.UpdatedAt,
-		Watch: st.c.Watch, RecoveredAt: st.c.RecoveredAt,
+		Watch: st.c.Watch, RecoveredAt: st.c.RecoveredAt, NoScheme: st.c.NoScheme,
 		Steps: []apiStep{},
 	}
 	for _, a := range st.answers {

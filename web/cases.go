@@ -108,8 +108,8 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	c := &wizard.Case{URL: t.String(), Host: t.Host, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash}
-	held, err := s.runner.Reserve(targetOf(c), false)
+	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash}
+	held, err := s.runner.Reserve(targetOf(c), anyRecent)
 	if err != nil {
 		return nil, err
 	}
@@ -120,7 +120,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	// The case is stored: queue its probes even if the client hangs up
 	// now, or the case would wait for ever (until the next start).
 	ctx := context.WithoutCancel(r.Context())
-	run, err := s.queueProbe(ctx, c, "", held, false)
+	run, err := s.queueProbe(ctx, c, "", held, anyRecent)
 	if err == nil {
 		err = s.queueAgentJobs(ctx, c.ID, run.ID, agents, "", false)
 	}
@@ -131,15 +131,15 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 }
 
 // queueProbe stores a probe run and gives it to the runner, in the place
-// the caller holds from s.runner.Reserve if held. fresh asks for a new
-// diagnosis rather than a recent one of the same target.
-func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held, fresh bool) (*wizard.ProbeRun, error) {
+// the caller holds from s.runner.Reserve if held. maxAge bounds the age of
+// a recent diagnosis of the same target it may take (fresh: none).
+func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held bool, maxAge time.Duration) (*wizard.ProbeRun, error) {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
 		s.runner.Release(held)
 		return nil, err
 	}
-	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, fresh); err != nil {
+	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, maxAge); err != nil {
 		// Shutting down: the run stays queued in the store and is picked
 		// up at the next start; the person is told to come back.
 		return nil, err
@@ -480,11 +480,11 @@ func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Ca
 		s.tooMany(w, r, wait, "checks started")
 		return nil, false
 	}
-	held, err := s.runner.Reserve(targetOf(c), true)
+	held, err := s.runner.Reserve(targetOf(c), fresh)
 	var run *wizard.ProbeRun
 	if err == nil {
 		// Queued even if the client hangs up now, as a new case is.
-		run, err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, true)
+		run, err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, fresh)
 	}
 	if err != nil {
 		s.Error(w, r, err)

@@ -443,7 +443,7 @@ func TestRunnerClosingLogsNoError(t *testing.T) {
 	r := NewRunner(probes.New(probes.Config{AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}), db,
 		slog.New(slog.NewTextHandler(&logged, nil)), RunnerConfig{Workers: 1, Queue: 1})
 	r.cancel() // the shutdown has begun when the worker takes the job
-	if err := r.Enqueue(ctx, targetOf(c), run.ID, c.ID, false, false); err != nil {
+	if err := r.Enqueue(ctx, targetOf(c), run.ID, c.ID, false, anyRecent); err != nil {
 		t.Fatal(err)
 	}
 	r.Start()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -70,7 +71,10 @@ type RunnerConfig struct {
 // so the normalised URL is the whole key.
 type probeTarget struct{ url, host string }
 
-func targetOf(c *wizard.Case) probeTarget { return probeTarget{url: c.URL, host: c.Host} }
+// targetOf is what a case's probe runs diagnose. A case whose address was
+// typed without a scheme is probed as typed (both schemes, as a browser
+// would), so its runs share only with cases typed the same way.
+func targetOf(c *wizard.Case) probeTarget { return probeTarget{url: c.ProbeInput(), host: c.Host} }
 
 func (t probeTarget) key() string { return t.url }
 
@@ -87,11 +91,21 @@ type jobRun struct{ runID, caseID int64 }
 // finished is a target's last finished probe, for reuse.
 type finished struct {
 	runID int64
-	at    time.Time // when its evidence was gathered
+	at    time.Time // when it finished, on the runner's clock
 }
 
 // event is one server-sent event for a case's progress page.
 type event struct{ name, data string }
+
+// How old a finished report a probe run may take instead of probing, in
+// Reserve and Enqueue, besides being within the reuse window: anyRecent
+// takes any within the window; fresh never takes one (a probe under way
+// is still joined). A watch passes its interval: a check takes no report
+// from before the watch's previous check.
+const (
+	anyRecent time.Duration = math.MaxInt64
+	fresh     time.Duration = 0
+)
 
 // errQueueFull is returned when no more probe jobs may wait.
 var errQueueFull = wizard.Errorf(codeQueueFull, "gatecheck is busy checking many other sites. Please try again in half a minute.")
@@ -148,9 +162,9 @@ func (r *Runner) Close(ctx context.Context) error {
 // that a request the queue cannot take is refused before it writes
 // anything: a refused case would be left behind, its probe run waiting for
 // the next start. A run that will join a job of the same target, or reuse
-// a recent report (unless fresh), needs no place: held is false. Enqueue
-// takes the place; Release gives it back.
-func (r *Runner) Reserve(t probeTarget, fresh bool) (held bool, err error) {
+// a recent report younger than maxAge, needs no place: held is false.
+// Enqueue takes the place; Release gives it back.
+func (r *Runner) Reserve(t probeTarget, maxAge time.Duration) (held bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
@@ -159,7 +173,7 @@ func (r *Runner) Reserve(t probeTarget, fresh bool) (held bool, err error) {
 	if r.byTarget[t.key()] != nil {
 		return false, nil
 	}
-	if _, ok := r.reusableLocked(t, fresh); ok {
+	if _, ok := r.reusableLocked(t, maxAge); ok {
 		return false, nil
 	}
 	if len(r.queue)+r.reserved >= r.maxQueue {
@@ -180,18 +194,18 @@ func (r *Runner) Release(held bool) {
 }
 
 // Enqueue gives a stored run of case caseID its diagnosis of t: it joins
-// the job of t under way, takes a recent report of t (unless fresh; the
-// run is then finished before Enqueue returns), or starts a job. held says
+// the job of t under way, takes a recent report of t younger than maxAge
+// (the run is then finished before Enqueue returns), or starts a job. held says
 // it takes a place the caller holds from Reserve; runs recovered at start
 // come without one and are not counted against the queue's length.
-func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64, held, fresh bool) error {
+func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64, held bool, maxAge time.Duration) error {
 	r.mu.Lock()
 	if held {
 		r.reserved = max(r.reserved-1, 0)
 	}
 	// A probe under way is fresher than any finished one: join it rather
 	// than reuse.
-	if f, ok := r.reusableLocked(t, fresh); ok && r.byTarget[t.key()] == nil && !r.closed {
+	if f, ok := r.reusableLocked(t, maxAge); ok && r.byTarget[t.key()] == nil && !r.closed {
 		r.mu.Unlock()
 		err := r.store.ShareProbe(ctx, f.runID, runID)
 		if err == nil {
@@ -229,10 +243,11 @@ func (r *Runner) joinLocked(t probeTarget, runID, caseID int64) bool {
 	return true
 }
 
-// reusableLocked returns t's last probe if a run may take its report.
-func (r *Runner) reusableLocked(t probeTarget, fresh bool) (finished, bool) {
+// reusableLocked returns t's last probe if a run may take its report: it
+// is younger than the reuse window and than maxAge.
+func (r *Runner) reusableLocked(t probeTarget, maxAge time.Duration) (finished, bool) {
 	f, ok := r.recent[t.key()]
-	if !ok || fresh || r.now().Sub(f.at) >= r.reuse {
+	if !ok || r.now().Sub(f.at) >= min(r.reuse, maxAge) {
 		return finished{}, false
 	}
 	return f, true
@@ -374,7 +389,9 @@ func (r *Runner) run(j *job) {
 	late := j.runs[len(runs):]
 	delete(r.byTarget, j.key())
 	if err == nil {
-		r.recent[j.key()] = finished{runID: leader, at: rep.FinishedAt()}
+		// The report ends now, on the runner's clock: reuse is judged on
+		// it, like the watch's schedule.
+		r.recent[j.key()] = finished{runID: leader, at: r.now()}
 		r.pruneRecentLocked()
 	}
 	r.mu.Unlock()

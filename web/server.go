@@ -337,7 +337,7 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 		s.pages.runQueued(runID, caseID)
-		if err := s.runner.Enqueue(ctx, targetOf(c), runID, caseID, false, false); err != nil {
+		if err := s.runner.Enqueue(ctx, targetOf(c), runID, caseID, false, anyRecent); err != nil {
 			return err
 		}
 	}

@@ -76,16 +76,22 @@ func (s *Server) browserCheck(r *http.Request, st *caseState) (check *templates.
 	if rep == nil || st.latest.State != wizard.ProbeDone {
 		return nil, ""
 	}
-	check = &templates.BrowserCheck{
-		RunID: st.latest.ID, URL: st.c.URL, Post: "/c/" + st.c.Token + "/vantage", TimeoutMS: int(browserTimeout.Milliseconds()),
+	// An address typed without a scheme is tried on the scheme the
+	// visitor's browser would have shown, which the report names.
+	u := st.c.URL
+	if rep.NoScheme && rep.URL != "" {
+		u = rep.URL
 	}
-	origin := cspOrigin(st.c.URL)
+	check = &templates.BrowserCheck{
+		RunID: st.latest.ID, URL: u, Post: "/c/" + st.c.Token + "/vantage", TimeoutMS: int(browserTimeout.Milliseconds()),
+	}
+	origin := cspOrigin(u)
 	switch {
 	case s.browserRefused(rep):
 		check.Skip = "internal"
 	case origin == "":
 		check.Skip = "address"
-	case s.secure(r) && !s.secureURL(st.c.URL):
+	case s.secure(r) && !s.secureURL(u):
 		check.Skip = "mixed-content"
 	default:
 		csp = origin

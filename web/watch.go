@@ -56,8 +56,18 @@ func (s *Server) nextWatch(now time.Time, checks int) time.Time {
 	return now.Add(iv[min(checks+1, len(iv)-1)])
 }
 
+// watchInterval is the wait before a watch's check number checks
+// (counting from 0).
+func (s *Server) watchInterval(checks int) time.Duration {
+	iv := s.cfg.WatchIntervals
+	return iv[min(checks, len(iv)-1)]
+}
+
 // checkWatches queues a probe run for each watched case due now. A check
-// the queue cannot take now is left due, for the next tick.
+// the queue cannot take now is left due, for the next tick. A check joins
+// a probe of the site under way, or takes a report made since the watch's
+// previous check (younger than the interval), but never an older one: a
+// site that recovered within the reuse window is noticed at once.
 func (s *Server) checkWatches(ctx context.Context) {
 	now := s.cfg.Now()
 	due, err := s.cfg.Store.DueWatches(ctx, now, 100)
@@ -68,12 +78,13 @@ func (s *Server) checkWatches(ctx context.Context) {
 	for _, c := range due {
 		// A run of the case still under way is this check too.
 		if busy, _, _, _ := s.runner.Progress(c.ID); !busy {
-			held, err := s.runner.Reserve(targetOf(c), false)
+			maxAge := s.watchInterval(c.Watch.Checks)
+			held, err := s.runner.Reserve(targetOf(c), maxAge)
 			if err != nil {
 				s.log.Debug("a watched case's check waits for room in the queue", "case", c.Token, "err", err)
 				return
 			}
-			if _, err := s.queueProbe(ctx, c, watchActor, held, false); err != nil {
+			if _, err := s.queueProbe(ctx, c, watchActor, held, maxAge); err != nil {
 				s.log.Error("queueing a watched case's check", "case", c.Token, "err", err)
 				return
 			}

@@ -236,3 +236,53 @@ func TestWatchStartsWhenUnresolved(t *testing.T) {
 		t.Errorf("the staff page offers no watch: %s", excerpt(page, "Re-run"))
 	}
 }
+
+// TestWatchCheckIsNotOlderThanItsInterval: a site recovers 10 s after the
+// failing report a case was opened with; a watch checking every 10 s
+// notices at its first check, instead of reusing that report for the rest
+// of the reuse window (60 s). A report made since the watch's previous
+// check is still taken: two watched cases of one site cost one probe.
+func TestWatchCheckIsNotOlderThanItsInterval(t *testing.T) {
+	site := newSwitchSite(t)
+	clock := &testClock{}
+	a := watchApp(t, clock, func(c *Config) {
+		c.WatchIntervals, c.ReuseWindow = []time.Duration{10 * time.Second}, time.Minute
+	})
+	tok := a.watchedReport(site.URL+"/", "198.51.100.1")
+	a.waitProbed(tok)
+	if p := a.probe(tok); p.Report == nil || p.Report.Verdict.Code != "gateway_502" {
+		t.Fatalf("the first report: %+v", p)
+	}
+	site.fixed.Store(true)
+	clock.advance(10 * time.Second)
+	waitFor(t, "the first watch check", func() bool { return a.doneRuns(tok) == 2 })
+	c := a.caseDoc(tok)
+	if c.RecoveredAt.IsZero() || c.Watch.Watching() || c.Probe.SharedFrom != 0 {
+		t.Fatalf("the first check 10 s after the failing report: recovered %v, watch %+v, shared from run %d; want a fresh probe that finds it working",
+			c.RecoveredAt, c.Watch, c.Probe.SharedFrom)
+	}
+
+	// A report made since a watch's previous check is taken: a case
+	// watched 5 s after another is checked with the other's check of 5 s
+	// before, not by probing the site again.
+	site.fixed.Store(false)
+	other := site.URL + "/other"
+	first := a.watchedReport(other, "198.51.100.2")
+	a.waitProbed(first)
+	clock.advance(5 * time.Second)
+	second := a.watchedReport(other, "198.51.100.3") // reuses the first's report
+	a.waitProbed(second)
+	clock.advance(5 * time.Second)
+	waitFor(t, "the first case's check", func() bool { return a.doneRuns(first) == 2 })
+	before := site.requests.Load()
+	clock.advance(5 * time.Second)
+	waitFor(t, "the second case's check", func() bool { return a.doneRuns(second) == 2 })
+	checked := a.runsOf(first)[1]
+	if got := a.runsOf(second)[1]; checked.SharedFrom != 0 || got.SharedFrom != checked.ID || got.Actor != watchActor {
+		t.Errorf("the second case's check (shared from %d, by %q) did not take the first's (run %d, shared from %d), 5 s old",
+			got.SharedFrom, got.Actor, checked.ID, checked.SharedFrom)
+	}
+	if n := site.requests.Load() - before; n != 0 {
+		t.Errorf("the second check sent the site %d requests", n)
+	}
+}

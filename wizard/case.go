@@ -44,6 +44,10 @@ type Case struct {
 	Token string `json:"token"`
 	URL   string `json:"url"`
 	Host  string `json:"host"`
+	// NoScheme is true when the address was typed without a scheme: URL
+	// is its https form, and the probes try both schemes, as a browser
+	// would (see ProbeInput).
+	NoScheme bool `json:"no_scheme,omitempty"`
 	// Ticket is the reference in the helpdesk's ticket system, if any.
 	Ticket string `json:"ticket"`
 	// RequesterIP is the address of the person who opened the case, as the
@@ -67,6 +71,17 @@ type Case struct {
 	// "the visitor's browser". Empty until a browser reports or claims the
 	// case.
 	ReporterHash string `json:"-"`
+}
+
+// ProbeInput is what the probes are given for the case: the URL, without
+// its scheme when none was typed, so that they try both as a browser would.
+func (c *Case) ProbeInput() string {
+	if c.NoScheme {
+		if _, rest, ok := strings.Cut(c.URL, "://"); ok {
+			return rest
+		}
+	}
+	return c.URL
 }
 
 // Watch is where a case's watch stands: Next is when the next check is due

@@ -20,8 +20,11 @@ func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs 
 		return nil, err
 	}
 	defer tx.Rollback()
-	var url string
-	err = tx.QueryRowContext(ctx, `SELECT c.url FROM probe_runs r JOIN cases c ON c.id = r.case_id WHERE r.id = ? AND r.case_id = ?`, runID, caseID).Scan(&url)
+	// The agent probes what the server's probes were given: the URL
+	// without its scheme when none was typed.
+	var c wizard.Case
+	err = tx.QueryRowContext(ctx, `SELECT c.url, c.no_scheme FROM probe_runs r JOIN cases c ON c.id = r.case_id WHERE r.id = ? AND r.case_id = ?`, runID, caseID).Scan(&c.URL, &c.NoScheme)
+	url := c.ProbeInput()
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, wizard.Errorf(wizard.ENOTFOUND, "This case has no check number %d.", runID)
 	} else if err != nil {

@@ -180,3 +180,38 @@ func TestAgentJobsServerGuard(t *testing.T) {
 		})
 	}
 }
+
+// TestBareCaseKeepsItsBareness: a case typed without a scheme says so when
+// read back (in every list), and its agents probe it as typed, trying
+// both schemes as the server's probes do.
+func TestBareCaseKeepsItsBareness(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	agent, _, _ := db.CreateAgent(ctx, "office")
+	bare := &wizard.Case{URL: "https://blocked.example/", Host: "blocked.example", NoScheme: true, RequesterIP: "203.0.113.9", TreeVersion: "v1+abc"}
+	if err := db.CreateCase(ctx, bare, []byte("tree source")); err != nil {
+		t.Fatal(err)
+	}
+	typed := newCase(t, db, "https://blocked.example/", "")
+	got, err := db.Case(ctx, bare.Token)
+	if err != nil || !got.NoScheme || got.ProbeInput() != "blocked.example/" {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+	if got, _ := db.Case(ctx, typed.Token); got.NoScheme || got.ProbeInput() != "https://blocked.example/" {
+		t.Errorf("a typed case reads as bare: %+v", got)
+	}
+	list, _, err := db.FindCases(ctx, wizard.CaseFilter{Limit: 10})
+	if err != nil || len(list) != 2 || list[0].NoScheme == list[1].NoScheme {
+		t.Errorf("listed: %+v %v", list, err)
+	}
+	for _, c := range []*wizard.Case{bare, typed} {
+		run, err := db.QueueProbe(ctx, c.ID, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{agent.ID}, "", false, time.Now().Add(time.Hour))
+		if err != nil || len(jobs) != 1 || jobs[0].URL != c.ProbeInput() {
+			t.Errorf("the agent's job for %s (bare %v): %+v %v, want %s", c.URL, c.NoScheme, jobs, err, c.ProbeInput())
+		}
+	}
+}

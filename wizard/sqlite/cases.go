@@ -33,9 +33,9 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Token, c.URL, c.Host, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash)
+	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, no_scheme, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at, reporter_hash`
+	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -57,7 +57,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.ReporterHash)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
