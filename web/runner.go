@@ -232,7 +232,9 @@ func (r *Runner) joinLocked(t probeTarget, runID, caseID int64) bool {
 // reusableLocked returns t's last probe if a run may take its report.
 func (r *Runner) reusableLocked(t probeTarget, fresh bool) (finished, bool) {
 	f, ok := r.recent[t.key()]
-	if !ok || fresh || r.now().Sub(f.at) >= r.reuse {
+	// Within the window, its edge included: a report exactly the window
+	// after the probe finished still takes it.
+	if !ok || fresh || r.reuse <= 0 || r.now().Sub(f.at) > r.reuse {
 		return finished{}, false
 	}
 	return f, true
@@ -414,7 +416,7 @@ func runIDs(runs []jobRun) []int64 {
 func (r *Runner) pruneRecentLocked() {
 	now := r.now()
 	for k, f := range r.recent {
-		if now.Sub(f.at) >= r.reuse {
+		if r.reuse <= 0 || now.Sub(f.at) > r.reuse {
 			delete(r.recent, k)
 		}
 	}
