@@ -196,7 +196,7 @@ func TestUserTextNeverBecomesMarkup(t *testing.T) {
 	// A case with an agent, whose version and report are markup.
 	resp, body := a.apiCreate(fmt.Sprintf(`{"url": %q, "agents": ["office"]}`, site.URL+"/agent"))
 	var created struct{ Token string }
-	if json.Unmarshal([]byte(body), &created); resp.StatusCode != http.StatusCreated {
+	if err := json.Unmarshal([]byte(body), &created); err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("API case with an agent: %d %s", resp.StatusCode, body)
 	}
 	agentCase := created.Token

@@ -213,7 +213,10 @@ func (sw *sweep) send(method, path string, body io.Reader, cookie *http.Cookie, 
 	return resp, string(b)
 }
 
-var sameOrigin = func(a *testApp) []string { return []string{"Origin", a.ts.URL, "Sec-Fetch-Site", "same-origin"} }
+// sameOrigin are the headers a browser sends with a form of our own pages.
+func (a *testApp) sameOrigin() []string {
+	return []string{"Origin", a.ts.URL, "Sec-Fetch-Site", "same-origin"}
+}
 
 // TestRoutesNeedSignIn: signed out, every route but the public ones is
 // refused: a staff page sends the browser to the sign-in, anything else
@@ -234,7 +237,7 @@ func TestRoutesNeedSignIn(t *testing.T) {
 			continue
 		}
 		var body io.Reader
-		hdr := sameOrigin(sw.testApp)
+		hdr := sw.sameOrigin()
 		if r.safe() {
 			hdr = nil
 		} else {
@@ -262,7 +265,7 @@ func TestAdminRoutesRefuseAgents(t *testing.T) {
 			continue
 		}
 		var body io.Reader
-		hdr := sameOrigin(sw.testApp)
+		hdr := sw.sameOrigin()
 		if r.safe() {
 			hdr = nil
 		} else {
@@ -457,7 +460,7 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 			}
 			body = `{"url": "` + strings.Repeat("x", int(limit)) + `"}`
 		} else {
-			hdr = sameOrigin(a)
+			hdr = a.sameOrigin()
 			body = "body=" + strings.Repeat("x", int(limit))
 		}
 		resp, page := sw.send(r.method, p, strings.NewReader(body), sw.admin, hdr...)
