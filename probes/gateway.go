@@ -180,7 +180,6 @@ func bodyContains(substrs ...string) func(string) bool {
 
 var (
 	reNginxPage    = regexp.MustCompile(`<hr><center>nginx(/[\d.]+)?</center>`)
-	reELBPage      = regexp.MustCompile(`(?s)^<html>\s*<head><title>50\d [^<]+</title></head>\s*<body>\s*<center><h1>50\d [^<]+</h1></center>\s*</body>\s*</html>\s*$`)
 	reHAProxyPage  = regexp.MustCompile(`(?s)^<html><body><h1>50[234] [^<]+</h1>\s*(The server returned an invalid or incomplete response\.|No server is available to handle this request\.|The server didn't respond in time\.)`)
 	reGooglePage   = regexp.MustCompile(`<title>Error 50\d \([^)]*\)!!1</title>`)
 	reAkamaiRef    = regexp.MustCompile(`Reference&#32;&#35;\d+&#46;|Reference #\d+\.[0-9a-f]+\.|errors&#46;edgesuite&#46;net|errors\.edgesuite\.net`)
@@ -240,7 +239,6 @@ var gateways = []gatewayInfo{
 	// HAProxy sends no Server header; its built-in pages are recognisable.
 	{Name: "haproxy", Label: "HAProxy", Signals: []signal{
 		authored(0.85, bodyMatches("HAProxy's built-in error page", reHAProxyPage)),
-		relayed(0.6, headerHas("Server", "haproxy")),
 	}, Note: on503(nil, "HAProxy answers 503 when none of the servers behind it is up.")},
 	// Apache httpd, usually mod_proxy.
 	{Name: "apache", Label: "Apache", Signals: []signal{
@@ -261,7 +259,6 @@ var gateways = []gatewayInfo{
 			}
 			return "", false
 		}),
-		relayed(0.7, headerHas("Server", "traefik")),
 	}},
 	// Envoy, and Istio, which is Envoy: Istio's sidecars and gateways say
 	// "server: istio-envoy" and add x-envoy-* headers.
@@ -304,15 +301,9 @@ var gateways = []gatewayInfo{
 		authored(0.85, bodyMatches("Cloudflare's branded error page", regexp.MustCompile(`(?i)cloudflare-nginx|cf-error-details|Cloudflare Ray ID|cdn-cgi/styles/cf\.errors\.css|error code: 5\d\d`),
 			"loudflare", "LOUDFLARE", "cf-error-details", "CF-ERROR-DETAILS", "cf.errors.css", "rror code: 5", "RROR CODE: 5")),
 	}, Note: cloudflareNote},
-	// AWS Elastic Load Balancing.
+	// AWS Elastic Load Balancing: its pages always come with its Server.
 	{Name: "aws-elb", Label: "an AWS load balancer", Signals: []signal{
 		relayed(0.85, headerHas("Server", "awselb")),
-		authored(0.4, func(h http.Header, body string) (string, bool) {
-			if h.Get("Server") == "" && reELBPage.MatchString(body) {
-				return "a bare error page without a product name (an AWS load balancer's)", true
-			}
-			return "", false
-		}),
 	}},
 	{Name: "cloudfront", Label: "Amazon CloudFront", Signals: []signal{
 		relayed(0.85, headerPresent("X-Amz-Cf-Id")),
@@ -333,7 +324,9 @@ var gateways = []gatewayInfo{
 		relayed(0.8, headerPresent("X-Fastly-Request-ID")),
 		relayed(0.4, headerPresent("X-Timer")),
 		authored(0.8, bodyHas("Fastly's error page", "Fastly error")),
-		authored(0.8, bodyMatches("Fastly's error page", regexp.MustCompile(`Details: cache-[a-z0-9-]+ \d+`), "Details: cache-")),
+		// Guru Mediation's details: the cache server, named after its POP
+		// in capitals (cache-fra-eddf8230123-FRA), and two numbers.
+		authored(0.8, bodyMatches("Fastly's error page", regexp.MustCompile(`Details: cache-[A-Za-z0-9-]+ \d+`), "Details: cache-")),
 	}, Note: varnishNote, Upstream503: varnishBackend},
 	// Google's front ends: the Google Front End and Google Cloud's
 	// external Application Load Balancers, which are the same front ends
@@ -426,7 +419,6 @@ var gateways = []gatewayInfo{
 	{Name: "netscaler", Label: "Citrix NetScaler", Signals: []signal{
 		relayed(0.8, cookie("NetScaler's persistence cookie", "NSC_")),
 		relayed(0.7, headerHas("Via", "NS-CACHE")),
-		relayed(0.8, headerHas("Server", "netscaler")),
 		// NetScaler renames the Connection header it closes.
 		relayed(0.7, headerPresent("Cneonction")),
 		relayed(0.7, headerPresent("nnCoection")),
@@ -453,6 +445,7 @@ var gateways = []gatewayInfo{
 	// closed the connection...).
 	{Name: "heroku", Label: "Heroku's router", Signals: []signal{
 		relayed(0.8, headerHas("Via", "vegur")),
+		relayed(0.8, headerHas("Via", "heroku-router")), // Router 2.0
 		relayed(0.75, headerMatches("Server", regexp.MustCompile(`(?i)^heroku`))),
 		relayed(0.3, headerMatches("Server", regexp.MustCompile(`^Cowboy$`))),
 		authored(0.85, bodyHas("Heroku's \"Application error\" page", "herokucdn.com/error-pages/")),

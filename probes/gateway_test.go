@@ -114,6 +114,28 @@ func TestFingerprintGatewayPages(t *testing.T) {
 		{"netlify_502", "netlify", Gateway502, 0.95},
 		{"fly_502", "fly", Gateway502, 0.9},
 		{"envoy-istio_503", "envoy", Gateway502, 0.95},
+		// Further pages, so that every signal of the table is triggered
+		// by a page of its product (TestEverySignalHasACapturedPage).
+		{"ats-relayed_502", "ats", Gateway502, 0.9},
+		{"nghttpx-relayed_502", "nghttpx", Gateway502, 0.9},
+		{"envoy-nohealthy_503", "envoy", ServiceUnavailable, 0.9},
+		{"envoy_504", "envoy", GatewayTimeout, 0.9},
+		{"iis-detailed_502", "iis", Gateway502, 0.95},
+		{"cloudflare_503", "cloudflare", ServiceUnavailable, 0.9},
+		{"akamai-pragma_502", "akamai", Gateway502, 0.95},
+		{"fastly_500", "fastly", ServerError, 0.9},
+		{"fastly-requestid_502", "fastly", Gateway502, 0.9},
+		{"azure-front-door-classic_502", "azure-front-door", Gateway502, 0.6},
+		{"litespeed-wordpress_500", "litespeed", ServerError, 0.9},
+		{"kong-relayed_502", "kong", Gateway502, 0.85},
+		{"f5-bigip-apm_502", "f5-bigip", Gateway502, 0.7},
+		{"netscaler-nncoection_502", "netscaler", Gateway502, 0.9},
+		{"sucuri-relayed_503", "sucuri", ServiceUnavailable, 0.95},
+		{"heroku-router2_503", "heroku", Gateway502, 0.95},
+		// Firewalls' block pages come with 200: an answer, as far as the
+		// status says.
+		{"f5-bigip-asm_200", "f5-bigip", Healthy, 0.85},
+		{"imperva-block_200", "imperva", Healthy, 0.95},
 	}
 	seen := map[string]bool{}
 	for _, tt := range tests {

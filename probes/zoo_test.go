@@ -326,6 +326,22 @@ func zoo() []zooCase {
 					t.Errorf("summary %q does not pass on Retry-After", r.Verdict.Summary)
 				}
 			}},
+		// The README's verdict table: 429 is service_unavailable, as 503
+		// is; its samples are failures, not answers.
+		{name: "too many requests (429)", code: ServiceUnavailable, layer: LayerHTTP,
+			setup: func(e *env) string {
+				e.name("shop.test")
+				e.httpSite(status(http.StatusTooManyRequests, "Retry-After", "30"))
+				return "http://shop.test/"
+			},
+			check: func(t *testing.T, r *Report) {
+				if !strings.Contains(r.Verdict.Summary, "429 Too Many Requests") || !strings.Contains(r.Verdict.Summary, "retry after 30") {
+					t.Errorf("summary %q does not name the 429 and its Retry-After", r.Verdict.Summary)
+				}
+				if r.Counts.Total != 3 || r.Counts.Other != 3 {
+					t.Errorf("samples = %+v, want 3 failures", r.Counts)
+				}
+			}},
 		{name: "HAProxy with no server up", code: ServiceUnavailable, layer: LayerHTTP, gateway: "haproxy",
 			setup: func(e *env) string {
 				e.name("shop.test")

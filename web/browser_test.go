@@ -205,12 +205,40 @@ func (tb *tab) eval(js string) string {
 // bodyText is the page's visible text.
 func (tb *tab) bodyText() string { return tb.text("body") }
 
+// stepTitleJS reads the title of the wizard step a page shows: "" while
+// it shows none (the checking page) or hides it.
+const stepTitleJS = `(() => { const h = document.querySelector("#step-title"); return h && h.getClientRects().length ? h.textContent.trim() : ""; })()`
+
+// pollTitle reads the step's title until ok takes it or d passes. The
+// title is found and read in one evaluation, so that a page that reloads
+// (its browser check stored, or the checking page moving on) cannot fail
+// the read between the two; an evaluation a navigation cuts short (its
+// execution context destroyed, the node gone) is tried again.
+func (tb *tab) pollTitle(d time.Duration, ok func(string) bool) (string, bool) {
+	var got string
+	for deadline := time.Now().Add(d); time.Now().Before(deadline) && tb.ctx.Err() == nil; time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
+		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](stepTitleJS))
+		cancel()
+		if err != nil {
+			continue
+		}
+		if got = s; ok(s) {
+			return s, true
+		}
+	}
+	return got, false
+}
+
 // waitStep waits for a wizard step (the probing page moves on by itself)
 // and returns its title.
 func (tb *tab) waitStep() string {
 	tb.t.Helper()
-	tb.do(chromedp.WaitReady(chromedp.CSS("#step-title")))
-	return tb.text("#step-title")
+	title, ok := tb.pollTitle(90*time.Second, func(s string) bool { return s != "" })
+	if !ok {
+		tb.t.Fatalf("the page never shows a wizard step, at %s", tb.location())
+	}
+	return title
 }
 
 // waitTitle waits for the wizard step titled want: a page may move on by
@@ -218,19 +246,9 @@ func (tb *tab) waitStep() string {
 // across reloads rather than read once.
 func (tb *tab) waitTitle(want string) {
 	tb.t.Helper()
-	const js = `(() => { const h = document.querySelector("#step-title"); return h ? h.textContent.trim() : ""; })()`
-	var got string
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		ctx, cancel := context.WithTimeout(tb.ctx, 2*time.Second)
-		s, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		cancel()
-		if err == nil {
-			if got = s; got == want {
-				return
-			}
-		}
+	if got, ok := tb.pollTitle(30*time.Second, func(s string) bool { return s == want }); !ok {
+		tb.t.Fatalf("the page never shows the step %q; it shows %q at %s", want, got, tb.location())
 	}
-	tb.t.Fatalf("the page never shows the step %q; it shows %q at %s", want, got, tb.location())
 }
 
 // answer clicks a choice of the current step.
@@ -981,5 +999,26 @@ func (tb *tab) liveProgressOnce(rendered int) {
 	items := tb.eval(`Array.from(document.querySelectorAll("[data-checks] li")).map(li => li.textContent.replace(/\s+/g, " ").trim()).join("\n")`)
 	if got := strings.Count(items, "\n") + 1; got != rendered {
 		tb.t.Errorf("the probing page lists %d checks after the event stream replayed them, want %d:\n%s", got, rendered, items)
+	}
+}
+
+// TestBrowserWaitStepSurvivesReloads: the helpers that wait for a step read
+// its title while the page reloads under them, as a step page does once
+// its browser check is stored, and never fail for it.
+func TestBrowserWaitStepSurvivesReloads(t *testing.T) {
+	b := newBrowser(t)
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><title>reloading</title><h1 id="step-title"> Who are you in this? </h1>`+
+			`<script>setTimeout(() => location.reload(), Math.random() * 20)</script>`)
+	}))
+	defer site.Close()
+	tb := b.newTab(t, site.URL)
+	tb.open("/")
+	for range 25 {
+		if title := tb.waitStep(); title != "Who are you in this?" {
+			t.Fatalf("waitStep read %q", title)
+		}
+		tb.waitTitle("Who are you in this?")
 	}
 }

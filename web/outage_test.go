@@ -169,6 +169,44 @@ func oneDiagnosis(a *testApp, site *gatedSite) int64 {
 	return site.requests.Load() - before
 }
 
+// pinnedClock is the real clock until pinned, then stands still.
+type pinnedClock struct{ at atomic.Pointer[time.Time] }
+
+func (c *pinnedClock) now() time.Time {
+	if t := c.at.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
+}
+func (c *pinnedClock) pin(t time.Time) { c.at.Store(&t) }
+
+// TestReuseWindowEdge: a report exactly the reuse window after a probe
+// finished is still within it (the README's "within --reuse-window") and
+// takes its report; a nanosecond later it is not.
+func TestReuseWindowEdge(t *testing.T) {
+	site := newGatedSite(t, "127.0.0.1")
+	clock := &pinnedClock{}
+	a := outageApp(t, func(c *Config) { c.Now, c.ReuseWindow = clock.now, time.Minute })
+	target := site.URL + "/cart"
+	first := a.report(target, "198.51.100.1")
+	a.waitProbed(first)
+	source := a.runsOf(first)[0]
+	done := source.Report.FinishedAt()
+
+	clock.pin(done.Add(time.Minute))
+	edge := a.report(target, "198.51.100.2")
+	if p := a.probe(edge); p.State != wizard.ProbeDone || p.SharedFrom != source.ID {
+		t.Errorf("a report exactly 60 s after the check: %+v; want the check's report (run %d)", p, source.ID)
+	}
+
+	clock.pin(done.Add(time.Minute + time.Nanosecond))
+	past := a.report(target, "198.51.100.3")
+	a.waitProbed(past)
+	if runs := a.runsOf(past); runs[0].SharedFrom == source.ID {
+		t.Errorf("a report 60 s and 1 ns after the check reused it (run %d)", source.ID)
+	}
+}
+
 // TestReportsJoinARunningProbe: reports of a site while its probe runs
 // join that probe: one diagnosis reaches the site, every case gets the
 // report, and every case's page follows the same live progress.

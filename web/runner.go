@@ -247,7 +247,10 @@ func (r *Runner) joinLocked(t probeTarget, runID, caseID int64) bool {
 // is younger than the reuse window and than maxAge.
 func (r *Runner) reusableLocked(t probeTarget, maxAge time.Duration) (finished, bool) {
 	f, ok := r.recent[t.key()]
-	if !ok || r.now().Sub(f.at) >= min(r.reuse, maxAge) {
+	// Within the window and maxAge, their edge included: a report exactly
+	// the window after the probe finished still takes it; fresh (0)
+	// never does.
+	if !ok || r.reuse <= 0 || maxAge <= 0 || r.now().Sub(f.at) > min(r.reuse, maxAge) {
 		return finished{}, false
 	}
 	return f, true
@@ -431,7 +434,7 @@ func runIDs(runs []jobRun) []int64 {
 func (r *Runner) pruneRecentLocked() {
 	now := r.now()
 	for k, f := range r.recent {
-		if now.Sub(f.at) >= r.reuse {
+		if r.reuse <= 0 || now.Sub(f.at) > r.reuse {
 			delete(r.recent, k)
 		}
 	}

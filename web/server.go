@@ -135,6 +135,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
+	mux     *chi.Mux // the routes, under handler's cross-origin check (the tests walk it)
 	runner  *Runner
 	metrics *metrics
 	pages   *pageCache
@@ -419,6 +420,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 
 func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
+	s.mux = r
 	r.Use(s.recoverer, s.logRequests, s.securityHeaders, limitBody(s.bodyLimit))
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusNotFound, "There is nothing at this address.")
