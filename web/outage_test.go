@@ -188,10 +188,13 @@ func TestReuseWindowEdge(t *testing.T) {
 	clock := &pinnedClock{}
 	a := outageApp(t, func(c *Config) { c.Now, c.ReuseWindow = clock.now, time.Minute })
 	target := site.URL + "/cart"
+	// The runner times a finished probe by its own clock: pinned, the
+	// probe finishes at done exactly.
+	done := time.Now().Truncate(time.Second)
+	clock.pin(done)
 	first := a.report(target, "198.51.100.1")
 	a.waitProbed(first)
 	source := a.runsOf(first)[0]
-	done := source.Report.FinishedAt()
 
 	clock.pin(done.Add(time.Minute))
 	edge := a.report(target, "198.51.100.2")
