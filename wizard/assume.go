@@ -95,6 +95,11 @@ func (f valueSets) key() string {
 	return b.String()
 }
 
+// maxProofStates bounds the proof: the nodes reached under distinct facts.
+// The built-in tree needs a few hundred. (A variable for the test that
+// proves the bound holds.)
+var maxProofStates = 100_000
+
 // hop is one step of a walk, for the message naming it.
 type hop struct{ node, choice string }
 
@@ -114,13 +119,33 @@ type contradiction struct {
 // reaches it so. The person may still disagree with a check: the walk then
 // follows their word, which the path records; the proof is of the walks
 // the evidence leads to.
-func (t *Tree) proveAssumptions(add func(int, string, ...any)) {
+func (t *Tree) proveAssumptions(add func(int, string, ...any)) (states int) {
 	found := map[string]*contradiction{} // by node id, then field
 	seen := map[string]bool{}
+	// Only the fields a node assumes, or that two checks read, need
+	// remembering: forgetting the others loses nothing, and keeps the
+	// number of states from growing with every field a tree reads.
+	track := map[string]bool{"verdict": true}
+	reads := map[string]int{}
+	for _, n := range t.Nodes {
+		for f := range n.Assumes {
+			track[f] = true
+		}
+		if n.Kind == KindCheck {
+			if reads[n.Field]++; reads[n.Field] > 1 {
+				track[n.Field] = true
+			}
+		}
+	}
+	tooMany := false
 	var walk func(n *Node, f valueSets, path []hop)
 	walk = func(n *Node, f valueSets, path []hop) {
 		k := n.ID + "|" + f.key()
 		if seen[k] {
+			return
+		}
+		if len(seen) >= maxProofStates {
+			tooMany = true
 			return
 		}
 		seen[k] = true
@@ -164,8 +189,12 @@ func (t *Tree) proveAssumptions(add func(int, string, ...any)) {
 						vals = append(vals, v)
 					}
 				}
-				if len(vals) > 0 {
+				switch {
+				case len(vals) == 0:
+				case track[n.Field]:
 					next(c.Next, c.ID, f.with(n.Field, vals))
+				default:
+					next(c.Next, c.ID, f)
 				}
 			}
 		case KindQuestion:
@@ -182,11 +211,16 @@ func (t *Tree) proveAssumptions(add func(int, string, ...any)) {
 	for _, code := range codes() {
 		walk(t.nodes[t.Start], valueSets{"verdict": {code}}, nil)
 	}
+	if tooMany {
+		add(t.line, "the tree has too many ways through it to prove what its nodes assume (over %d)", maxProofStates)
+		return len(seen)
+	}
 	for _, k := range sortedKeys(found) {
 		c := found[k]
 		add(c.node.Line, "node %q assumes %s is %s, but is reached when it is %s: %s", c.node.ID, c.field,
 			strings.Join(c.node.Assumes[c.field], " or "), strings.Join(c.values, ", "), t.describePath(c.path, c.field))
 	}
+	return len(seen)
 }
 
 // describePath writes a walk as "probe [verdict gateway_502: gateway] →

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -219,5 +220,37 @@ func TestTheBuiltInTreeStatesNoFalseFacts(t *testing.T) {
 		if _, err := Parse("502.yaml", []byte(broken)); err == nil || !strings.Contains(err.Error(), tt.says) {
 			t.Errorf("the built-in tree with %s: %v\nwant it to say %s", strings.TrimSpace(tt.new), err, tt.says)
 		}
+	}
+}
+
+// TestProofIsBounded: the proof of the built-in tree stays far below the
+// bound, and a tree past it is refused, not proved for ever.
+func TestProofIsBounded(t *testing.T) {
+	tr := Default()
+	states := tr.proveAssumptions(func(line int, format string, a ...any) { t.Errorf(format, a...) })
+	t.Logf("the built-in tree's proof visits %d states", states)
+	if states == 0 || states > maxProofStates/10 {
+		t.Errorf("the proof visits %d states (bound %d)", states, maxProofStates)
+	}
+	// Checks of six fields in a row, each remembered because a node
+	// assumes it, each with every value its own choice: 5^6 walks for
+	// each verdict, past a bound lowered for the test.
+	defer func(n int) { maxProofStates = n }(maxProofStates)
+	maxProofStates = 5000
+	src := "version: \"1\"\nstart: c0\nnodes:\n"
+	fields := []string{"check.dns", "check.tcp", "check.tls", "check.http", "check.twin", "check.samples"}
+	for i, f := range fields {
+		next := fmt.Sprintf("c%d", i+1)
+		if i == len(fields)-1 {
+			next = "done"
+		}
+		src += fmt.Sprintf("  - id: c%d\n    kind: check\n    field: %s\n    assumes: {%s: [ok, warn, fail, skip, none]}\n    choices:\n", i, f, f)
+		for _, v := range statuses {
+			src += fmt.Sprintf("      - id: %s\n        label: %s\n        when: [%s]\n        next: %s\n", v, v, v, next)
+		}
+	}
+	src += "  - id: done\n    kind: end\n    outcome: resolved\n"
+	if _, err := Parse("wide.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), "too many ways through it") {
+		t.Errorf("a tree past the bound: %v", err)
 	}
 }
