@@ -1,12 +1,14 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"html"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -63,7 +65,7 @@ var falseUnless = []struct {
 	holds  []probes.Code
 }{
 	{regexp.MustCompile(`(?i)works from gatecheck's server|without trouble|reach(es|ed) \S+ normally|answers normally`), []probes.Code{probes.Healthy}},
-	{regexp.MustCompile(`(?i)could not connect to|does not accept connections|refused or go unanswered`), []probes.Code{probes.TCPRefused, probes.TCPTimeout}},
+	{regexp.MustCompile(`(?i)gatecheck's server could not connect|does not accept connections|refused or go unanswered`), []probes.Code{probes.TCPRefused, probes.TCPTimeout}},
 	{regexp.MustCompile(`(?i)site refused|refuses the connection|refused gatecheck`), []probes.Code{probes.AccessBlocked}},
 	{regexp.MustCompile(`(?i)fails some of the time|some of gatecheck's requests`), []probes.Code{probes.Intermittent}},
 	{regexp.MustCompile(`(?i)overloaded or too slow`), []probes.Code{probes.GatewayTimeout, probes.ServiceUnavailable}},
@@ -366,58 +368,86 @@ func truthCaseFor(t *testing.T, a *testApp, code probes.Code, p persona, site st
 	return c.Token
 }
 
-// walkTruth walks code as p on a fresh case and returns the walk.
-func walkTruth(t *testing.T, a *testApp, code probes.Code, p persona, site string) *truthWalk {
+// walkTruth walks code as p on a fresh case and returns the walk. browser
+// is the result the visitor's browser posts ("answered", "unreachable"),
+// or "" for none: the walk then asks the person instead. No agent looks.
+func walkTruth(t *testing.T, a *testApp, code probes.Code, p persona, site, browser string) *truthWalk {
 	w := &truthWalk{a: a, tree: a.srv.cfg.Tree, code: code, persona: p, outcomes: map[wizard.Outcome]int{},
 		explored: map[string]bool{}, passed: map[string]bool{},
 		token: truthCaseFor(t, a, code, p, site),
-		// No browser view is posted and no agent looks: the walk asks the
-		// person instead, and takes every answer.
-		facts: map[string]string{"verdict": string(code), "vantage.browser": "unknown", "vantage.agent": "none",
+		facts: map[string]string{"verdict": string(code), "vantage.agent": "none",
+			"vantage.browser":          map[string]string{"": "unknown", "answered": "reachable", "unreachable": "unreachable"}[browser],
 			"setting.hosted_allowlist": map[bool]string{true: "yes", false: "no"}[a.srv.cfg.Settings.HostedAllowlist]}}
+	if browser != "" {
+		form := map[string][]string{"run": {a.latestRun(w.token)}, "result": {browser}, "ms": {"7"}}
+		if resp, body := a.postView(w.token, form); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("posting the browser's %s: %d %s", browser, resp.StatusCode, body)
+		}
+	}
 	w.explore(nil)
 	return w
 }
 
+// TestNoStepContradictsTheVerdict walks every verdict as every persona
+// without a browser's view, asking the person; then again with each view
+// the browser can post, for the verdicts whose walks read it, and with the
+// operator's allowlist setting, for those whose walks read that.
 func TestNoStepContradictsTheVerdict(t *testing.T) {
-	// The operator's allowlist setting changes only the walks that pass a
-	// check of it: those are walked again with it set.
-	readsSetting := map[probes.Code]bool{}
-	for _, allowlist := range []bool{false, true} {
-		a := truthApp(t, func(c *Config) { c.Settings.HostedAllowlist = allowlist })
-		walks, steps, zoo, verdicts := 0, 0, 0, 0
-		for _, code := range probes.Codes {
-			if allowlist && !readsSetting[code] {
-				continue
-			}
-			verdicts++
-			site := zooSite(t, code)
-			if site != "" {
-				zoo++
-			}
-			for _, p := range personas {
-				t.Run(fmt.Sprintf("allowlist=%v/%s/%s", allowlist, code, p.name), func(t *testing.T) {
-					w := walkTruth(t, a, code, p, site)
-					for _, problem := range w.problems {
-						t.Error(problem)
+	sites := map[probes.Code]string{}
+	reads := map[string]map[probes.Code]bool{"vantage.browser": {}, "setting.hosted_allowlist": {}}
+	var walks, steps, runs int
+	var browsed []probes.Code
+	matrix := func(a *testApp, code probes.Code, browser string) {
+		for _, p := range personas {
+			t.Run(fmt.Sprintf("allowlist=%v/browser=%s/%s/%s", a.srv.cfg.Settings.HostedAllowlist, cmp.Or(browser, "none"), code, p.name), func(t *testing.T) {
+				w := walkTruth(t, a, code, p, sites[code], browser)
+				for _, problem := range w.problems {
+					t.Error(problem)
+				}
+				if w.walks == 0 {
+					t.Errorf("no walk of %s as %s ended", code, p.name)
+				}
+				runs, walks, steps = runs+1, walks+w.walks, steps+w.steps
+				for n := range w.passed {
+					if node := a.srv.cfg.Tree.Node(n); node != nil && reads[node.Field] != nil {
+						reads[node.Field][code] = true
 					}
-					if w.walks == 0 {
-						t.Errorf("no walk of %s as %s ended", code, p.name)
-					}
-					walks, steps = walks+w.walks, steps+w.steps
-					for n := range w.passed {
-						if node := a.srv.cfg.Tree.Node(n); node != nil && strings.HasPrefix(node.Field, "setting.") {
-							readsSetting[code] = true
-						}
-					}
-				})
-			}
+				}
+			})
 		}
-		t.Logf("allowlist %v: %d verdicts (%d from loopback sites) × %d personas: %d walks to an end, %d steps checked",
-			allowlist, verdicts, zoo, len(personas), walks, steps)
 	}
-	if len(readsSetting) == 0 {
-		t.Error("no walk passed the allowlist setting's check")
+	a := truthApp(t)
+	for _, code := range probes.Codes {
+		sites[code] = zooSite(t, code)
+		matrix(a, code, "")
+	}
+	// A browser is asked to reach loopback sites only: a case with a
+	// stored report (shop.example) takes no view.
+	for _, code := range probes.Codes {
+		if reads["vantage.browser"][code] && sites[code] != "" {
+			browsed = append(browsed, code)
+			matrix(a, code, "answered")
+			matrix(a, code, "unreachable")
+		}
+	}
+	allow := truthApp(t, func(c *Config) { c.Settings.HostedAllowlist = true })
+	for _, code := range probes.Codes {
+		if reads["setting.hosted_allowlist"][code] {
+			matrix(allow, code, "")
+		}
+	}
+	zoo := 0
+	for _, site := range sites {
+		if site != "" {
+			zoo++
+		}
+	}
+	t.Logf("%d verdicts (%d from loopback sites) × %d personas, with the browser's two views for %v, with the allowlist for %v: %d walks, %d reaching an end, %d steps checked",
+		len(probes.Codes), zoo, len(personas), browsed, slices.Sorted(maps.Keys(reads["setting.hosted_allowlist"])), runs, walks, steps)
+	for field, codes := range reads {
+		if len(codes) == 0 {
+			t.Errorf("no walk passed a check of %s", field)
+		}
 	}
 }
 
@@ -451,7 +481,7 @@ func TestTruthMatrixCatchesAContradiction(t *testing.T) {
 		{probes.Intermittent, "normally"},
 		{probes.AccessBlocked, "works from gatecheck's server"},
 	} {
-		w := walkTruth(t, a, tt.code, personas[0], zooSite(t, tt.code))
+		w := walkTruth(t, a, tt.code, personas[0], zooSite(t, tt.code), "")
 		if !slices.ContainsFunc(w.problems, func(p string) bool { return strings.Contains(p, tt.says) }) {
 			t.Errorf("%s as a visitor on the broken tree: problems %q, want one saying %q", tt.code, w.problems, tt.says)
 		}
