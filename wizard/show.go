@@ -38,6 +38,13 @@ func (t *Tree) WriteOutline(w io.Writer) error {
 		case KindEscalate:
 			head += " (to " + n.Team + ")"
 		}
+		if len(n.Assumes) > 0 {
+			var as []string
+			for _, f := range sortedKeys(n.Assumes) {
+				as = append(as, f+": "+strings.Join(n.Assumes[f], ", "))
+			}
+			head += " (assumes " + strings.Join(as, "; ") + ")"
+		}
 		if _, err := fmt.Fprintln(w, head); err != nil {
 			return err
 		}

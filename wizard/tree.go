@@ -114,6 +114,14 @@ type Node struct {
 	// End: the outcome.
 	Outcome Outcome `yaml:"outcome"`
 
+	// Assumes names the facts under which the node's words are true: for
+	// each field a check may read (verdict, vantage.browser,
+	// setting.hosted_allowlist...), the values the words hold for. Absent,
+	// the node assumes nothing, and its words must be true whatever the
+	// probes found. The strict check (Parse) proves that no walk reaches
+	// the node when a field has a value it does not assume.
+	Assumes map[string][]string `yaml:"assumes"`
+
 	// Covers lists the ids of the documented causes and fixes this node
 	// deals with (see testdata/seeds_checklist.md); tests use it to prove
 	// the default tree reaches all of them.
@@ -160,7 +168,7 @@ func (n *Node) Edges() []string {
 var nodeKeys = map[string]bool{
 	"id": true, "kind": true, "title": true, "text": true, "help": true, "choices": true, "field": true,
 	"default": true, "quiet": true, "steps": true, "fixed": true, "broken": true, "team": true, "contact": true,
-	"request": true, "next": true, "outcome": true, "covers": true,
+	"request": true, "next": true, "outcome": true, "covers": true, "assumes": true,
 }
 
 var choiceKeys = map[string]bool{"id": true, "label": true, "when": true, "next": true}

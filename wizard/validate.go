@@ -135,8 +135,11 @@ func (t *Tree) validate(lenient bool) Errors {
 			t.validateNode(n, lenient, add)
 		}
 	}
-	if len(errs) == 0 {
-		t.validateGraph(add)
+	if len(errs) == 0 && t.validateGraph(add) && !lenient {
+		// A stored tree was proved when it was written, or predates
+		// assumptions; a new verdict code reaching a node that does not
+		// assume it is for the trees operators write now.
+		t.proveAssumptions(add)
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 	return errs
@@ -165,6 +168,7 @@ func (t *Tree) validateNode(n *Node, lenient bool, add func(int, string, ...any)
 			}
 		}
 	}
+	t.validateAssumes(n, add)
 	mustEmpty := func(field string, set bool) {
 		if set {
 			article := "a"
@@ -295,8 +299,9 @@ func (t *Tree) validateCheck(n *Node, choiceIDs map[string]bool, lenient bool, a
 
 // validateGraph checks the shape: every node reachable from the start, no
 // cycles, and every path ending at an end node (which follows from the
-// first two once every non-end node leads somewhere).
-func (t *Tree) validateGraph(add func(int, string, ...any)) {
+// first two once every non-end node leads somewhere). It reports whether
+// the tree has no cycle, so that walks through it end.
+func (t *Tree) validateGraph(add func(int, string, ...any)) bool {
 	const (
 		unseen = iota
 		onPath
@@ -327,13 +332,14 @@ func (t *Tree) validateGraph(add func(int, string, ...any)) {
 		return true
 	}
 	if !visit(t.Start) {
-		return
+		return false
 	}
 	for _, n := range t.Nodes {
 		if state[n.ID] == unseen {
 			add(n.Line, "node %q is never reached from the start", n.ID)
 		}
 	}
+	return true
 }
 
 // placeholders are the names text may use in braces.

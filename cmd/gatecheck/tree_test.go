@@ -15,7 +15,7 @@ func TestTreeCommands(t *testing.T) {
 	goodPath := filepath.Join(dir, "good.yaml")
 	os.WriteFile(goodPath, good, 0o644)
 
-	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 55 nodes") {
+	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 57 nodes") {
 		t.Errorf("check good: %d %q %q", code, out, errs)
 	}
 	code, _, errs := runCmd(t, "tree", "check", bad)
@@ -28,7 +28,8 @@ func TestTreeCommands(t *testing.T) {
 	code, out, _ := runCmd(t, "tree", "show")
 	if code != 0 || !strings.Contains(out, "◇ probe: What gatecheck found (checks verdict)") || !strings.Contains(out, "[tls_expired, tls_hostname_mismatch, tls_untrusted] ? role-cert") ||
 		!strings.Contains(out, "[healthy] ◇ office-works: Does the site answer inside your network? (checks vantage.agent)") ||
-		!strings.Contains(out, "[healthy, failing, none] ◇ browser-works: Does your browser reach the site? (checks vantage.browser)") {
+		!strings.Contains(out, "[healthy, failing, none] ◇ browser-works: Does your browser reach the site? (checks vantage.browser)") ||
+		!strings.Contains(out, "escalate-allowlist-office: Ask {team} to allow your network's address (to {team}) (assumes vantage.agent: blocked; verdict: healthy)") {
 		t.Errorf("show: %d\n%s", code, out)
 	}
 	code, out, _ = runCmd(t, "tree", "show", "--dot", goodPath)
