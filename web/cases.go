@@ -214,10 +214,19 @@ type caseState struct {
 	answers  []wizard.Answer    // in force and still fitting the tree
 	facts    wizard.Facts
 	step     *wizard.Step
-	stale    bool // some answers no longer fit (the probes were re-run)
+	stale    bool           // some answers no longer fit (the probes were re-run)
+	mails    []*wizard.Mail // sent by gatecheck, oldest first
 }
 
+// loadCase loads a case with its step; its escalation summary has the case
+// link when the server has a BaseURL.
 func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error) {
+	return s.loadCaseAt(ctx, token, s.cfg.BaseURL)
+}
+
+// loadCaseAt loads a case as seen under base (the request's own address
+// without a BaseURL), whose link the escalation summary carries.
+func (s *Server) loadCaseAt(ctx context.Context, token, base string) (*caseState, error) {
 	c, err := s.cfg.Store.Case(ctx, token)
 	if err != nil {
 		return nil, err
@@ -248,8 +257,16 @@ func (s *Server) loadCase(ctx context.Context, token string) (*caseState, error)
 			return nil, err
 		}
 	}
+	if s.mails != nil {
+		if st.mails, err = s.mails.CaseMails(ctx, c.ID); err != nil {
+			return nil, err
+		}
+	}
 	st.answers = wizard.ReplayAnswers(st.log)
 	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	if base != "" {
+		st.facts.Link = base + "/c/" + c.Token
+	}
 	st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
 	var ae *wizard.AnswerError
 	if errors.As(err, &ae) {
@@ -288,7 +305,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := s.pages.begin()
-	st, err := s.loadCase(r.Context(), token)
+	st, err := s.loadCaseAt(r.Context(), token, s.baseURL(r))
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -390,6 +407,10 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
+	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
+	if v.CanSend {
+		v.MailFrom = s.cfg.Mailer.From()
+	}
 	return v
 }
 
@@ -440,7 +461,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r))
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -526,7 +547,7 @@ func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
 // handleRevisit answers GET /c/{token}/at/{node}: an earlier step shown
 // again, to change its answer (or disagree with an automatic one).
 func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"))
+	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r))
 	if err != nil {
 		s.Error(w, r, err)
 		return
