@@ -9,6 +9,7 @@ import (
 	"net"
 	netmail "net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type Sender struct {
 	pass     string
 	ssl      bool // smtps: TLS from the first byte
 	policy   gomail.TLSPolicy
+	auth     gomail.SMTPAuthType
 	from     string
 	fromAddr string
 	timeout  time.Duration
@@ -36,21 +38,27 @@ var policies = map[string]gomail.TLSPolicy{
 	"none":          gomail.NoTLS,
 }
 
+// The authentication mechanisms an SMTP URL may ask for (?auth=…); the
+// -noenc ones send the password over a connection without TLS.
+var mechanisms = []string{"auto", "plain", "login", "cram-md5", "scram-sha-1", "scram-sha-256", "plain-noenc", "login-noenc"}
+
 // New reads where and how to send from an SMTP URL:
 //
-//	smtp://user:pass@host:port?starttls=mandatory|opportunistic|none
+//	smtp://user:pass@host:port?starttls=mandatory|opportunistic|none&auth=auto|plain|…
 //	smtps://user:pass@host:port
 //
 // smtp:// upgrades with STARTTLS and by default refuses a server that
 // cannot (mandatory); port 587 by default. smtps:// speaks TLS from the
-// start; port 465 by default. from is the sender, an address with an
-// optional name ("gatecheck <gatecheck@example.com>").
+// start; port 465 by default. With a user, the mechanism is the strongest
+// both sides have (auto; never one that shows the password without TLS)
+// unless auth names one. from is the sender, an address with an optional
+// name ("gatecheck <gatecheck@example.com>").
 func New(rawURL, from string) (*Sender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, errors.New("the SMTP URL cannot be read (smtp://user:password@host:port)")
 	}
-	s := &Sender{host: u.Hostname(), timeout: 30 * time.Second, policy: gomail.TLSMandatory}
+	s := &Sender{host: u.Hostname(), timeout: 30 * time.Second, policy: gomail.TLSMandatory, auth: gomail.SMTPAuthAutoDiscover}
 	switch u.Scheme {
 	case "smtp":
 		s.port = 587
@@ -75,8 +83,13 @@ func New(rawURL, from string) (*Sender, error) {
 	}
 	q := u.Query()
 	for k := range q {
-		if k != "starttls" {
-			return nil, fmt.Errorf("the SMTP URL has an unknown option %q (the only one is starttls)", k)
+		if k != "starttls" && k != "auth" {
+			return nil, fmt.Errorf("the SMTP URL has an unknown option %q (there are starttls and auth)", k)
+		}
+	}
+	if v := q.Get("auth"); v != "" {
+		if !slices.Contains(mechanisms, v) || s.auth.UnmarshalString(v) != nil {
+			return nil, fmt.Errorf("auth=%s: use one of %s", v, strings.Join(mechanisms, ", "))
 		}
 	}
 	if v := q.Get("starttls"); v != "" {
@@ -145,7 +158,7 @@ func (s *Sender) Send(ctx context.Context, m Message) error {
 		opts = append(opts, gomail.WithTLSPolicy(s.policy))
 	}
 	if s.user != "" {
-		opts = append(opts, gomail.WithSMTPAuth(gomail.SMTPAuthAutoDiscover), gomail.WithUsername(s.user), gomail.WithPassword(s.pass))
+		opts = append(opts, gomail.WithSMTPAuth(s.auth), gomail.WithUsername(s.user), gomail.WithPassword(s.pass))
 	}
 	c, err := gomail.NewClient(s.host, opts...)
 	if err != nil {
