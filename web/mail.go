@@ -108,6 +108,7 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 		if err := s.mails.MailSent(context.Background(), m.ID); err != nil {
 			s.log.Error("recording a sent mail", "mail", m.ID, "err", err)
 		}
+		s.metrics.mail("delivered")
 		s.log.Info("escalation mail sent", "mail", m.ID, "case", m.CaseID, "to", m.To)
 		return
 	}
@@ -115,9 +116,11 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 	var next time.Time
 	if m.Attempts < len(s.cfg.MailBackoff) {
 		next = s.cfg.Now().Add(s.cfg.MailBackoff[m.Attempts])
+		s.metrics.mail("retry")
 		s.log.Warn("the mail server did not take an escalation mail; it is tried again", "mail", m.ID, "case", m.CaseID,
 			"attempt", m.Attempts+1, "next", next, "err", reason)
 	} else {
+		s.metrics.mail("failed")
 		s.log.Error("an escalation mail failed for good", "mail", m.ID, "case", m.CaseID, "to", m.To, "err", reason)
 	}
 	if err := s.mails.MailFailed(context.Background(), m.ID, reason, next); err != nil {

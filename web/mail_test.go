@@ -455,6 +455,10 @@ func TestEscalationMailRetriedAcrossRestart(t *testing.T) {
 	if got := srv.mails()[0]; !strings.Contains(got.body, "Case: https://gatecheck.example/c/"+token) {
 		t.Errorf("body: %s", got.body)
 	}
+	m2 := a.scrape()
+	if d, r := value(m2, "gatecheck_mail_attempts_total", "result", "delivered"), value(m2, "gatecheck_mail_attempts_total", "result", "retry"); d != 1 || r != 0 {
+		t.Errorf("mail attempts in the metrics of the restarted server: %v delivered, %v retried; want 1 and 0", d, r)
+	}
 }
 
 func decoded(dec *mime.WordDecoder, s string) string {
