@@ -363,6 +363,13 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.mails != nil && s.cfg.Mailer == nil {
+		// Mails queued under an earlier configuration wait for a mail
+		// server; say so rather than leave them silently.
+		if due, err := s.mails.DueMails(ctx, s.cfg.Now().Add(100*365*24*time.Hour), 1); err == nil && len(due) > 0 {
+			s.log.Warn("escalation mails wait in the outbox, but no mail server is set (--smtp-url, --mail-from)")
+		}
+	}
 	s.loopsOnce.Do(func() {
 		if s.agents != nil {
 			s.every(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond), s.sweepAgentsNow)
