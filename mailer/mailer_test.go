@@ -1,8 +1,15 @@
 package mailer
 
 import (
+	"context"
+	"io"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
 )
 
 func TestNew(t *testing.T) {
@@ -37,5 +44,52 @@ func TestNew(t *testing.T) {
 	s, _ := New("smtp://user:hunter2@mail.example.com", "gatecheck <gatecheck@example.com>")
 	if strings.Contains(s.String(), "hunter2") || s.From() != "gatecheck@example.com" {
 		t.Errorf("String %s, From %s", s, s.From())
+	}
+}
+
+// countingSession is an SMTP session that counts what it is asked.
+type countingSession struct{ mails *atomic.Int32 }
+
+func (s countingSession) Reset()        {}
+func (s countingSession) Logout() error { return nil }
+func (s countingSession) Mail(string, *smtp.MailOptions) error {
+	s.mails.Add(1)
+	return nil
+}
+func (s countingSession) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (s countingSession) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
+}
+
+// TestSendPolicy: against a real SMTP server on loopback that offers no
+// TLS, the default smtp:// refuses to send (STARTTLS is mandatory) and
+// starttls=opportunistic or none sends.
+func TestSendPolicy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mails atomic.Int32
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return countingSession{&mails}, nil }))
+	srv.Domain = "mail.test"
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	msg := Message{To: "ops@example.com", ToName: "CloudOps", Subject: "shop.example: down", Body: "Case: https://gatecheck.example/c/abc\n"}
+	for _, tc := range []struct {
+		query string
+		ok    bool
+	}{{"", false}, {"?starttls=mandatory", false}, {"?starttls=opportunistic", true}, {"?starttls=none", true}} {
+		before := mails.Load()
+		s, err := New("smtp://"+ln.Addr().String()+tc.query, "gatecheck@example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = s.Send(ctx, msg)
+		cancel()
+		if sent := mails.Load() > before; (err == nil) != tc.ok || sent != tc.ok {
+			t.Errorf("%q: err %v, sent %v; want sent %v", tc.query, err, sent, tc.ok)
+		}
 	}
 }
