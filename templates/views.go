@@ -5,6 +5,7 @@ package templates
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,48 @@ type StepView struct {
 	// ("Resolved by the helpdesk at 15:02"); empty otherwise.
 	Replies        []wizard.Note
 	HelpdeskStatus string
+	// CanSend is set when gatecheck can send the escalation's summary
+	// itself (a mail server is set up and the contact is an e-mail
+	// address), from MailFrom; Mails are what it sent for the case.
+	CanSend  bool
+	MailFrom string
+	Mails    []MailRow
+}
+
+// MailRow is an escalation summary gatecheck sent, and where it stands
+// (its times in the time zone of the escalation summaries).
+type MailRow struct {
+	ToName, To, Subject string
+	State               string // wizard.DeliveryPending, …Delivered, …Failed
+	Attempts            int
+	QueuedAt, SentAt    time.Time
+	NextAt              time.Time
+	LastError           string
+}
+
+// MailTo is a mailto: link to the escalation's e-mail address with its
+// subject and body filled in (RFC 6068: percent-encoded, line breaks as
+// CRLF).
+func MailTo(e *wizard.Escalation) templ.SafeURL {
+	enc := func(s string) string {
+		s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
+		return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
+	}
+	return templ.URL("mailto:" + e.Email + "?subject=" + enc(e.Subject) + "&body=" + enc(e.Body))
+}
+
+// MailState says in words where a mail stands.
+func MailState(m MailRow) string {
+	switch m.State {
+	case wizard.DeliveryDelivered:
+		return "the mail server took it at " + m.SentAt.Format("15:04 MST") + "."
+	case wizard.DeliveryFailed:
+		return "the mail server refused it too many times; gatecheck has given up. Send the summary yourself."
+	}
+	if m.Attempts == 0 {
+		return "it is being sent."
+	}
+	return fmt.Sprintf("the mail server has not taken it yet (%d attempts); gatecheck tries again at %s.", m.Attempts, m.NextAt.Format("15:04 MST"))
 }
 
 // LoginView is the staff sign-in form.

@@ -214,17 +214,25 @@ type caseState struct {
 	answers  []wizard.Answer    // in force and still fitting the tree
 	facts    wizard.Facts
 	step     *wizard.Step
-	stale    bool // some answers no longer fit (the probes were re-run)
+	stale    bool           // some answers no longer fit (the probes were re-run)
+	mails    []*wizard.Mail // sent by gatecheck, oldest first
 	// evidence is set when the reader may see what agents fetched (staff,
 	// API keys); otherwise views holds agents' verdicts only.
 	evidence bool
 }
 
-// loadCase reads a case and where its walk stands. evidence says whether
+// loadCase reads a case and where its walk stands, its escalation summary
+// with the case link when the server has a BaseURL. evidence says whether
 // the reader may see what agents fetched inside customers' networks;
 // without it, agents' views keep their verdicts only (withoutEvidence),
 // everywhere the case is shown from st: rows, summaries, JSON.
 func (s *Server) loadCase(ctx context.Context, token string, evidence bool) (*caseState, error) {
+	return s.loadCaseAt(ctx, token, s.cfg.BaseURL, evidence)
+}
+
+// loadCaseAt loads a case as seen under base (the request's own address
+// without a BaseURL), whose link the escalation summary carries.
+func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bool) (*caseState, error) {
 	c, err := s.cfg.Store.Case(ctx, token)
 	if err != nil {
 		return nil, err
@@ -258,8 +266,16 @@ func (s *Server) loadCase(ctx context.Context, token string, evidence bool) (*ca
 	if !evidence {
 		st.views = withoutEvidence(st.views, st.jobs)
 	}
+	if s.mails != nil {
+		if st.mails, err = s.mails.CaseMails(ctx, c.ID); err != nil {
+			return nil, err
+		}
+	}
 	st.answers = wizard.ReplayAnswers(st.log)
 	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	if base != "" {
+		st.facts.Link = base + "/c/" + c.Token
+	}
 	st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
 	var ae *wizard.AnswerError
 	if errors.As(err, &ae) {
@@ -300,7 +316,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	from := s.pages.begin()
 	// The visitor's page is the same for everyone who has the link, staff
 	// included: agents' evidence is for the staff pages.
-	st, err := s.loadCase(r.Context(), token, false)
+	st, err := s.loadCaseAt(r.Context(), token, s.baseURL(r), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -403,6 +419,10 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	}
 	v.Agents, _ = s.agentRows(st)
 	v.Replies, v.HelpdeskStatus = s.helpdeskWord(r.Context(), st.c)
+	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
+	if v.CanSend {
+		v.MailFrom = s.cfg.Mailer.From()
+	}
 	return v
 }
 
@@ -500,7 +520,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
+	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -586,7 +606,7 @@ func (s *Server) handleBack(w http.ResponseWriter, r *http.Request) {
 // handleRevisit answers GET /c/{token}/at/{node}: an earlier step shown
 // again, to change its answer (or disagree with an automatic one).
 func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
-	st, err := s.loadCase(r.Context(), chi.URLParam(r, "token"), false)
+	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r), false)
 	if err != nil {
 		s.Error(w, r, err)
 		return

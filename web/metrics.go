@@ -22,6 +22,7 @@ type metrics struct {
 	shared         *prometheus.CounterVec
 	requests       *prometheus.CounterVec
 	webhooks       *prometheus.CounterVec
+	mails          *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
 }
 
@@ -45,6 +46,10 @@ func newMetrics(r *Runner) *metrics {
 			Name: "gatecheck_webhook_deliveries_total",
 			Help: "Webhook delivery attempts, by result: delivered, retry (failed, tried again later) or failed (given up).",
 		}, []string{"result"}),
+		mails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatecheck_mail_attempts_total",
+			Help: "Attempts to send an escalation mail, by result: delivered, retry (not taken, tried again later) or failed (given up).",
+		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatecheck_http_requests_total",
 			Help: "HTTP requests answered, by route pattern, method and status code.",
@@ -55,7 +60,7 @@ func newMetrics(r *Runner) *metrics {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30},
 		}, []string{"route"}),
 	}
-	m.reg.MustRegister(m.probes, m.probeSeconds, m.shared, m.requests, m.requestSeconds, m.webhooks,
+	m.reg.MustRegister(m.probes, m.probeSeconds, m.shared, m.requests, m.requestSeconds, m.webhooks, m.mails,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "gatecheck_probe_queue_depth",
 			Help: "Probe jobs (distinct targets) waiting for a worker.",
@@ -74,6 +79,7 @@ func newMetrics(r *Runner) *metrics {
 	}
 	for _, result := range []string{"delivered", "retry", "failed"} {
 		m.webhooks.WithLabelValues(result)
+		m.mails.WithLabelValues(result)
 	}
 	return m
 }
@@ -91,6 +97,13 @@ func (m *metrics) probed(verdict string, took time.Duration) {
 func (m *metrics) webhook(result string) {
 	if m != nil {
 		m.webhooks.WithLabelValues(result).Inc()
+	}
+}
+
+// mail counts an attempt to send an escalation mail by its result.
+func (m *metrics) mail(result string) {
+	if m != nil {
+		m.mails.WithLabelValues(result).Inc()
 	}
 }
 

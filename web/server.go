@@ -105,6 +105,16 @@ type Config struct {
 	// will at delivery.
 	lookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 
+	// Mailer sends escalation summaries by e-mail (nil: gatecheck sends
+	// none, and an escalation step offers a mailto: link only); Mails
+	// keeps the mail outbox (nil takes Store when it keeps it). MailTick
+	// is how often due mails are looked for (default 1 s); MailBackoff
+	// the waits after failed attempts (default mailBackoff).
+	Mailer      MailSender
+	Mails       wizard.MailStore
+	MailTick    time.Duration
+	MailBackoff []time.Duration
+
 	// Agents keeps the agents and their jobs; nil takes Store when it
 	// keeps them too, or turns agents off.
 	Agents wizard.AgentStore
@@ -165,6 +175,9 @@ type Server struct {
 	// configured; staffHookClient to admins', through hookGuard.
 	staffHookClient *http.Client
 	hookGuard       *probes.Guard
+
+	mails    wizard.MailStore // nil: no mail outbox
+	mailWake chan struct{}    // a mail was queued: look for due mails now
 
 	agents  wizard.AgentStore // nil: no agents
 	agentMu sync.Mutex
@@ -258,6 +271,15 @@ func New(cfg Config) *Server {
 	if cfg.AgentAttempts <= 0 {
 		cfg.AgentAttempts = 3
 	}
+	if cfg.MailTick <= 0 {
+		cfg.MailTick = time.Second
+	}
+	if len(cfg.MailBackoff) == 0 {
+		cfg.MailBackoff = mailBackoff
+	}
+	if cfg.Mails == nil {
+		cfg.Mails, _ = cfg.Store.(wizard.MailStore)
+	}
 	if cfg.Agents == nil {
 		cfg.Agents, _ = cfg.Store.(wizard.AgentStore)
 	}
@@ -310,6 +332,7 @@ func New(cfg Config) *Server {
 	s.browserGuard = probes.NewGuard(cfg.BrowserAllowNets)
 	s.streams = newStreamGate(cfg.StreamsPerClient, cfg.StreamsPerCase, cfg.Streams)
 	s.hooks, s.hookGuard = cfg.Webhooks, probes.NewGuard(cfg.WebhookAllowNets)
+	s.mails, s.mailWake = cfg.Mails, make(chan struct{}, 1)
 	s.hookClient, s.staffHookClient = newHookClient(nil), newHookClient(s.hookGuard)
 	if s.cfg.lookupHost == nil {
 		s.cfg.lookupHost = func(ctx context.Context, host string) ([]netip.Addr, error) {
@@ -351,12 +374,22 @@ func (s *Server) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if s.mails != nil && s.cfg.Mailer == nil {
+		// Mails queued under an earlier configuration wait for a mail
+		// server; say so rather than leave them silently.
+		if due, err := s.mails.DueMails(ctx, s.cfg.Now().Add(100*365*24*time.Hour), 1); err == nil && len(due) > 0 {
+			s.log.Warn("escalation mails wait in the outbox, but no mail server is set (--smtp-url, --mail-from)")
+		}
+	}
 	s.loopsOnce.Do(func() {
 		if s.agents != nil {
 			s.every(max(min(s.cfg.AgentLease/2, 5*time.Second), 100*time.Millisecond), s.sweepAgentsNow)
 		}
 		if s.hooks != nil {
 			s.every(s.cfg.WebhookTick, s.deliverDue)
+		}
+		if s.mails != nil && s.cfg.Mailer != nil {
+			s.mailLoop()
 		}
 		s.every(s.cfg.WatchTick, s.checkWatches)
 	})
@@ -439,6 +472,7 @@ func (s *Server) routes() http.Handler {
 	r.Get("/c/{token}", s.handleCase)
 	r.Get("/c/{token}/events", s.handleEvents)
 	r.Post("/c/{token}/answer", s.handleAnswer)
+	r.Post("/c/{token}/send", s.handleSendMail)
 	r.Post("/c/{token}/back", s.handleBack)
 	r.Get("/c/{token}/at/{node}", s.handleRevisit)
 	r.Post("/c/{token}/recheck", s.handleRecheck)

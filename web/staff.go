@@ -384,6 +384,7 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 	for _, c := range changes {
 		out = append(out, templates.TimelineEntry{At: c.At, Kind: "status", Actor: c.Actor, Text: fmt.Sprintf("Status %s → %s", c.From, c.To)})
 	}
+	out = append(out, mailTimeline(st.mails)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out
 }

@@ -40,6 +40,8 @@ type Facts struct {
 	Ticket      string
 	// Now is when the summary is written (the engine reads no clock).
 	Now time.Time
+	// Link is the case's absolute link, for the summary (empty: none).
+	Link string
 }
 
 // Answer is one thing the person chose. For a check node it overrides the
@@ -83,8 +85,19 @@ type StepChoice struct {
 type Escalation struct {
 	Team    string `json:"team"`
 	Contact string `json:"contact"`
+	// Address is the contact as the operator set it, empty when this
+	// gatecheck has none: then nobody is named, and the person is told so.
+	Address string `json:"address,omitempty"`
+	// Email is Address when it is an e-mail address (for mailto: links
+	// and mail sent by gatecheck), else empty.
+	Email   string `json:"email,omitempty"`
 	Request string `json:"request"`
-	// Summary is ready to paste into an e-mail or ticket.
+	// Subject and Body are the hand-off as an e-mail: what gatecheck
+	// found, the case link, the requester, the time and the steps tried.
+	Subject string `json:"subject"`
+	Body    string `json:"body"`
+	// Summary is ready to paste into an e-mail or ticket: the recipient
+	// (when there is one), the subject and the body.
 	Summary string `json:"summary"`
 }
 
@@ -453,9 +466,16 @@ func (t *Tree) step(n *Node, r renderer, path []PathEntry) *Step {
 		st.Choices = []StepChoice{{ID: ChoiceFixed, Label: "This fixed it"}, {ID: ChoiceBroken, Label: "Still broken"}}
 	case KindEscalate:
 		e := &Escalation{Team: r.fill(n.Team), Contact: r.fill(n.Contact), Request: r.fill(n.Request)}
-		e.Summary = r.summary(t, e, path)
+		bare := r
+		bare.bare = true
+		e.Address = strings.TrimSpace(bare.fill(n.Contact))
+		e.Email = EmailAddress(e.Address)
+		e.Subject, e.Body = r.subject(), r.body(t, e, path)
+		e.Summary = r.summary(e)
 		st.Escalation = e
-		st.Choices = []StepChoice{{ID: ChoiceSent, Label: "I have sent it to " + e.Team}}
+		// The walk ends escalated only when the summary was sent: by
+		// gatecheck (its own button) or, as the person confirms, by them.
+		st.Choices = []StepChoice{{ID: ChoiceSent, Label: "I have sent it myself"}}
 	case KindEnd:
 		st.Done, st.Outcome = true, n.Outcome
 	}

@@ -2,6 +2,7 @@ package wizard
 
 import (
 	"fmt"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 type renderer struct {
 	s Settings
 	f Facts
+	// bare leaves the contacts as the operator set them, empty when unset,
+	// instead of the words that stand in for them.
+	bare bool
 }
 
 func or(v, fallback string) string {
@@ -29,8 +33,14 @@ func (r renderer) value(name string) string {
 	case "team":
 		return or(r.s.Team, "the hosting team")
 	case "team_contact":
+		if r.bare {
+			return strings.TrimSpace(r.s.TeamContact)
+		}
 		return or(r.s.TeamContact, "your helpdesk, who know how to reach them")
 	case "support_contact":
+		if r.bare {
+			return strings.TrimSpace(r.s.SupportContact)
+		}
 		return or(r.s.SupportContact, "your helpdesk")
 	case "status_page":
 		return or(r.s.StatusPage, "the service's status page (if it has one)")
@@ -96,9 +106,51 @@ func (r renderer) fill(s string) string {
 // evidenceHeaders are the response headers a team can trace a request by.
 var evidenceHeaders = []string{"CF-RAY", "X-Amz-Cf-Id", "X-Azure-Ref", "X-Served-By", "X-Request-Id", "X-Varnish", "Server", "Via"}
 
-// summary writes the ready-to-send text of an escalation: everything the
-// receiving team needs without a round trip.
-func (r renderer) summary(t *Tree, e *Escalation, path []PathEntry) string {
+// EmailAddress returns the e-mail address a contact is ("ops@example.com",
+// "CloudOps <ops@example.com>", "mailto:ops@example.com"), or "" when it
+// is something else (a phone number, a web address, a name).
+func EmailAddress(contact string) string {
+	c := strings.TrimSpace(contact)
+	if len(c) > 6 && strings.EqualFold(c[:7], "mailto:") {
+		c = c[7:]
+	}
+	a, err := mail.ParseAddress(c)
+	if err != nil || strings.ContainsAny(a.Address, " \t\r\n,;?&") {
+		return ""
+	}
+	return a.Address
+}
+
+// finding is what gatecheck found, in plain words.
+func (r renderer) finding() string {
+	rep := r.f.Report
+	if rep == nil {
+		return "gatecheck could not check the site"
+	}
+	return or(strings.TrimSpace(rep.Verdict.Summary), string(rep.Verdict.Code))
+}
+
+// subject is an escalation's subject line: the site and what was found,
+// never a status the probes did not see.
+func (r renderer) subject() string {
+	f := oneLine(strings.TrimSuffix(r.finding(), "."))
+	return r.value("host") + ": " + f
+}
+
+// summary is the ready-to-paste text: the recipient when there is one, the
+// subject and the body.
+func (r renderer) summary(e *Escalation) string {
+	var b strings.Builder
+	if e.Address != "" {
+		fmt.Fprintf(&b, "To: %s (%s)\n", e.Team, e.Address)
+	}
+	fmt.Fprintf(&b, "Subject: %s\n\n%s", e.Subject, e.Body)
+	return b.String()
+}
+
+// body writes the text of an escalation: everything the receiving team
+// needs without a round trip.
+func (r renderer) body(t *Tree, e *Escalation, path []PathEntry) string {
 	var b strings.Builder
 	line := func(format string, a ...any) { fmt.Fprintf(&b, format+"\n", a...) }
 	loc := r.s.Location
@@ -109,12 +161,17 @@ func (r renderer) summary(t *Tree, e *Escalation, path []PathEntry) string {
 	if now.IsZero() {
 		now = time.Unix(0, 0)
 	}
-	line("To: %s (%s)", e.Team, e.Contact)
-	line("Subject: 502 Bad Gateway on %s", r.value("host"))
-	line("")
 	if e.Request != "" {
 		line("%s", e.Request)
 		line("")
+	}
+	line("What gatecheck found: %s", r.finding())
+	if rep := r.f.Report; rep != nil && rep.Verdict.Explanation != "" {
+		line("%s", rep.Verdict.Explanation)
+	}
+	line("")
+	if r.f.Link != "" {
+		line("Case: %s", r.f.Link)
 	}
 	line("URL: %s", r.value("url"))
 	if r.f.Ticket != "" {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatecheck/gatecheck/mailer"
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/web"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -91,6 +92,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	minReports := fs.Int("incident-min-reports", envInt("GATECHECK_INCIDENT_MIN_REPORTS", 3), "open cases of one host and verdict that make an incident (GATECHECK_INCIDENT_MIN_REPORTS)")
 	watchIntervals := fs.String("watch-intervals", envOr("GATECHECK_WATCH_INTERVALS", "1m,2m,5m,10m,30m,1h"), "waits between a watched case's checks, the last repeating (GATECHECK_WATCH_INTERVALS)")
 	watchFor := fs.Duration("watch-for", envDuration("GATECHECK_WATCH_FOR", 24*time.Hour), "how long a case is watched before gatecheck stops checking (GATECHECK_WATCH_FOR)")
+	smtpURL := fs.String("smtp-url", os.Getenv("GATECHECK_SMTP_URL"), "the mail server that sends escalation summaries: smtp://user:password@host:587 (STARTTLS; ?starttls=opportunistic or none to relax it) or smtps://user:password@host:465 (GATECHECK_SMTP_URL)")
+	mailFrom := fs.String("mail-from", os.Getenv("GATECHECK_MAIL_FROM"), "the sender of escalation summaries, e.g. \"gatecheck <gatecheck@example.com>\"; needed with --smtp-url (GATECHECK_MAIL_FROM)")
 	metricsToken := fs.String("metrics-token", os.Getenv("GATECHECK_METRICS_TOKEN"), "bearer token that lets a client read /metrics from anywhere; without it only loopback and the trusted proxies' ranges may (GATECHECK_METRICS_TOKEN)")
 	logFormat := fs.String("log-format", envOr("GATECHECK_LOG_FORMAT", "text"), "log lines as text (key=value) or json (GATECHECK_LOG_FORMAT)")
 	agentPoll := fs.Duration("agent-poll", envDuration("GATECHECK_AGENT_POLL", wizard.AgentPoll), "how long an agent's request for work waits for a job (GATECHECK_AGENT_POLL)")
@@ -136,6 +139,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 		hookURLs = append(hookURLs, u)
+	}
+	var sender web.MailSender
+	switch {
+	case *smtpURL != "" && *mailFrom == "":
+		fmt.Fprintln(stderr, "gatecheck serve: --smtp-url needs --mail-from, the address escalation summaries are sent from")
+		return exitUsage
+	case *smtpURL != "":
+		m, err := mailer.New(*smtpURL, *mailFrom)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve: --smtp-url:", err)
+			return exitUsage
+		}
+		sender = m
+	case *mailFrom != "":
+		fmt.Fprintln(stderr, "gatecheck serve: --mail-from needs --smtp-url, the mail server to send through")
+		return exitUsage
 	}
 	hookNets, err := probes.ParseNets(append([]string{os.Getenv("GATECHECK_ALLOW_WEBHOOK_NETS")}, webhookNets...)...)
 	if err != nil {
@@ -218,6 +237,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		WatchIntervals: intervals, WatchFor: *watchFor,
 		IncidentMinReports: *minReports,
 		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret, WebhookAllowNets: hookNets,
+		Mails: db, Mailer: sender,
 		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 		Users: db, APIKeys: db, APIKeyProbesPerMinute: float64(*keyPerMinute), APIKeyProbeBurst: max(1, *keyPerMinute/2),
 	})

@@ -179,6 +179,11 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"--base-url", "ftp://x"},
 		{"--tree", "/no/such/tree.yaml"},
 		{"--samples", "-3"},
+		{"--smtp-url", "smtp://mail.example.com"}, // no --mail-from
+		{"--mail-from", "gatecheck@example.com"},  // no --smtp-url
+		{"--smtp-url", "http://mail.example.com", "--mail-from", "gatecheck@example.com"}, // not SMTP
+		{"--smtp-url", "smtp://mail.example.com?starttls=maybe", "--mail-from", "gatecheck@example.com"},
+		{"--smtp-url", "smtp://mail.example.com", "--mail-from", "gatecheck"},
 		{"unexpected"},
 	} {
 		args = append([]string{"serve", "--db", filepath.Join(t.TempDir(), "x.db"), "--addr", "127.0.0.1:0"}, args...)

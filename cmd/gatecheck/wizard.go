@@ -109,7 +109,11 @@ func (w *walker) showStep(st *wizard.Step) {
 		writeWrapped(w.out, "gatecheck found: ", st.Found)
 	}
 	if e := st.Escalation; e != nil {
-		fmt.Fprintf(w.out, "\nSend this to %s (%s):\n\n", e.Team, e.Contact)
+		if e.Address != "" {
+			fmt.Fprintf(w.out, "\nSend this to %s (%s):\n\n", e.Team, e.Address)
+		} else {
+			fmt.Fprintf(w.out, "\nNo contact is set for %s (--team-contact, --support-contact): send them this the way you usually reach them:\n\n", e.Team)
+		}
 		for _, l := range strings.Split(strings.TrimRight(e.Summary, "\n"), "\n") {
 			fmt.Fprintln(w.out, "    "+l)
 		}
