@@ -920,6 +920,21 @@ func TestBrowser(t *testing.T) {
 		a.waitProbed(escalation)
 		a.answer(escalation, "allowlist-who", "some")
 		a.answer(escalation, "allowlist-verify", "broken")
+		// A case the helpdesk answered and resolved, and one a ticket
+		// system opened (its page offers "I saw the error in this
+		// browser").
+		replied := a.createCase(gateway, "INC-4")
+		a.waitProbed(replied)
+		ctx := context.Background()
+		if c, err := a.db.Case(ctx, replied); err != nil {
+			t.Fatal(err)
+		} else if _, err := a.db.AddReply(ctx, c.ID, "ann", "We restarted the shop's application server at 14:05. Please try again, and reply to INC-4 if it still fails."); err != nil {
+			t.Fatal(err)
+		} else if err := a.db.SetStatus(ctx, c.ID, wizard.StatusResolved, "ann"); err != nil {
+			t.Fatal(err)
+		}
+		fromAPI := a.apiCreate("", fmt.Sprintf(`{"url": %q, "ticket": "INC-5"}`, gateway))
+		a.waitProbed(fromAPI)
 		staff := b.newTab(t, a.ts.URL)
 		staff.open("/staff/login")
 		staff.do(chromedp.SendKeys(chromedp.CSS("#name"), "ann"), chromedp.SendKeys(chromedp.CSS("#password"), "correct horse battery"))
@@ -935,6 +950,8 @@ func TestBrowser(t *testing.T) {
 			{"probing", visitor, "", "[data-events]"}, // a case made at each width
 			{"question", visitor, "/c/" + question, "#step-title"},
 			{"escalation", visitor, "/c/" + escalation, "#summary"},
+			{"helpdesk-reply", visitor, "/c/" + replied, `[data-testid="helpdesk"]`},
+			{"api-case", visitor, "/c/" + fromAPI, `[data-testid="claim-browser"]`},
 			{"not-found", visitor, "/c/no-such-case", "h1"},
 			{"staff-login", visitor, "/staff/login", "#password"},
 			{"staff-list", staff, "/staff", "table"},
