@@ -173,6 +173,16 @@ func TestFixCheckedStillFailing(t *testing.T) {
 	if doc := a.confirmDoc(token); doc.Current.Node != "escalate-support" {
 		t.Errorf("the next step is %s", doc.Current.Node)
 	}
+	// Changing the earlier answer to "This fixed it" checks too.
+	if resp, _ := a.postAnswer(token, "fix-wait", wizard.ChoiceFixed); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("changing to this fixed it: %d", resp.StatusCode)
+	}
+	if page := a.waitChecked(token); !strings.Contains(page, "still fails") {
+		t.Errorf("after changing to this fixed it: %s", excerpt(page, "step-title"))
+	}
+	if doc := a.confirmDoc(token); doc.Status != wizard.StatusOpen || doc.Current.Node != "fix-wait" {
+		t.Errorf("after changing to this fixed it: %s at %s", doc.Status, doc.Current.Node)
+	}
 }
 
 // TestFixCheckedAfterRecovery: the same once the site recovered: solved,
