@@ -250,7 +250,7 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 	}
 	var report *probes.Report
 	for _, run := range runs {
-		if _, ok := confirmNode(run); ok {
+		if _, _, ok := confirmNode(run); ok {
 			st.confirm = run
 			continue
 		}

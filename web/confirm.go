@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 
 // Checking a reported fix. On a fix marked "confirm: probe", "This fixed
 // it" is not recorded at once: it starts a fresh probe run whose actor is
-// confirmRunPrefix plus the fix's node. That run is the confirmation's own
+// confirmRunPrefix, the fix's node, "@" and the sequence number of the
+// case's last step record ("confirm:fix-cert@12"). That run is the confirmation's own
 // record: it is never the report the walk reads (loadCaseAt leaves it out),
 // so a site that recovered does not re-route the walk that led to the fix.
 // When the run has found the site answering normally, the answer is
@@ -29,23 +31,42 @@ const (
 	worksForMe       = "works-for-me"
 )
 
-// confirmNode returns the fix node a probe run checks, if it is a
-// confirmation.
-func confirmNode(run *wizard.ProbeRun) (string, bool) {
-	return strings.CutPrefix(run.Actor, confirmRunPrefix)
+// confirmRunActor returns the actor of a probe run that checks the fix
+// at node, asked for after the step record numbered seq (0: none).
+func confirmRunActor(node string, seq int64) string {
+	return confirmRunPrefix + node + "@" + strconv.FormatInt(seq, 10)
+}
+
+// confirmNode returns the fix node a probe run checks and the step record
+// it was asked for after, if it is a confirmation.
+func confirmNode(run *wizard.ProbeRun) (node string, seq int64, ok bool) {
+	rest, ok := strings.CutPrefix(run.Actor, confirmRunPrefix)
+	if !ok {
+		return "", 0, false
+	}
+	node, n, _ := strings.Cut(rest, "@")
+	seq, _ = strconv.ParseInt(n, 10, 64)
+	return node, seq, true
+}
+
+// lastSeq is the sequence number of the case's last step record, 0 when
+// it has none.
+func (st *caseState) lastSeq() int64 {
+	if len(st.log) == 0 {
+		return 0
+	}
+	return st.log[len(st.log)-1].Seq
 }
 
 // confirmApplies reports whether the case's latest confirmation is of the
-// step shown now and was asked for since the last answer: otherwise it
-// belongs to an earlier visit of the step and says nothing now.
+// step shown now and was asked for after the last step record: otherwise
+// it belongs to an earlier visit of the step and says nothing now.
 func (st *caseState) confirmApplies() bool {
 	if st.confirm == nil || st.step == nil || st.step.Done {
 		return false
 	}
-	if node, _ := confirmNode(st.confirm); node != st.step.Node {
-		return false
-	}
-	return len(st.log) == 0 || !st.log[len(st.log)-1].At.After(st.confirm.QueuedAt)
+	node, seq, _ := confirmNode(st.confirm)
+	return node == st.step.Node && seq == st.lastSeq()
 }
 
 // confirming reports whether a check of the fix shown is under way: the
@@ -150,7 +171,7 @@ func (s *Server) confirmFix(w http.ResponseWriter, r *http.Request, st *caseStat
 		http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
 		return true
 	}
-	_, err := s.startFresh(r, st.c, confirmRunPrefix+st.step.Node)
+	_, err := s.startFresh(r, st.c, confirmRunActor(st.step.Node, st.lastSeq()))
 	if err == nil {
 		http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
 		return true

@@ -163,7 +163,7 @@ func TestFixCheckedStillFailing(t *testing.T) {
 	if doc.Status != wizard.StatusOpen || doc.Current.Node != "fix-wait" || doc.Current.Confirmation == nil || doc.Current.Confirmation.Confirmed {
 		t.Errorf("after a failing check: %+v", doc)
 	}
-	if runs := a.runsOf(token); runs[len(runs)-1].Actor != "confirm:fix-wait" {
+	if runs := a.runsOf(token); !strings.HasPrefix(runs[len(runs)-1].Actor, "confirm:fix-wait@") {
 		t.Errorf("the check's run is by %q", runs[len(runs)-1].Actor)
 	}
 	// The next step is the fix's "still broken".
@@ -325,7 +325,7 @@ func TestFixCheckJoinsAndCountsAgainstHostCap(t *testing.T) {
 	site.release()
 	a.waitChecked(token)
 	runs, otherRuns := a.runsOf(token), a.runsOf(other)
-	if confirm := runs[len(runs)-1]; confirm.Actor != "confirm:fix-wait" || confirm.SharedFrom != otherRuns[0].ID {
+	if confirm := runs[len(runs)-1]; !strings.HasPrefix(confirm.Actor, "confirm:fix-wait@") || confirm.SharedFrom != otherRuns[0].ID {
 		t.Errorf("the check's run: actor %q, shared from %d; want it to share run %d", confirm.Actor, confirm.SharedFrom, otherRuns[0].ID)
 	}
 
@@ -346,5 +346,23 @@ func TestFixCheckJoinsAndCountsAgainstHostCap(t *testing.T) {
 	clock.advance(61 * time.Second)
 	if page := a.waitChecked(token); !strings.Contains(page, "still fails") {
 		t.Errorf("after the cap: %s", excerpt(page, "step-title"))
+	}
+}
+
+// TestOldCheckSaysNothingAfterBack: a check belongs to the visit of the
+// fix it was asked at; back at the fix later, it is shown afresh.
+func TestOldCheckSaysNothingAfterBack(t *testing.T) {
+	a := newApp(t)
+	site := newFixSite(t)
+	token := atFixWait(t, a, site.URL+"/")
+	a.postAnswer(token, "fix-wait", wizard.ChoiceFixed)
+	a.waitChecked(token)
+	a.answer(token, "fix-wait", wizard.ChoiceBroken)
+	if resp, _ := a.do("POST", "/c/"+token+"/back", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("back: %d", resp.StatusCode)
+	}
+	_, page := a.do("GET", "/c/"+token, nil)
+	if !strings.Contains(page, "Wait a few minutes") || strings.Contains(page, "still fails") || !strings.Contains(page, "This fixed it") {
+		t.Errorf("back at the fix: %s", excerpt(page, "step-title"))
 	}
 }
