@@ -42,6 +42,9 @@ type ProbingView struct {
 	// Check is the browser's own try of the URL, made while the server's
 	// probes run; nil when the run has its browser view already.
 	Check *BrowserCheck
+	// Title, when set, heads the page instead of "Checking {URL}": what
+	// is being checked, such as whether a fix worked.
+	Title string
 }
 
 // BrowserCheck is the visitor's browser trying the case's URL itself, as

@@ -60,6 +60,9 @@ type apiCurrent struct {
 	Title   string         `json:"title"`
 	Done    bool           `json:"done"`
 	Outcome wizard.Outcome `json:"outcome,omitempty"`
+	// Confirmation says, on an end a fix led to, whether gatecheck's check
+	// confirmed the fix (or, on a fix, that the check found it failing).
+	Confirmation *wizard.Confirmation `json:"confirmation,omitempty"`
 }
 
 type apiCase struct {
@@ -167,7 +170,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 		out.Vantages[i].State = state
 	}
 	if !st.probing() {
-		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome}
+		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome, Confirmation: st.step.Confirmation}
 	}
 	return out, nil
 }

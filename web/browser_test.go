@@ -565,10 +565,16 @@ func TestBrowser(t *testing.T) {
 		}
 		tb.expect("fix", "error.log")
 		tb.audit("fix (logs)")
-		if title := tb.answer("fixed"); !strings.HasPrefix(title, "Solved") {
+		// gatecheck checks the fix; the upstream is still dead.
+		if title := tb.answer("fixed"); title != "Read the gateway's and the application's logs" {
 			t.Fatalf("after fixed: %q", title)
 		}
-		tb.expect("end", "Outcome: resolved")
+		tb.expect("fix checked", "still fails", "Go on to the next step", "It works for me now")
+		tb.audit("fix (checked, still failing)")
+		if title := tb.answer("works-for-me"); !strings.HasPrefix(title, "Solved") {
+			t.Fatalf("after it works for me: %q", title)
+		}
+		tb.expect("end", "Outcome: resolved", "not confirmed by a check")
 		tb.audit("end (resolved)")
 		// Back on the first browser's link the case shows the same end.
 		doc := a.waitProbed(tb.token())
@@ -677,8 +683,13 @@ func TestBrowser(t *testing.T) {
 		if title := tb.answer("user"); title != "Wait a few minutes, then try again" {
 			t.Fatalf("after changing to user: %q", title)
 		}
-		if title := tb.answer("fixed"); !strings.HasPrefix(title, "Solved") {
+		// The check of the fix: the page refreshes itself until it is done.
+		if title := tb.answer("fixed"); title != "Wait a few minutes, then try again" {
 			t.Fatalf("after fixed: %q", title)
+		}
+		tb.expect("fix checked", "still fails")
+		if title := tb.answer("works-for-me"); !strings.HasPrefix(title, "Solved") {
+			t.Fatalf("after it works for me: %q", title)
 		}
 		// Without JavaScript the browser cannot check: the wizard asks.
 		tb.open("/")

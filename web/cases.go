@@ -205,6 +205,9 @@ type caseState struct {
 	tree    *wizard.Tree
 	latest  *wizard.ProbeRun
 	checked *wizard.ProbeRun // the latest finished run: its report is in force
+	// confirm is the latest check of a reported fix: never the report in
+	// force, so that the walk stays on the facts it was based on.
+	confirm *wizard.ProbeRun
 	// treeLost is set when the tree version the case began on cannot be
 	// read any more, so that it walks the current tree.
 	treeLost bool
@@ -247,6 +250,10 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 	}
 	var report *probes.Report
 	for _, run := range runs {
+		if _, _, ok := confirmNode(run); ok {
+			st.confirm = run
+			continue
+		}
 		st.latest = run
 		if run.State == wizard.ProbeDone {
 			st.checked, report = run, run.Report
@@ -284,7 +291,16 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 		st.answers, st.stale = st.answers[:ae.Index], true
 		st.step, err = st.tree.Next(s.cfg.Settings, st.facts, st.answers)
 	}
-	return st, err
+	if err != nil {
+		return st, err
+	}
+	if settled, err := s.settleConfirm(ctx, st); err != nil {
+		return nil, err
+	} else if settled {
+		return s.loadCaseAt(ctx, token, base, evidence)
+	}
+	s.describeConfirmation(st)
+	return st, nil
 }
 
 // probing reports whether the case has no finished probe run yet.
@@ -321,7 +337,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	if st.probing() || st.rechecking() {
+	if st.probing() || st.rechecking() || st.confirming() {
 		s.renderProbing(w, r, st)
 		return
 	}
@@ -405,6 +421,10 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 		w.Header().Set("Content-Security-Policy", contentPolicy(csp))
 	}
 	m := s.meta(r, "Checking "+st.c.Host)
+	if st.confirming() {
+		v.Title = "Checking whether " + st.c.Host + " works now…"
+		m = s.meta(r, v.Title)
+	}
 	m.Refresh = 2
 	s.render(w, r, http.StatusOK, templates.Probing(m, v))
 }
@@ -496,21 +516,31 @@ func (s *Server) handleRecheck(w http.ResponseWriter, r *http.Request) {
 // never reuses a finished one. It answers the request itself and returns
 // false when refused.
 func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, bool) {
-	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
-		s.tooMany(w, r, wait, "checks started")
+	run, err := s.startFresh(r, c, actor)
+	var limited *limitedError
+	switch {
+	case errors.As(err, &limited):
+		s.tooMany(w, r, limited.wait, limited.what)
 		return nil, false
-	}
-	held, err := s.runner.Reserve(targetOf(c), fresh)
-	var run *wizard.ProbeRun
-	if err == nil {
-		// Queued even if the client hangs up now, as a new case is.
-		run, err = s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, fresh)
-	}
-	if err != nil {
+	case err != nil:
 		s.Error(w, r, err)
 		return nil, false
 	}
 	return run, true
+}
+
+// startFresh queues a new probe run of a case for actor as freshCheck
+// does, and returns a *limitedError when the client's limit refuses it.
+func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, error) {
+	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
+		return nil, &limitedError{wait, "checks started"}
+	}
+	held, err := s.runner.Reserve(targetOf(c), fresh)
+	if err != nil {
+		return nil, err
+	}
+	// Queued even if the client hangs up now, as a new case is.
+	return s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, fresh)
 }
 
 // handleAnswer answers POST /c/{token}/answer: record the choice at the
@@ -533,6 +563,24 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 	now := s.cfg.Now()
 	var next []wizard.Answer
 	refusal := "That answer no longer fits this case (it may have moved on in another window). This is where it is now."
+	if n := st.tree.Node(node); n != nil && n.Kind == wizard.KindFix && n.Confirm == wizard.ConfirmProbe {
+		switch choice {
+		case wizard.ChoiceFixed:
+			// Gatecheck checks first, also when the answer changes an
+			// earlier one: the walk goes back to the fix.
+			if node != st.step.Node || st.step.Done {
+				if st, err = s.rewindTo(r.Context(), r, st, node); err != nil {
+					s.answerRefused(w, r, st, refusal)
+					return
+				}
+			}
+			s.confirmFix(w, r, st)
+			return
+		case worksForMe:
+			// After a check found it still failing: the visitor's word.
+			choice = wizard.ChoiceFixed
+		}
+	}
 	if node == st.step.Node && !st.step.Done {
 		next = append(st.answers[:len(st.answers):len(st.answers)], wizard.Answer{Node: node, Choice: choice, At: now})
 		refusal = "That is not one of this step's choices."

@@ -117,6 +117,25 @@ type Step struct {
 	Outcome    Outcome     `json:"outcome,omitempty"`
 	Done       bool        `json:"done"`
 	Path       []PathEntry `json:"path"`
+	// Confirm is set on a fix whose "this fixed it" gatecheck checks with
+	// a fresh probe before recording it.
+	Confirm bool `json:"confirm,omitempty"`
+	// Confirmation, set by the reader of a case (not by the engine), says
+	// whether gatecheck's own check confirmed a fix: on the end a fix led
+	// to, and on a fix whose check found the site still failing.
+	Confirmation *Confirmation `json:"confirmation,omitempty"`
+}
+
+// Confirmation is what gatecheck's check of a reported fix found, in words.
+type Confirmation struct {
+	// Confirmed is true when a fresh probe found the site answering
+	// normally; false when the fix was recorded on the person's word.
+	Confirmed bool `json:"confirmed"`
+	// Checked is when gatecheck checked (zero: it did not).
+	Checked time.Time `json:"checked,omitzero"`
+	// Text says it for a person: "Solved: gatecheck checked … again at
+	// 14:32 and it answers normally", or why it is not confirmed.
+	Text string `json:"text"`
 }
 
 // ErrStale is wrapped by errors about answers that do not fit the path.
@@ -464,6 +483,7 @@ func (t *Tree) step(n *Node, r renderer, path []PathEntry) *Step {
 		}
 	case KindFix:
 		st.Choices = []StepChoice{{ID: ChoiceFixed, Label: "This fixed it"}, {ID: ChoiceBroken, Label: "Still broken"}}
+		st.Confirm = n.Confirm == ConfirmProbe
 	case KindEscalate:
 		e := &Escalation{Team: r.fill(n.Team), Contact: r.fill(n.Contact), Request: r.fill(n.Request)}
 		bare := r

@@ -53,6 +53,10 @@ const (
 	ChoiceSent   = "sent"
 )
 
+// ConfirmProbe is the one value of a fix's confirm: gatecheck probes the
+// site again before it records "this fixed it".
+const ConfirmProbe = "probe"
+
 // Tree is a parsed, validated troubleshooting tree.
 type Tree struct {
 	// Version is the tree author's version string.
@@ -103,6 +107,11 @@ type Node struct {
 	Steps  []string `yaml:"steps"`
 	Fixed  string   `yaml:"fixed"`
 	Broken string   `yaml:"broken"`
+	// Confirm, on a fix, says how gatecheck can see whether the fix
+	// worked: "probe" (a fresh check of the site from gatecheck's
+	// server) for fixes made on the server side. Without it, "this fixed
+	// it" is recorded as the person says, not confirmed by a check.
+	Confirm string `yaml:"confirm"`
 
 	// Escalate: the team, how to reach it, what to ask of it, and where
 	// the walk goes once the summary is sent.
@@ -168,7 +177,7 @@ func (n *Node) Edges() []string {
 var nodeKeys = map[string]bool{
 	"id": true, "kind": true, "title": true, "text": true, "help": true, "choices": true, "field": true,
 	"default": true, "quiet": true, "steps": true, "fixed": true, "broken": true, "team": true, "contact": true,
-	"request": true, "next": true, "outcome": true, "covers": true, "assumes": true,
+	"request": true, "next": true, "outcome": true, "covers": true, "assumes": true, "confirm": true,
 }
 
 var choiceKeys = map[string]bool{"id": true, "label": true, "when": true, "next": true}

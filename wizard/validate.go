@@ -178,6 +178,9 @@ func (t *Tree) validateNode(n *Node, lenient bool, add func(int, string, ...any)
 			add(n.Line, "node %q: %s %s node has no %s", n.ID, article, n.Kind, field)
 		}
 	}
+	if n.Confirm != "" && n.Kind != KindFix {
+		add(n.Line, "node %q: only a fix has \"confirm\" (gatecheck checks a fix, not a %s)", n.ID, n.Kind)
+	}
 	switch n.Kind {
 	case KindQuestion, KindCheck:
 		if n.Kind == KindQuestion && strings.TrimSpace(n.Text) == "" {
@@ -223,6 +226,9 @@ func (t *Tree) validateNode(n *Node, lenient bool, add func(int, string, ...any)
 		}
 		ref(n.Line, `"fixed" ("this fixed it")`, n.Fixed)
 		ref(n.Line, `"broken" ("still broken")`, n.Broken)
+		if n.Confirm != "" && n.Confirm != ConfirmProbe {
+			add(n.Line, "node %q: confirm %q is not %q (the only way gatecheck checks a fix)", n.ID, n.Confirm, ConfirmProbe)
+		}
 		mustEmpty("choices", len(n.Choices) > 0)
 		mustEmpty("next", n.Next != "")
 	case KindEscalate:

@@ -254,3 +254,47 @@ func TestProofIsBounded(t *testing.T) {
 		t.Errorf("a tree past the bound: %v", err)
 	}
 }
+
+// TestConfirmOnFixesOnly: confirm marks a fix gatecheck can check, with
+// the one way it checks (probe); anywhere else, or any other value, is an
+// error naming the line.
+func TestConfirmOnFixesOnly(t *testing.T) {
+	fix := "    fixed: done\n    broken: e\n"
+	tr, err := Parse("t.yaml", []byte(strings.Replace(base, fix, fix+"    confirm: probe\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := tr.StepAt(Settings{}, Facts{}, "f"); err != nil || !st.Confirm {
+		t.Errorf("the fix's step does not say gatecheck checks it: %+v, %v", st, err)
+	}
+	for _, tt := range []struct{ name, src, want string }{
+		{"other value", strings.Replace(base, fix, fix+"    confirm: ask\n", 1), `t.yaml:26: node "f": confirm "ask" is not "probe"`},
+		{"on a question", strings.Replace(base, "    text: Which?\n", "    text: Which?\n    confirm: probe\n", 1), `t.yaml:4: node "q": only a fix has "confirm"`},
+		{"on an end", base + "    confirm: probe\n", `node "done": only a fix has "confirm"`},
+	} {
+		if _, err := Parse("t.yaml", []byte(tt.src)); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v; want %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestDefaultTreeChecksServerSideFixes: in the built-in tree, the fixes
+// made on the server side are checked by a probe, and those only the
+// visitor can see are not.
+func TestDefaultTreeChecksServerSideFixes(t *testing.T) {
+	checked := map[string]bool{"fix-https-binding": true, "fix-cert": true, "fix-dns": true, "fix-wait": true, "fix-server-down": true,
+		"owner-logs": true, "fix-rollback-code": true, "fix-rollback-platform": true, "fix-proxy-config": true, "fix-overload": true, "fix-redirect-owner": true}
+	tr := Default()
+	for _, n := range tr.Nodes {
+		if n.Kind != KindFix {
+			continue
+		}
+		if got := n.Confirm == ConfirmProbe; got != checked[n.ID] {
+			t.Errorf("fix %s: confirmed by a probe %v, want %v", n.ID, got, checked[n.ID])
+		}
+		delete(checked, n.ID)
+	}
+	for id := range checked {
+		t.Errorf("no fix %s in the built-in tree", id)
+	}
+}
