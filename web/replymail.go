@@ -77,6 +77,9 @@ func (s *Server) handleVisitorEmail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		v := s.stepView(r, st)
+		if v.Email == nil { // no mail server: the form is shown to say why all the same
+			v.Email = &templates.EmailForm{Action: "/c/" + c.Token + "/email", Email: c.VisitorEmail}
+		}
 		v.EmailError, v.EmailDraft = wizard.ErrorMessage(err), clip(raw, 4*maxEmail)
 		s.render(w, r, http.StatusUnprocessableEntity, templates.Step(s.meta(r, st.step.Title), v))
 		return
@@ -151,11 +154,11 @@ func statusWords(st wizard.Status) string {
 	case wizard.StatusResolved:
 		return "resolved"
 	case wizard.StatusEscalated:
-		return "passed on to the people who can fix it"
+		return "escalated"
 	case wizard.StatusUnresolved:
 		return "closed without a fix"
 	}
-	return "open: the helpdesk is on it"
+	return "open"
 }
 
 // addReply adds a staff reply to the visitor, with its mail when the
