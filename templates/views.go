@@ -32,6 +32,10 @@ type PageMeta struct {
 // HomeView is the start page's form.
 type HomeView struct {
 	URL, Ticket, Error string
+	// Email is the visitor's address for the helpdesk's answers, asked
+	// for when AskEmail (gatecheck can send mail).
+	Email    string
+	AskEmail bool
 }
 
 // ProbingView is the page shown while the probes run.
@@ -106,6 +110,18 @@ type StepView struct {
 	CanSend  bool
 	MailFrom string
 	Mails    []MailRow
+	// Email, for the reporting browser only and when gatecheck can send
+	// mail, is its form for the address the helpdesk's answers go to;
+	// EmailError says why the address typed, EmailDraft, was refused.
+	Email      *EmailForm
+	EmailError string
+	EmailDraft string
+}
+
+// EmailForm is where the visitor leaves or changes their address.
+type EmailForm struct {
+	Action string // where the form posts
+	Email  string // the address kept, or empty
 }
 
 // MailRow is an escalation summary gatecheck sent, and where it stands
@@ -181,6 +197,8 @@ type StaffCaseView struct {
 	TreeNote string          // set when the case walks an older tree version
 	Browser  *wizard.Vantage // the visitor's browser's view in force
 	Draft    string          // a refused note, given back to edit
+	// ReplyMail says whether the visitor gets a reply by e-mail too.
+	ReplyMail string
 	// Agents are the agents' views of the case and where their jobs
 	// stand; AgentNames the agents a re-run may ask (none: no form).
 	Agents     []AgentRow

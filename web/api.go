@@ -214,7 +214,7 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	c, err := s.createCase(r, in.URL, in.Ticket, agents, "")
+	c, err := s.createCase(r, in.URL, in.Ticket, "", agents, "")
 	var limited *limitedError
 	if errors.As(err, &limited) {
 		s.tooMany(w, r, limited.wait, limited.what)

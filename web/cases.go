@@ -23,14 +23,15 @@ import (
 
 // handleHome answers GET /: the form.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), templates.HomeView{}))
+	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), templates.HomeView{AskEmail: s.canMailVisitors()}))
 }
 
 // handleStart answers GET /start?url=...&ticket=...: the form, filled in,
 // for links from ticket systems. Starting the probes stays a POST.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	v := templates.HomeView{URL: clip(q.Get("url"), 4096), Ticket: clip(q.Get("ticket"), 4*maxTicket)}
+	v := templates.HomeView{URL: clip(q.Get("url"), 4096), Ticket: clip(q.Get("ticket"), 4*maxTicket),
+		Email: clip(q.Get("email"), 4*maxEmail), AskEmail: s.canMailVisitors()}
 	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), v))
 }
 
@@ -54,18 +55,19 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
-	rawURL, ticket := r.PostForm.Get("url"), r.PostForm.Get("ticket")
+	rawURL, ticket, email := r.PostForm.Get("url"), r.PostForm.Get("ticket"), r.PostForm.Get("email")
 	// This browser reports the case: its view of the site is the
 	// visitor's, and nobody else's replaces it.
 	secret, hash := newReporter()
-	c, err := s.createCase(r, rawURL, ticket, nil, hash)
+	c, err := s.createCase(r, rawURL, ticket, email, nil, hash)
 	var limited *limitedError
 	switch {
 	case errors.As(err, &limited):
 		s.tooMany(w, r, limited.wait, limited.what)
 		return
 	case wizard.ErrorCode(err) == wizard.EINVALID:
-		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Error: wizard.ErrorMessage(err)}
+		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Email: clip(email, 4*maxEmail),
+			AskEmail: s.canMailVisitors() || email != "", Error: wizard.ErrorMessage(err)}
 		s.render(w, r, http.StatusUnprocessableEntity, templates.Home(s.meta(r, "Check the address"), v))
 		return
 	case err != nil:
@@ -86,13 +88,16 @@ func (e *limitedError) Error() string { return "rate limited: " + e.what }
 
 // createCase validates the input, applies the limits and opens a case with
 // its first probe run queued, and a job for that run for each agent.
-func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wizard.Agent, reporterHash string) (*wizard.Case, error) {
+func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agents []*wizard.Agent, reporterHash string) (*wizard.Case, error) {
 	t, err := probes.Normalize(rawURL, probes.DefaultPorts)
 	if err != nil {
 		return nil, wizard.Errorf(wizard.EINVALID, "%s", capitalise(err.Error()))
 	}
 	ticket, err = cleanTicket(ticket)
 	if err != nil {
+		return nil, err
+	}
+	if email, err = cleanVisitorEmail(email); err != nil {
 		return nil, err
 	}
 	// A ticket system's key has a limit of its own; anyone else's is per
@@ -108,7 +113,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket string, agents []*wi
 	if !ok {
 		return nil, &limitedError{wait, "checks started"}
 	}
-	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash}
+	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash, VisitorEmail: email}
 	held, err := s.runner.Reserve(targetOf(c), anyRecent)
 	if err != nil {
 		return nil, err
@@ -440,6 +445,7 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	v.Agents, _ = s.agentRows(st)
 	v.Replies, v.HelpdeskStatus = s.helpdeskWord(r.Context(), st.c)
 	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
+	v.Email = s.emailForm(r, st.c)
 	if v.CanSend {
 		v.MailFrom = s.cfg.Mailer.From()
 	}

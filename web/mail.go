@@ -109,7 +109,7 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 			s.log.Error("recording a sent mail", "mail", m.ID, "err", err)
 		}
 		s.metrics.mail("delivered")
-		s.log.Info("escalation mail sent", "mail", m.ID, "case", m.CaseID, "to", m.To)
+		s.log.Info("mail sent", "mail", m.ID, "kind", m.Kind, "case", m.CaseID, "to", m.To)
 		return
 	}
 	reason := clip(err.Error(), 300)
@@ -117,11 +117,11 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 	if m.Attempts < len(s.cfg.MailBackoff) {
 		next = s.cfg.Now().Add(s.cfg.MailBackoff[m.Attempts])
 		s.metrics.mail("retry")
-		s.log.Warn("the mail server did not take an escalation mail; it is tried again", "mail", m.ID, "case", m.CaseID,
+		s.log.Warn("the mail server did not take a mail; it is tried again", "mail", m.ID, "kind", m.Kind, "case", m.CaseID,
 			"attempt", m.Attempts+1, "next", next, "err", reason)
 	} else {
 		s.metrics.mail("failed")
-		s.log.Error("an escalation mail failed for good", "mail", m.ID, "case", m.CaseID, "to", m.To, "err", reason)
+		s.log.Error("a mail failed for good", "mail", m.ID, "kind", m.Kind, "case", m.CaseID, "to", m.To, "err", reason)
 	}
 	if err := s.mails.MailFailed(context.Background(), m.ID, reason, next); err != nil {
 		s.log.Error("recording a failed mail", "mail", m.ID, "err", err)
@@ -193,6 +193,9 @@ func (s *Server) mailRows(st *caseState) []templates.MailRow {
 	}
 	var out []templates.MailRow
 	for _, m := range st.mails {
+		if m.Kind == wizard.MailReply {
+			continue // to the visitor's own address: not for everyone with the link
+		}
 		out = append(out, templates.MailRow{ToName: m.ToName, To: m.To, Subject: m.Subject, State: m.State, Attempts: m.Attempts,
 			QueuedAt: m.CreatedAt.In(loc), SentAt: m.SentAt.In(loc), NextAt: m.NextAt.In(loc), LastError: m.LastError})
 	}
@@ -204,8 +207,12 @@ func mailTimeline(mails []*wizard.Mail) []templates.TimelineEntry {
 	var out []templates.TimelineEntry
 	for _, m := range mails {
 		to := m.ToName + " <" + m.To + ">"
-		out = append(out, templates.TimelineEntry{At: m.CreatedAt, Kind: "mail", Actor: mailActor,
-			Text: "Escalation summary queued by e-mail to " + to + ": " + m.Subject})
+		what := "Escalation summary queued by e-mail to " + to + ": "
+		if m.Kind == wizard.MailReply {
+			to = "the visitor <" + m.To + ">"
+			what = "Mail to the visitor <" + m.To + "> queued: "
+		}
+		out = append(out, templates.TimelineEntry{At: m.CreatedAt, Kind: "mail", Actor: mailActor, Text: what + m.Subject})
 		switch m.State {
 		case wizard.DeliveryDelivered:
 			out = append(out, templates.TimelineEntry{At: m.SentAt, Kind: "mail", Actor: mailActor,

@@ -290,7 +290,7 @@ func TestEscalationWithoutContact(t *testing.T) {
 
 // mailApp is an application with a support address and a mail server,
 // posting events to rc, on a clock the test moves.
-func mailApp(t *testing.T, clock *testClock, srv *smtpServer, rc *receiver) *testApp {
+func mailApp(t *testing.T, clock *testClock, srv *smtpServer, rc *receiver, more ...func(*Config)) *testApp {
 	m, err := mailer.New(srv.url(), "gatecheck <gatecheck@example.org>")
 	if err != nil {
 		t.Fatal(err)
@@ -299,6 +299,9 @@ func mailApp(t *testing.T, clock *testClock, srv *smtpServer, rc *receiver) *tes
 		c.Settings.SupportContact = "help@example.com"
 		c.Mailer, c.MailTick, c.Now = m, 10*time.Millisecond, clock.now
 		c.WebhookURLs, c.WebhookTick = []string{rc.URL}, 10*time.Millisecond
+		for _, f := range more {
+			f(c)
+		}
 	})
 }
 
@@ -339,7 +342,7 @@ func TestEscalationSendByMail(t *testing.T) {
 	}
 
 	_, page = a.do("GET", "/c/"+token, nil)
-	if !strings.Contains(page, "Handed over") || !strings.Contains(page, `data-state="delivered"`) {
+	if !strings.Contains(page, "The hand-off") || !strings.Contains(page, `data-state="delivered"`) {
 		t.Errorf("after sending: %s", excerpt(page, "<h1"))
 	}
 	if doc := a.waitProbed(token); doc["status"] != "escalated" {
@@ -476,4 +479,45 @@ func mustCase(t *testing.T, db *sqlite.DB, token string) *wizard.Case {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestHandedOverSaysWhereTheMailIs (issue 16, item 5): the end of a
+// hand-off claims nothing the mail's state contradicts. While gatecheck's
+// mail waits, and after it gave up, the page says so and never that the
+// case is with the people who can fix it.
+func TestHandedOverSaysWhereTheMailIs(t *testing.T) {
+	srv := newSMTPServer(t, nil)
+	srv.set("rcpt", 451)
+	clock := &testClock{}
+	a := mailApp(t, clock, srv, newReceiver(t, ""), func(c *Config) { c.MailBackoff = []time.Duration{time.Minute} })
+	token := a.createCase(brokenGateway(t).URL, "")
+	a.walkToSupport(token)
+	if resp, body := a.do("POST", "/c/"+token+"/send", url.Values{"node": {"escalate-support"}}); resp.StatusCode != 303 {
+		t.Fatalf("send: %d %s", resp.StatusCode, excerpt(body, "error"))
+	}
+	check := func(state, says string) {
+		t.Helper()
+		_, page := a.do("GET", "/c/"+token, nil)
+		page = html.UnescapeString(page)
+		if !strings.Contains(page, "You chose to hand this case over") || !strings.Contains(page, `data-state="`+state+`"`) || !strings.Contains(page, says) {
+			t.Errorf("with the mail %s, the end says: %s", state, excerpt(page, "<h1"))
+		}
+		for _, lie := range []string{"is with the people who can fix it", "gatecheck sent the summary"} {
+			if strings.Contains(page, lie) {
+				t.Errorf("with the mail %s, the end says %q", state, lie)
+			}
+		}
+	}
+	waitFor(t, "the refused attempt", func() bool { return srv.attempts() == 1 })
+	waitFor(t, "the attempt recorded", func() bool {
+		ms, _ := a.db.CaseMails(context.Background(), mustCase(t, a.db, token).ID)
+		return len(ms) == 1 && ms[0].Attempts == 1
+	})
+	check("pending", "has not taken it yet")
+	clock.advance(2 * time.Minute)
+	waitFor(t, "gatecheck giving up", func() bool {
+		ms, _ := a.db.CaseMails(context.Background(), mustCase(t, a.db, token).ID)
+		return len(ms) == 1 && ms[0].State == wizard.DeliveryFailed
+	})
+	check("failed", "gatecheck has given up")
 }

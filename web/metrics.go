@@ -48,7 +48,7 @@ func newMetrics(r *Runner) *metrics {
 		}, []string{"result"}),
 		mails: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatecheck_mail_attempts_total",
-			Help: "Attempts to send an escalation mail, by result: delivered, retry (not taken, tried again later) or failed (given up).",
+			Help: "Attempts to send a mail (an escalation summary or a reply to the visitor), by result: delivered, retry (not taken, tried again later) or failed (given up).",
 		}, []string{"result"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatecheck_http_requests_total",

@@ -182,6 +182,11 @@ func (s cachingStore) AddReply(ctx context.Context, caseID int64, author, body s
 	return s.CaseStore.AddReply(ctx, caseID, author, body)
 }
 
+func (s cachingStore) SetVisitorEmail(ctx context.Context, caseID int64, addr string) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.SetVisitorEmail(ctx, caseID, addr)
+}
+
 func (s cachingStore) QueueProbe(ctx context.Context, caseID int64, actor string) (*wizard.ProbeRun, error) {
 	defer s.pages.written(caseID)
 	run, err := s.CaseStore.QueueProbe(ctx, caseID, actor)

@@ -479,6 +479,7 @@ func (s *Server) routes() http.Handler {
 	r.Post("/c/{token}/watch", s.handleWatch)
 	r.Post("/c/{token}/vantage", s.handleVantage)
 	r.Post("/c/{token}/reporter", s.handleClaimReporter)
+	r.Post("/c/{token}/email", s.handleVisitorEmail)
 
 	r.Get("/staff/login", s.handleLoginForm)
 	r.Post("/staff/login", s.handleLogin)

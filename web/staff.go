@@ -290,6 +290,7 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 	v := templates.StaffCaseView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg, Draft: draft,
 		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes), Browser: wizard.Browser(st.views),
+		ReplyMail: s.replyMailWord(st.c),
 	}
 	if !st.probing() {
 		v.Step = st.step
@@ -447,12 +448,13 @@ func diffReports(a, b *probes.Report) []string {
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
 		body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
-		add := s.cfg.Store.AddNote
+		author := staffFrom(r.Context()).Name
 		if r.PostForm.Get("to") == "visitor" {
-			// A reply: the visitor sees it on the case's page.
-			add = s.cfg.Store.AddReply
+			// A reply: the visitor sees it on the case's page, and gets
+			// it by mail when they left an address.
+			return clip(body, 4*maxNote), s.addReply(r, c, author, body)
 		}
-		_, err := add(r.Context(), c.ID, staffFrom(r.Context()).Name, body)
+		_, err := s.cfg.Store.AddNote(r.Context(), c.ID, author, body)
 		return clip(body, 4*maxNote), err
 	})
 }
@@ -461,7 +463,7 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
 	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
 		to := wizard.Status(r.PostForm.Get("status"))
-		if err := s.cfg.Store.SetStatus(r.Context(), c.ID, to, staffFrom(r.Context()).Name); err != nil {
+		if err := s.setStatus(r, c, to, staffFrom(r.Context()).Name); err != nil {
 			return "", err
 		}
 		return "", s.watchUnresolved(r.Context(), to, c.ID)
@@ -540,6 +542,6 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="gatecheck-case-`+st.c.Token[:8]+`.json"`)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"case": doc, "step_log": st.log, "notes": notes, "status_changes": changes, "probe_runs": runs,
-		"requester_ip": st.c.RequesterIP, "host": st.c.Host, "verdict": st.c.Verdict, "gateway": st.c.Gateway,
+		"requester_ip": st.c.RequesterIP, "visitor_email": st.c.VisitorEmail, "host": st.c.Host, "verdict": st.c.Verdict, "gateway": st.c.Gateway,
 	})
 }

@@ -76,6 +76,9 @@ var falseUnless = []struct {
 	{regexp.MustCompile(`(?i)round in circles|every hop of the loop`), []probes.Code{probes.RedirectLoop}},
 	{regexp.MustCompile(`(?i)not on the public internet`), []probes.Code{probes.BlockedTarget}},
 	{regexp.MustCompile(`(?i)answers over http|http works but`), []probes.Code{probes.HTTPSUnavailable}},
+	// The hand-off's request speaks for the person: it may not claim a
+	// 502 the probes did not see.
+	{regexp.MustCompile(`(?i)I get .{0,6}502 Bad Gateway`), []probes.Code{probes.Gateway502}},
 	{regexp.MustCompile(`(?i)fails from gatecheck's server`), []probes.Code{probes.TCPRefused, probes.TCPTimeout, probes.Gateway502,
 		probes.GatewayTimeout, probes.ServiceUnavailable, probes.ServerError, probes.ProtocolError}},
 }

@@ -71,6 +71,10 @@ type Case struct {
 	// "the visitor's browser". Empty until a browser reports or claims the
 	// case.
 	ReporterHash string `json:"-"`
+	// VisitorEmail is the address the visitor left for the helpdesk's
+	// replies by mail, or empty. Only staff and the reporting browser see
+	// it: anyone else with the link does not.
+	VisitorEmail string `json:"-"`
 }
 
 // ProbeInput is what the probes are given for the case: the URL, without

@@ -5,13 +5,17 @@ import (
 	"time"
 )
 
-// Mail is an escalation's summary sent by gatecheck itself, on its way
-// through the mail outbox to the team's address. Its states are those of a
-// webhook delivery (DeliveryPending, DeliveryDelivered, DeliveryFailed).
+// Mail is an e-mail gatecheck sends itself, on its way through the mail
+// outbox: an escalation's summary to the team's address (MailHandoff), or
+// the helpdesk's reply to the visitor's (MailReply). Its states are those
+// of a webhook delivery (DeliveryPending, DeliveryDelivered,
+// DeliveryFailed).
 type Mail struct {
 	ID     int64
 	CaseID int64
-	// ToName is the team, To its e-mail address.
+	// Kind is MailHandoff or MailReply; empty is MailHandoff.
+	Kind string
+	// ToName is the team (empty for the visitor), To the e-mail address.
 	ToName    string
 	To        string
 	Subject   string
@@ -25,17 +29,33 @@ type Mail struct {
 	CreatedAt time.Time
 }
 
+// The kinds of mail.
+const (
+	// MailHandoff is an escalation's summary to the team who can fix it.
+	MailHandoff = "handoff"
+	// MailReply is the helpdesk's word to the visitor: a reply, or the
+	// case resolved.
+	MailReply = "reply"
+)
+
 // MailStore keeps the mail outbox. A mail is written in the transaction of
 // the case change it reports, so that it is sent if and only if the case
 // was handed off, and a restart loses none.
 //
-// QueueMail returns ECONFLICT when the case has a mail to the same address
-// already, and ENOTFOUND when there is no such case.
+// QueueMail returns ECONFLICT when the case has handed off to the same
+// address already, and ENOTFOUND when there is no such case.
 type MailStore interface {
 	// QueueMail records, in one transaction, recs (the answer that ends
 	// the escalation step), the case's move to escalated with its
 	// case.escalated event, and m in the outbox, due at once.
 	QueueMail(ctx context.Context, caseID int64, recs []StepRecord, m *Mail) error
+	// AddReplyMail adds a reply for the visitor (as CaseStore.AddReply)
+	// and, in the same transaction, m in the outbox, due at once.
+	AddReplyMail(ctx context.Context, caseID int64, author, body string, m *Mail) (*Note, error)
+	// SetStatusMail moves the case to status to (as CaseStore.SetStatus)
+	// and, in the same transaction, queues m, only when the status
+	// changed; queued says whether it did.
+	SetStatusMail(ctx context.Context, caseID int64, to Status, actor string, m *Mail) (queued bool, err error)
 	// CaseMails returns a case's mails, oldest first.
 	CaseMails(ctx context.Context, caseID int64) ([]*Mail, error)
 	// DueMails returns pending mails due at now, oldest first.

@@ -48,6 +48,9 @@ type CaseStore interface {
 	// case's reporter, when it has none; claimed is false when another
 	// browser already is.
 	ClaimReporter(ctx context.Context, caseID int64, hash string) (claimed bool, err error)
+	// SetVisitorEmail keeps addr (checked by the caller; empty: none) as
+	// the address the visitor wants the helpdesk's replies at.
+	SetVisitorEmail(ctx context.Context, caseID int64, addr string) error
 	// Vantages returns a case's views besides the server's, oldest first.
 	Vantages(ctx context.Context, caseID int64) ([]Vantage, error)
 

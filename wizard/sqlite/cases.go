@@ -33,9 +33,9 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 			return err
 		}
 	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, no_scheme, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash)
+	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, no_scheme, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash, visitor_email)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash, c.VisitorEmail)
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash`
+	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -57,7 +57,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
@@ -101,6 +101,12 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 		}
 	}
 	return n == 1, tx.Commit()
+}
+
+// SetVisitorEmail keeps the address the visitor wants the helpdesk's
+// replies at (empty: none).
+func (db *DB) SetVisitorEmail(ctx context.Context, caseID int64, addr string) error {
+	return db.execOne(ctx, errNotFound, `UPDATE cases SET visitor_email = ?, updated_at = ? WHERE id = ?`, addr, nanos(db.Now()), caseID)
 }
 
 // TreeSource returns the source of a tree version a case walked.
@@ -156,37 +162,49 @@ func (db *DB) Steps(ctx context.Context, caseID int64) ([]wizard.StepRecord, err
 // SetStatus moves a case to status, recording the change; setting the
 // status it already has records nothing.
 func (db *DB) SetStatus(ctx context.Context, caseID int64, to wizard.Status, actor string) error {
+	_, err := db.SetStatusMail(ctx, caseID, to, actor, nil)
+	return err
+}
+
+// SetStatusMail moves a case to status as SetStatus does, and queues m
+// (when not nil) in the same transaction, only when the status changed.
+func (db *DB) SetStatusMail(ctx context.Context, caseID int64, to wizard.Status, actor string, m *wizard.Mail) (bool, error) {
 	if !to.Valid() {
-		return wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
+		return false, wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer tx.Rollback()
 	var from wizard.Status
 	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
+		return false, errNotFound
 	} else if err != nil {
-		return err
+		return false, err
 	}
 	if from == to {
-		return nil
+		return false, nil
 	}
 	now := nanos(db.Now())
 	if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, to, now, caseID); err != nil {
-		return err
+		return false, err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
 		caseID, from, to, actor, now); err != nil {
-		return err
+		return false, err
 	}
 	if ev := statusEvent(to); ev != "" {
 		if err := emit(ctx, tx, ev, caseID, nil, now); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return tx.Commit()
+	if m != nil {
+		if err := queueMail(ctx, tx, caseID, m, db.Now().UTC()); err != nil {
+			return false, err
+		}
+	}
+	return m != nil, tx.Commit()
 }
 
 // StatusChanges returns a case's status history, oldest first.
@@ -211,15 +229,21 @@ func (db *DB) StatusChanges(ctx context.Context, caseID int64) ([]wizard.StatusC
 
 // AddNote adds a staff note to a case.
 func (db *DB) AddNote(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
-	return db.addNote(ctx, caseID, author, body, false)
+	return db.addNote(ctx, caseID, author, body, false, nil)
 }
 
 // AddReply adds a note meant for the visitor.
 func (db *DB) AddReply(ctx context.Context, caseID int64, author, body string) (*wizard.Note, error) {
-	return db.addNote(ctx, caseID, author, body, true)
+	return db.addNote(ctx, caseID, author, body, true, nil)
 }
 
-func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, public bool) (*wizard.Note, error) {
+// AddReplyMail adds a note meant for the visitor and queues m, the mail
+// that carries it, in the same transaction.
+func (db *DB) AddReplyMail(ctx context.Context, caseID int64, author, body string, m *wizard.Mail) (*wizard.Note, error) {
+	return db.addNote(ctx, caseID, author, body, true, m)
+}
+
+func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, public bool, m *wizard.Mail) (*wizard.Note, error) {
 	body, err := noteBody(body)
 	if err != nil {
 		return nil, err
@@ -237,6 +261,11 @@ func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, pu
 	id, _ := res.LastInsertId()
 	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
 		return nil, err
+	}
+	if m != nil {
+		if err := queueMail(ctx, tx, caseID, m, now); err != nil {
+			return nil, err
+		}
 	}
 	return &wizard.Note{ID: id, Author: author, Body: body, At: now, Public: public}, tx.Commit()
 }

@@ -25,7 +25,7 @@ func (db *DB) QueueMail(ctx context.Context, caseID int64, recs []wizard.StepRec
 		return err
 	}
 	var sent int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(created_at), 0) FROM mails WHERE case_id = ? AND to_addr = ?`, caseID, m.To).Scan(&sent); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(created_at), 0) FROM mails WHERE case_id = ? AND to_addr = ? AND kind = 'handoff'`, caseID, m.To).Scan(&sent); err != nil {
 		return err
 	}
 	if sent != 0 {
@@ -50,16 +50,25 @@ func (db *DB) QueueMail(ctx context.Context, caseID int64, recs []wizard.StepRec
 			return err
 		}
 	}
-	m.CaseID, m.State, m.CreatedAt, m.NextAt = caseID, wizard.DeliveryPending, now, now
-	if err := tx.QueryRowContext(ctx, `INSERT INTO mails (case_id, to_name, to_addr, subject, body, actor, next_at, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		caseID, m.ToName, m.To, m.Subject, m.Body, m.Actor, nanos(now), nanos(now)).Scan(&m.ID); err != nil {
+	m.Kind = wizard.MailHandoff
+	if err := queueMail(ctx, tx, caseID, m, now); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-const mailColumns = `id, case_id, to_name, to_addr, subject, body, actor, state, attempts, next_at, last_error, sent_at, created_at`
+// queueMail puts m in the outbox in tx, due at now.
+func queueMail(ctx context.Context, tx *sql.Tx, caseID int64, m *wizard.Mail, now time.Time) error {
+	if m.Kind == "" {
+		m.Kind = wizard.MailHandoff
+	}
+	m.CaseID, m.State, m.CreatedAt, m.NextAt = caseID, wizard.DeliveryPending, now, now
+	return tx.QueryRowContext(ctx, `INSERT INTO mails (case_id, kind, to_name, to_addr, subject, body, actor, next_at, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		caseID, m.Kind, m.ToName, m.To, m.Subject, m.Body, m.Actor, nanos(now), nanos(now)).Scan(&m.ID)
+}
+
+const mailColumns = `id, case_id, kind, to_name, to_addr, subject, body, actor, state, attempts, next_at, last_error, sent_at, created_at`
 
 func (db *DB) mails(ctx context.Context, query string, args ...any) ([]*wizard.Mail, error) {
 	rows, err := db.read.QueryContext(ctx, `SELECT `+mailColumns+` FROM mails `+query, args...)
@@ -71,7 +80,7 @@ func (db *DB) mails(ctx context.Context, query string, args ...any) ([]*wizard.M
 	for rows.Next() {
 		var m wizard.Mail
 		var next, sent, created int64
-		if err := rows.Scan(&m.ID, &m.CaseID, &m.ToName, &m.To, &m.Subject, &m.Body, &m.Actor, &m.State, &m.Attempts,
+		if err := rows.Scan(&m.ID, &m.CaseID, &m.Kind, &m.ToName, &m.To, &m.Subject, &m.Body, &m.Actor, &m.State, &m.Attempts,
 			&next, &m.LastError, &sent, &created); err != nil {
 			return nil, err
 		}
