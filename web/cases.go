@@ -549,22 +549,34 @@ func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wiz
 	return s.queueProbe(context.WithoutCancel(r.Context()), c, actor, held, fresh)
 }
 
-// handleAnswer answers POST /c/{token}/answer: record the choice at the
-// current step, or, for an earlier step, change that answer.
-func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+// postedStep reads a form posted to a visitor's step and the case its
+// address names, as its step page showed it; it answers the request itself
+// (an error, or back to the page while the probes run) when ok is false.
+func (s *Server) postedStep(w http.ResponseWriter, r *http.Request) (st *caseState, ok bool) {
 	if err := r.ParseForm(); err != nil {
 		s.Error(w, r, formError(err))
-		return
+		return nil, false
 	}
 	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r), false)
 	if err != nil {
 		s.Error(w, r, err)
-		return
+		return nil, false
 	}
 	if st.probing() {
 		http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
+		return nil, false
+	}
+	return st, true
+}
+
+// handleAnswer answers POST /c/{token}/answer: record the choice at the
+// current step, or, for an earlier step, change that answer.
+func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
+	st, ok := s.postedStep(w, r)
+	if !ok {
 		return
 	}
+	var err error
 	node, choice := r.PostForm.Get("node"), r.PostForm.Get("choice")
 	now := s.cfg.Now()
 	var next []wizard.Answer

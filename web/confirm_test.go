@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,21 +25,14 @@ type fixSite struct {
 	*httptest.Server
 	fixed    atomic.Bool
 	requests atomic.Int64
-	mu       sync.Mutex
-	gate     chan struct{}
+	requestGate
 }
 
 func newFixSite(t *testing.T) *fixSite {
-	s := &fixSite{gate: make(chan struct{})}
-	close(s.gate)
+	s := &fixSite{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
-		s.mu.Lock()
-		gate := s.gate
-		s.mu.Unlock()
-		select {
-		case <-gate:
-		case <-r.Context().Done():
+		if !s.wait(r.Context()) {
 			return
 		}
 		if s.fixed.Load() {
@@ -54,26 +46,6 @@ func newFixSite(t *testing.T) *fixSite {
 	t.Cleanup(s.Close)
 	t.Cleanup(s.release)
 	return s
-}
-
-func (s *fixSite) hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.gate:
-		s.gate = make(chan struct{})
-	default:
-	}
-}
-
-func (s *fixSite) release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.gate:
-	default:
-		close(s.gate)
-	}
 }
 
 // confirmDoc is what the API says of a case's walk and its confirmation.

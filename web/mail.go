@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5"
-
 	"github.com/gatecheck/gatecheck/mailer"
 	"github.com/gatecheck/gatecheck/templates"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -138,17 +136,8 @@ func (s *Server) canMail(e *wizard.Escalation) bool {
 // escalation step's summary to the team's address, and the case moves on
 // as handed off.
 func (s *Server) handleSendMail(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		s.Error(w, r, formError(err))
-		return
-	}
-	st, err := s.loadCaseAt(r.Context(), chi.URLParam(r, "token"), s.baseURL(r), false)
-	if err != nil {
-		s.Error(w, r, err)
-		return
-	}
-	if st.probing() {
-		http.Redirect(w, r, "/c/"+st.c.Token, http.StatusSeeOther)
+	st, ok := s.postedStep(w, r)
+	if !ok {
 		return
 	}
 	e := st.step.Escalation
@@ -169,7 +158,7 @@ func (s *Server) handleSendMail(w http.ResponseWriter, r *http.Request) {
 	}
 	recs := wizard.RecordsFor(wizard.ReplayAnswers(st.log), next, "", now)
 	m := &wizard.Mail{ToName: e.Team, To: e.Email, Subject: e.Subject, Body: e.Body, Actor: "visitor"}
-	err = s.mails.QueueMail(r.Context(), st.c.ID, recs, m)
+	err := s.mails.QueueMail(r.Context(), st.c.ID, recs, m)
 	s.pages.written(st.c.ID)
 	if wizard.ErrorCode(err) == wizard.ECONFLICT {
 		s.answerRefused(w, r, st, wizard.ErrorMessage(err))

@@ -22,26 +22,70 @@ import (
 // gatedSite is a broken site, nginx answering 502 because its application
 // is down, that can hold every request until released, and counts the
 // requests that reach it.
+// requestGate holds a test site's requests: hold makes them wait, release
+// lets them (and those waiting) through. Its zero value is open.
+type requestGate struct {
+	mu   sync.Mutex
+	gate chan struct{} // nil or closed: open
+}
+
+// wait blocks until the gate is open; false when ctx ends first.
+func (g *requestGate) wait(ctx context.Context) bool {
+	g.mu.Lock()
+	gate := g.gate
+	g.mu.Unlock()
+	if gate == nil {
+		return true
+	}
+	select {
+	case <-gate:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// hold makes requests wait until release.
+func (g *requestGate) hold() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate == nil {
+		g.gate = make(chan struct{})
+		return
+	}
+	select {
+	case <-g.gate:
+		g.gate = make(chan struct{})
+	default:
+	}
+}
+
+func (g *requestGate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.gate == nil {
+		return
+	}
+	select {
+	case <-g.gate:
+	default:
+		close(g.gate)
+	}
+}
+
 type gatedSite struct {
 	*httptest.Server
 	requests atomic.Int64
-	mu       sync.Mutex
-	gate     chan struct{} // requests wait until it is closed
+	requestGate
 }
 
 // newGatedSite starts a site listening on ip (a loopback address), open.
 func newGatedSite(t *testing.T, ip string) *gatedSite {
 	t.Helper()
-	s := &gatedSite{gate: make(chan struct{})}
-	close(s.gate)
+	s := &gatedSite{}
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.requests.Add(1)
-		s.mu.Lock()
-		gate := s.gate
-		s.mu.Unlock()
-		select {
-		case <-gate:
-		case <-r.Context().Done():
+		if !s.wait(r.Context()) {
 			return
 		}
 		w.Header().Set("Server", "nginx/1.24.0")
@@ -58,27 +102,6 @@ func newGatedSite(t *testing.T, ip string) *gatedSite {
 	t.Cleanup(s.Close)
 	t.Cleanup(s.release)
 	return s
-}
-
-// hold makes requests wait until release.
-func (s *gatedSite) hold() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.gate:
-		s.gate = make(chan struct{})
-	default:
-	}
-}
-
-func (s *gatedSite) release() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	select {
-	case <-s.gate:
-	default:
-		close(s.gate)
-	}
 }
 
 // testClock is a clock tests move forward.
