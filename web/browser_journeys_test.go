@@ -181,7 +181,7 @@ func (j *journey) step() string {
 // shot saves the page as it is, full length, into the test's artifacts.
 func (j *journey) shot(what string) {
 	j.t.Helper()
-	png, err := chromedp.Run(j.tb.ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(j.tb.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		j.t.Fatalf("screenshot of %s: %v", what, err)
 	}
