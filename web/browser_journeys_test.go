@@ -102,6 +102,34 @@ func newJourney(t *testing.T, b *browser, a *testApp, name string) *journey {
 	return &journey{t: t, a: a, tb: tb, name: name}
 }
 
+// settledJS is true once the page shows a wizard step that will not move
+// on by itself: no browser check under way, and none stored that reloads
+// the page into the step it leads to.
+const settledJS = `(() => {
+	const h = document.querySelector("#step-title");
+	if (document.readyState !== "complete" || !h || !h.getClientRects().length) return false;
+	const v = document.querySelector("[data-vantage-post]");
+	if (!v) return true;
+	const stored = v.getAttribute("data-vantage-stored");
+	return stored === "false" || (stored === "true" && !v.hasAttribute("data-vantage-reload"));
+})()`
+
+// settle waits for the page to show a step and stay on it (a step page
+// reloads itself once its browser check is stored): an evaluation a
+// reload cuts short is tried again.
+func (j *journey) settle() {
+	j.t.Helper()
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(j.tb.ctx, 2*time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](settledJS))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+	}
+	j.t.Fatalf("the page never settles on a step, at %s", j.tb.location())
+}
+
 // start types target on the home page (by keys, as a person does) and
 // waits for the first step.
 func (j *journey) start(target string) string {
@@ -111,7 +139,7 @@ func (j *journey) start(target string) string {
 	}
 	j.tb.do(chromedp.SendKeys(chromedp.CSS("#url"), target))
 	j.tb.click(`form[action="/cases"] button[type="submit"]`)
-	j.tb.waitStep()
+	j.settle()
 	j.token = j.tb.token()
 	return j.step()
 }
@@ -120,7 +148,7 @@ func (j *journey) start(target string) string {
 func (j *journey) answer(choice string) string {
 	j.t.Helper()
 	j.tb.click(`form[action$="/answer"] button[name="choice"][value="` + choice + `"]`)
-	j.tb.waitStep()
+	j.settle()
 	return j.step()
 }
 
@@ -204,7 +232,7 @@ func (j *journey) desktop(what string) {
 func (j *journey) reload() {
 	j.t.Helper()
 	j.tb.open("/c/" + j.token)
-	j.tb.waitStep()
+	j.settle()
 }
 
 // signedIn is a tab of its own with ann signed in.
@@ -500,7 +528,7 @@ func TestBrowserJourneys(t *testing.T) {
 		j := toSend("send")
 		found := a.journeyDoc(j.token).Probe.Report.Verdict.Summary
 		j.tb.click(`form[action$="/send"] [data-testid="send-mail"]`)
-		j.tb.waitStep()
+		j.settle()
 		waitFor(t, "the e-mail", func() bool { return len(arrivedFor(j.token)) == 1 })
 		got := arrivedFor(j.token)[0]
 		for _, want := range []string{"Case: " + a.ts.URL + "/c/" + j.token, "What gatecheck found: " + found, "127.0.0.1"} {
@@ -530,7 +558,7 @@ func TestBrowserJourneys(t *testing.T) {
 		smtpd.set("rcpt", 451)
 		r := toSend("send-refused")
 		r.tb.click(`form[action$="/send"] [data-testid="send-mail"]`)
-		r.tb.waitStep()
+		r.settle()
 		waitFor(t, "the refused attempt recorded", func() bool { ms := mailsOf(r.token); return len(ms) == 1 && ms[0].Attempts >= 1 })
 		r.reload()
 		if n := r.tb.eval(`String(document.querySelectorAll('[data-testid="mails"] [data-state="pending"]').length)`); n != "1" {
