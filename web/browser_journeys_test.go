@@ -235,6 +235,14 @@ func (j *journey) reload() {
 	j.settle()
 }
 
+// now reads what the element sel names shows (a form field's value), at
+// once: "" when the page has no such element, where tab.text would wait.
+func (tb *tab) now(sel string) string {
+	tb.t.Helper()
+	return tb.eval(`(() => { const e = document.querySelector(` + jsString(sel) + `);
+		return e ? (e.tagName === "TEXTAREA" || e.tagName === "INPUT" ? e.value : e.innerText).trim() : ""; })()`)
+}
+
 // signedIn is a tab of its own with ann signed in.
 func signedIn(t *testing.T, b *browser, a *testApp) *tab {
 	t.Helper()
@@ -308,7 +316,7 @@ func TestBrowserJourneys(t *testing.T) {
 			if d.Current.Node != "escalate-allowlist" {
 				t.Fatalf("the walk ends at %s, want the allowlist's escalation; walked %v", d.Current.Node, j.nodes)
 			}
-			if summary := j.tb.value("#summary"); !strings.Contains(summary, visitorIP) || !strings.Contains(summary, site) {
+			if summary := j.tb.now("#summary"); !strings.Contains(summary, visitorIP) || !strings.Contains(summary, site) {
 				t.Errorf("the allowlist's summary does not name the visitor's address %s and %s:\n%s", visitorIP, site, summary)
 			}
 			if c, err := a.db.Case(context.Background(), j.token); err != nil || c.RequesterIP != visitorIP {
@@ -371,7 +379,7 @@ func TestBrowserJourneys(t *testing.T) {
 		if d.Current.Node != "escalate-allowlist" {
 			t.Errorf("the bare name's walk ends at %s", d.Current.Node)
 		}
-		if summary := j.tb.value("#summary"); !strings.Contains(summary, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/") {
+		if summary := j.tb.now("#summary"); !strings.Contains(summary, "http://127.0.0.1:"+strconv.Itoa(httpPort)+"/") {
 			t.Errorf("the summary does not name the http address the browser showed:\n%s", summary)
 		}
 		j.desktop("escalation")
@@ -402,7 +410,7 @@ func TestBrowserJourneys(t *testing.T) {
 		if n := len(a.runsOf(j.token)); n != runs+1 {
 			t.Errorf("%d probe runs after the check, want %d", n, runs+1)
 		}
-		if got := j.tb.text(`[data-testid="confirmation"]`); !strings.Contains(got, "still fails") {
+		if got := j.tb.now(`[data-testid="confirmation"]`); !strings.Contains(got, "still fails") {
 			t.Errorf("the check's result does not say plainly that it still fails: %q", got)
 		}
 		if n := j.tb.eval(`String(document.querySelectorAll('form[action$="/answer"] button[value="broken"]').length)`); n != "1" {
@@ -603,12 +611,12 @@ func TestBrowserJourneys(t *testing.T) {
 		const reply = "We restarted the shop's application server. Please try again."
 		staff.do(chromedp.SendKeys(chromedp.CSS("#note"), reply))
 		staff.click(`form[action$="/notes"] [data-testid="send-reply"]`)
-		if got := staff.text(`[data-testid="reply"]`); !strings.Contains(got, reply) {
+		if got := staff.now(`[data-testid="reply"]`); !strings.Contains(got, reply) {
 			t.Errorf("the staff page shows the reply as %q", got)
 		}
 		staff.audit("staff case (reply)")
 		j.reload()
-		if got := j.tb.text(`[data-testid="helpdesk"] [data-testid="reply"]`); !strings.Contains(got, reply) {
+		if got := j.tb.now(`[data-testid="helpdesk"] [data-testid="reply"]`); !strings.Contains(got, reply) {
 			t.Errorf("the visitor's page shows the reply as %q", got)
 		}
 		j.step()
@@ -620,10 +628,10 @@ func TestBrowserJourneys(t *testing.T) {
 		}
 		j.reload()
 		want := "Resolved by the helpdesk at " + changes[len(changes)-1].At.UTC().Format("15:04")
-		if got := j.tb.text(`[data-testid="helpdesk-status"]`); !strings.HasPrefix(got, want) {
+		if got := j.tb.now(`[data-testid="helpdesk-status"]`); !strings.HasPrefix(got, want) {
 			t.Errorf("the visitor's page says %q, want %q", got, want)
 		}
-		if !regexp.MustCompile(`at \d\d:\d\d`).MatchString(j.tb.text(`[data-testid="helpdesk-status"]`)) {
+		if !regexp.MustCompile(`at \d\d:\d\d`).MatchString(j.tb.now(`[data-testid="helpdesk-status"]`)) {
 			t.Errorf("no time of day in the status")
 		}
 		j.step()
