@@ -372,6 +372,10 @@ func ServerSeen(r *probes.Report) string {
 	if r == nil {
 		return "Checking…"
 	}
+	if r.Verdict.Code == probes.Intermittent {
+		// One answer is not what the server saw: some requests failed.
+		return upperFirst(r.Verdict.Summary)
+	}
 	if h := r.HTTP.Final(); h != nil && h.Status > 0 {
 		s := fmt.Sprintf("Answered %d %s", h.Status, http.StatusText(h.Status))
 		if r.Gateway.Name != "" {
