@@ -200,6 +200,12 @@ func (j *journey) step() string {
 			j.t.Errorf("at %s the page says %q, which holds only for %v; the verdict is %s:\n%s", node, s, f.holds, facts["verdict"], text)
 		}
 	}
+	if seen := j.tb.now(`[data-testid="server-view"]`); seen != "" {
+		code := probes.Code(facts["verdict"])
+		if answeredFine.MatchString(seen) != (code == probes.Healthy) || (code == probes.Intermittent && oneAnswer.MatchString(seen)) {
+			j.t.Errorf("at %s the server's view reads %q; the verdict is %s", node, seen, code)
+		}
+	}
 	j.nodes = append(j.nodes, node)
 	j.tb.audit(j.name + " " + node)
 	j.shot(node)
