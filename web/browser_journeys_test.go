@@ -313,6 +313,9 @@ func TestBrowserJourneys(t *testing.T) {
 				if d := a.journeyDoc(j.token); a.srv.cfg.Tree.Node(d.Current.Node).Kind != wizard.KindEscalate {
 					t.Errorf("still refused, the visitor is at %s, not a hand-off", d.Current.Node)
 				}
+				if summary := j.tb.now("#summary"); !strings.Contains(summary, visitorIP) {
+					t.Errorf("the hand-off's summary does not name the visitor's address %s:\n%s", visitorIP, summary)
+				}
 				j.desktop("end")
 				continue
 			}
