@@ -160,7 +160,18 @@ func (j *journey) facts(d journeyDoc) map[string]string {
 	if d.Probe.Report != nil {
 		f["verdict"] = string(d.Probe.Report.Verdict.Code)
 	}
+	// A browser's view counts for the verdict it was taken under
+	// (currentViews).
+	found := map[int64]probes.Code{}
+	for _, run := range j.a.runsOf(j.token) {
+		if run.Report != nil {
+			found[run.ID] = run.Report.Verdict.Code
+		}
+	}
 	for _, v := range d.Vantages {
+		if code, ok := found[v.Run]; ok && string(code) != f["verdict"] {
+			continue
+		}
 		if v.From == "browser" && v.Reachable != nil {
 			f["vantage.browser"] = map[bool]string{true: "reachable", false: "unreachable"}[*v.Reachable]
 		}
@@ -490,6 +501,13 @@ func TestBrowserJourneys(t *testing.T) {
 			tb.audit(name + " on the case link")
 		}
 		other.shot("case-link")
+		// The reporter's view was of the site up: the walk does not pair
+		// it with the site down, and asks (TestBrowserViewOfAnEarlierFinding).
+		d := a.journeyDoc(j.token)
+		check := browserCheckFor(t, a.srv.cfg.Tree, d.Probe.Report.Verdict.Code)
+		if want := check.Choice("unknown").Next; d.Current.Node != want {
+			t.Errorf("after the re-run, with only the view of the site as it was, the walk is at %s, want %s", d.Current.Node, want)
+		}
 		// Time for a browser that was asked to check, to post what it saw.
 		time.Sleep(2 * time.Second)
 		if views := browserViews(); len(views) != 1 || !views[0].At.Equal(view.At) || views[0].Reachable == nil || !*views[0].Reachable {
@@ -507,6 +525,9 @@ func TestBrowserJourneys(t *testing.T) {
 		}
 		j.settle()
 		j.step()
+		if want := check.Choice("unreachable").Next; a.journeyDoc(j.token).Current.Node != want {
+			t.Errorf("after the reporter's browser could not connect either, the walk is at %s, want %s", a.journeyDoc(j.token).Current.Node, want)
+		}
 	})
 
 	// 6. "Send to CloudOps" with a real SMTP server on loopback: sent,

@@ -284,7 +284,7 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 		}
 	}
 	st.answers = wizard.ReplayAnswers(st.log)
-	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	st.facts = wizard.Facts{Report: report, Vantages: currentViews(st.views, runs, report), RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
 	if base != "" {
 		st.facts.Link = base + "/c/" + c.Token
 	}
@@ -437,7 +437,7 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	v := templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		Browser: wizard.Browser(st.views), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
+		Browser: wizard.Browser(st.facts.Vantages), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
 	}
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
@@ -763,4 +763,31 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// currentViews are the views the walk may pair with report: a browser's
+// view tells how the site was when the browser looked, so once a later run
+// of the probes found something else (the site went down, or came back),
+// a view taken under the earlier finding is left out, and the reporter's
+// browser is asked again. Without that, a site that went down after the
+// browser reached it was said to answer the visitor but not gatecheck.
+// The views stay stored, and shown to staff and in the API.
+func currentViews(views []wizard.Vantage, runs []*wizard.ProbeRun, report *probes.Report) []wizard.Vantage {
+	if report == nil {
+		return views
+	}
+	found := make(map[int64]probes.Code, len(runs))
+	for _, run := range runs {
+		if run.Report != nil {
+			found[run.ID] = run.Report.Verdict.Code
+		}
+	}
+	out := make([]wizard.Vantage, 0, len(views))
+	for _, v := range views {
+		if code, ok := found[v.RunID]; v.From == wizard.VantageBrowser && ok && code != report.Verdict.Code {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }
