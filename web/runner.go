@@ -51,7 +51,7 @@ type Runner struct {
 	byCase     map[int64]*job
 	recent     map[string]finished // the last finished probe of each target
 	hostStarts map[string][]time.Time
-	wake       *time.Timer // wakes the workers when a capped host frees up
+	wake       *time.Timer     // wakes the workers when a capped host frees up
 	took       []time.Duration // how long the last probes took, newest last
 	closed     bool
 
