@@ -131,7 +131,7 @@ func Probing(m PageMeta, v ProbingView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = plainSteps(v.Checks, v.Progress.Started).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = plainSteps(v.Checks, v.Progress).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

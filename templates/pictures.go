@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -445,17 +446,21 @@ var progressSteps = []ProgressStep{
 }
 
 // Progress marks the steps for the checks so far: a step is done once a
-// check of its kinds came in. While the check runs (started), the lookup
+// check of its kinds came in. Without secure (an http URL with no https
+// twin to shake hands with), there is no secure connection step. While the check runs (started), the lookup
 // runs first, then every step it unlocks at once (the probes after it run
 // side by side); a check still waiting for its turn has every step
 // waiting. static/app.js applies the same rule as checks arrive.
-func Progress(checks []probes.Check, started bool) (steps []ProgressStep, done int) {
+func Progress(checks []probes.Check, started, secure bool) (steps []ProgressStep, done int) {
 	got := map[probes.ProbeKind]bool{}
 	for _, c := range checks {
 		got[c.Kind] = true
 	}
-	steps = make([]ProgressStep, len(progressSteps))
-	for i, s := range progressSteps {
+	for _, s := range progressSteps {
+		if !secure && slices.Contains(s.Kinds, probes.ProbeTLS) {
+			continue
+		}
+		i := len(steps)
 		s.State = "waiting"
 		for _, k := range s.Kinds {
 			if got[k] {
@@ -468,7 +473,7 @@ func Progress(checks []probes.Check, started bool) (steps []ProgressStep, done i
 		case started && (i == 0 || steps[0].State == "done"):
 			s.State = "running"
 		}
-		steps[i] = s
+		steps = append(steps, s)
 	}
 	return steps, done
 }
@@ -489,6 +494,9 @@ func kindsAttr(ks []probes.ProbeKind) string {
 type ProbingProgress struct {
 	// Started is set once the check runs (not waiting in the queue).
 	Started bool
+	// Secure is set when the check shakes hands over TLS: an https URL,
+	// or an http one whose https twin is tried too.
+	Secure bool
 	// Usually says how long a check takes: "Checking a site usually takes
 	// about 6 seconds."
 	Usually string

@@ -844,7 +844,7 @@ func whereItFails(lanes []Lane) templ.Component {
 
 // plainSteps are the probing page's steps in plain words, with a bar;
 // static/app.js moves them on as checks arrive.
-func plainSteps(checks []probes.Check, started bool) templ.Component {
+func plainSteps(checks []probes.Check, p ProbingProgress) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -865,7 +865,7 @@ func plainSteps(checks []probes.Check, started bool) templ.Component {
 			templ_7745c5c3_Var54 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		if steps, done := Progress(checks, started); len(steps) > 0 {
+		if steps, done := Progress(checks, p.Started, p.Secure); len(steps) > 0 {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 68, "<progress data-progress max=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
