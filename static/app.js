@@ -89,7 +89,13 @@
     var steps = document.querySelectorAll("[data-steps] > li");
     var bar = document.querySelector("[data-progress]");
     var stepWords = {done: "done", running: "under way", waiting: "waiting"};
+    // The steps the server drew done stay done while the stream replays
+    // the checks from the first.
     var kinds = {};
+    steps.forEach(function (li) {
+      if (li.getAttribute("data-state") !== "done") return;
+      li.getAttribute("data-kinds").split(" ").forEach(function (k) { kinds[k] = true; });
+    });
     // The same rule as templates.Progress: a step is done once a check of
     // its kinds came in; while the check runs, the lookup runs first,
     // then every step it unlocks at once.
