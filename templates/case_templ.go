@@ -1870,7 +1870,7 @@ func evidence(r *probes.Report) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = waterfall(r.Timings).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = waterfall(r.Timings, failedHop(r)).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -1908,7 +1908,7 @@ func timing(t probes.HopTiming) templ.Component {
 			templ_7745c5c3_Var101 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = waterfall([]probes.HopTiming{t}).Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = waterfall([]probes.HopTiming{t}, -1).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -31,12 +31,15 @@ type phase struct {
 
 // phases are the timing phases drawn, in order. The remainder ("other")
 // goes before the wait, where most of it is spent: between the
-// connection being ready and the request being written.
+// connection being ready and the request being written. On a request
+// that failed, the remainder is the time until it failed: the phase it
+// failed in never finished, so it was never measured.
 var phases = []phase{
 	{"Name lookup", "dns", func(t probes.HopTiming) float64 { return t.DNSMS }},
 	{"Connecting", "connect", func(t probes.HopTiming) float64 { return t.ConnectMS }},
 	{"Secure connection", "tls", func(t probes.HopTiming) float64 { return t.TLSMS }},
 	{"Other", "other", nil},
+	{"Until it failed", "failed", nil},
 	{"Waiting for the answer", "wait", func(t probes.HopTiming) float64 { return t.WaitMS }},
 	{"Receiving the page", "transfer", func(t probes.HopTiming) float64 { return t.TransferMS }},
 }
@@ -64,7 +67,7 @@ type hopBar struct {
 // on http, is not drawn), and the part of the total no phase accounts for
 // as "Other". Should the phases add up to more than the total (clocks
 // read at different moments), the bar stands for their sum.
-func bars(t probes.HopTiming, x0, width float64) (total float64, out []bar) {
+func bars(t probes.HopTiming, failed bool, x0, width float64) (total float64, out []bar) {
 	sum := 0.0
 	for _, p := range phases {
 		if p.ms != nil && p.ms(t) > 0 {
@@ -77,6 +80,9 @@ func bars(t probes.HopTiming, x0, width float64) (total float64, out []bar) {
 	}
 	x := x0
 	for _, p := range phases {
+		if p.ms == nil && (p.Class == "failed") != failed {
+			continue
+		}
 		v := t.TotalMS - sum // the remainder, for Other
 		if p.ms != nil {
 			v = p.ms(t)
@@ -100,11 +106,12 @@ type Waterfall struct {
 	Legend  []phase // the phases some hop spent time in
 }
 
-// NewWaterfall lays out the timings of a request's hops.
-func NewWaterfall(ts []probes.HopTiming) Waterfall {
+// NewWaterfall lays out the timings of a request's hops; failed is the
+// index of the hop the request failed at, or -1.
+func NewWaterfall(ts []probes.HopTiming, failed int) Waterfall {
 	var wf Waterfall
-	for _, t := range ts {
-		total, _ := bars(t, 0, 1)
+	for i, t := range ts {
+		total, _ := bars(t, i == failed, 0, 1)
 		wf.TotalMS += total
 	}
 	if wf.TotalMS <= 0 {
@@ -113,9 +120,9 @@ func NewWaterfall(ts []probes.HopTiming) Waterfall {
 	used := map[string]bool{}
 	at := 0.0
 	for i, t := range ts {
-		total, _ := bars(t, 0, 1)
+		total, _ := bars(t, i == failed, 0, 1)
 		w := total / wf.TotalMS * waterfallWidth
-		_, bs := bars(t, at, w)
+		_, bs := bars(t, i == failed, at, w)
 		for _, b := range bs {
 			used[b.Class] = true
 		}
@@ -128,6 +135,30 @@ func NewWaterfall(ts []probes.HopTiming) Waterfall {
 		}
 	}
 	return wf
+}
+
+// failedHop is the index of the hop a report's request failed at (its
+// last, with no answer), or -1.
+func failedHop(r *probes.Report) int {
+	if r == nil || r.HTTP == nil || len(r.HTTP.Hops) != len(r.Timings) {
+		return -1
+	}
+	if last := len(r.HTTP.Hops) - 1; last >= 0 && r.HTTP.Hops[last].Status == 0 && r.HTTP.Error != "" {
+		return last
+	}
+	return -1
+}
+
+// Failed reports whether any stage of the lanes failed.
+func anyFailed(lanes []Lane) bool {
+	for _, l := range lanes {
+		for _, s := range l.Stages {
+			if s.State == "fail" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Label is the hop's bar in words, for screen readers and as its tooltip.

@@ -190,9 +190,31 @@ func TestWaterfallAddsUp(t *testing.T) {
 					t.Fatalf("hop %d over https measured no handshake: %+v", i+1, tm)
 				}
 			}
-			checkWaterfall(t, render(t, waterfall(r.Timings)), r.Timings, c.secure)
+			if failedHop(r) != -1 {
+				t.Fatalf("the request failed: %s", r.HTTP.Error)
+			}
+			checkWaterfall(t, render(t, waterfall(r.Timings, failedHop(r))), r.Timings, c.secure)
 		})
 	}
+	// A request that fails (a certificate the prober does not trust) is
+	// drawn to where it failed: the time no phase covers is "until it
+	// failed", not "other".
+	t.Run("failed", func(t *testing.T) {
+		r := loopbackProber(x509.NewCertPool()).Diagnose(context.Background(), secure.URL+"/")
+		failed := failedHop(r)
+		if failed != 0 {
+			t.Fatalf("the failed hop is %d, want 0 (%s)", failed, r.HTTP.Error)
+		}
+		doc := render(t, waterfall(r.Timings, failed))
+		checkWaterfall(t, doc, r.Timings, []bool{true})
+		classes := ""
+		for _, s := range findAll(doc, func(n *html.Node) bool { return strings.HasPrefix(attr(n, "class"), "seg ") }) {
+			classes += attr(s, "class") + " "
+		}
+		if !strings.Contains(classes, "seg failed") || strings.Contains(classes, "seg other") {
+			t.Errorf("the failed request's segments: %s", classes)
+		}
+	})
 }
 
 // TestWaterfallShowsTheRemainder: the case of issue 17, a 13 ms request
@@ -201,7 +223,7 @@ func TestWaterfallAddsUp(t *testing.T) {
 // happen.
 func TestWaterfallShowsTheRemainder(t *testing.T) {
 	tm := probes.HopTiming{URL: "http://shop.example/", DNSMS: 0.2, ConnectMS: 0.3, WaitMS: 0.4, TransferMS: 0.1, TotalMS: 13}
-	doc := render(t, waterfall([]probes.HopTiming{tm}))
+	doc := render(t, waterfall([]probes.HopTiming{tm}, -1))
 	checkWaterfall(t, doc, []probes.HopTiming{tm}, []bool{false})
 	var other float64
 	for _, s := range findAll(doc, func(n *html.Node) bool { return n.Data == "rect" && strings.HasPrefix(attr(n, "class"), "seg ") }) {

@@ -227,7 +227,7 @@ func TestBrowserProgressSteps(t *testing.T) {
 }
 
 // TestBrowserPictures: a visitor's case page draws the waterfall of a
-// redirect chain from http to https, the certificate's window and where
+// redirect chain over https to another origin, the certificate's window and where
 // it fails; in the browser's own layout each hop's segments fill its bar
 // exactly; every picture is axe-clean at phone and desktop sizes in light
 // and dark.
@@ -242,21 +242,21 @@ func TestBrowserPictures(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		io.WriteString(w, nginx502Page)
 	}))
-	chain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// The first site's certificate is the one the picture shows.
+	chain := ca.site(t, now.AddDate(0, -2, 0), now.AddDate(0, 1, 0), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/old" {
 			http.Redirect(w, r, "/new", http.StatusMovedPermanently)
 			return
 		}
 		http.Redirect(w, r, gateway+"/shop/", http.StatusFound)
 	}))
-	defer chain.Close()
 	expired := ca.site(t, now.AddDate(-1, 0, 0), now.AddDate(0, 0, -30), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	for _, c := range []struct {
 		name, url string
 		hops      int
 		cert      string
 	}{
-		{"redirects", chain.URL + "/old", 3, "valid"},
+		{"redirects", chain + "/old", 3, "valid"},
 		{"expired", expired + "/", 1, "expired"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
