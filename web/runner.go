@@ -473,8 +473,12 @@ func (r *Runner) announceQueueLocked() {
 func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 	if pos > 0 {
 		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
-			return fmt.Sprintf("Waiting: gatecheck checks one site at most %d times a minute, so as not to add to the load of a site in trouble; yours (%s) starts in %s.",
-				r.hostCap, j.host, secondsWords(wait))
+			times := fmt.Sprintf("%d times", r.hostCap)
+			if r.hostCap == 1 {
+				times = "once"
+			}
+			return fmt.Sprintf("Waiting: gatecheck checks one site at most %s a minute, so as not to add to the load of a site in trouble; yours (%s) starts in %s.",
+				times, j.host, secondsWords(wait))
 		}
 	}
 	if n := len(j.runs); pos == 0 && n > 1 {
