@@ -176,6 +176,8 @@ func ms(v float64) string {
 	switch {
 	case v >= 1000:
 		return fmt.Sprintf("%.2f s", v/1000)
+	case v > 0 && v < 0.05:
+		return "under 0.1 ms"
 	case v < 10:
 		return fmt.Sprintf("%.1f ms", v)
 	}
@@ -388,7 +390,7 @@ func ServerLane(r *probes.Report) Lane {
 		states[2] = "ok"
 	}
 	if h := r.HTTP.Final(); h != nil && h.Status > 0 {
-		if h.Status >= 500 {
+		if h.Status >= 400 {
 			states[3] = "fail"
 			l.Note = fmt.Sprintf("The site answered with an error (%d)", h.Status)
 		} else {

@@ -430,6 +430,8 @@ func TestWhereItFails(t *testing.T) {
 	defer bad.Close()
 	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer good.Close()
+	forbidden := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusForbidden) }))
+	defer forbidden.Close()
 	expired, roots := certSite(t, time.Now().AddDate(-1, 0, 0), time.Now().AddDate(0, 0, -3))
 	stage := map[string]int{}
 	for i, n := range stageNames {
@@ -440,6 +442,7 @@ func TestWhereItFails(t *testing.T) {
 	}{
 		{"nothing listens", dead, "Connection"},
 		{"a 502", bad.URL + "/", "Page"},
+		{"a 403", forbidden.URL + "/", "Page"},
 		{"an expired certificate", expired, "Security"},
 		{"working", good.URL + "/", ""},
 	} {
