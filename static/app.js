@@ -91,7 +91,7 @@
     var stepWords = {done: "done", running: "under way", waiting: "waiting"};
     // The steps the server drew done stay done while the stream replays
     // the checks from the first.
-    var kinds = {};
+    var kinds = {}, failed = {};
     steps.forEach(function (li) {
       if (li.getAttribute("data-state") !== "done") return;
       li.getAttribute("data-kinds").split(" ").forEach(function (k) { kinds[k] = true; });
@@ -102,16 +102,18 @@
     var mark = function () {
       var done = 0, lookupDone = false;
       steps.forEach(function (li, i) {
-        var st = "waiting";
+        var st = "waiting", problem = li.hasAttribute("data-problem");
         li.getAttribute("data-kinds").split(" ").forEach(function (k) {
           if (kinds[k]) st = "done";
+          if (failed[k]) problem = true;
         });
         if (st === "done") done++;
         else if (i === 0 || lookupDone) st = "running";
         if (i === 0) lookupDone = st === "done";
         li.setAttribute("data-state", st);
+        if (problem) li.setAttribute("data-problem", "");
         var words = li.querySelector("[data-state-words]");
-        if (words) words.textContent = "(" + stepWords[st] + ")";
+        if (words) words.textContent = problem && st === "done" ? "(done: a problem was found here)" : "(" + stepWords[st] + ")";
       });
       if (bar) bar.value = done;
     };
@@ -125,6 +127,7 @@
       live.setAttribute("data-received", String(received));
       var c = JSON.parse(e.data);
       kinds[c.kind] = true;
+      if (c.status === "fail") failed[c.kind] = true;
       mark();
       if (received <= list.children.length) return;
       var li = document.createElement("li");

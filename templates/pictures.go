@@ -466,6 +466,9 @@ type ProgressStep struct {
 	// reads them from the step's data-kinds.
 	Kinds []probes.ProbeKind
 	State string // done, running or waiting
+	// Problem is set on a done step one of whose checks failed: it is
+	// marked as where the trouble is, not ticked.
+	Problem bool
 }
 
 // progressSteps are the probing page's steps, in the order a request goes
@@ -485,9 +488,10 @@ var progressSteps = []ProgressStep{
 // side by side); a check still waiting for its turn has every step
 // waiting. static/app.js applies the same rule as checks arrive.
 func Progress(checks []probes.Check, started, secure bool) (steps []ProgressStep, done int) {
-	got := map[probes.ProbeKind]bool{}
+	got, failed := map[probes.ProbeKind]bool{}, map[probes.ProbeKind]bool{}
 	for _, c := range checks {
 		got[c.Kind] = true
+		failed[c.Kind] = failed[c.Kind] || c.Status == probes.StatusFail
 	}
 	for _, s := range progressSteps {
 		if !secure && slices.Contains(s.Kinds, probes.ProbeTLS) {
@@ -499,6 +503,7 @@ func Progress(checks []probes.Check, started, secure bool) (steps []ProgressStep
 			if got[k] {
 				s.State = "done"
 			}
+			s.Problem = s.Problem || failed[k]
 		}
 		switch {
 		case s.State == "done":
@@ -513,6 +518,14 @@ func Progress(checks []probes.Check, started, secure bool) (steps []ProgressStep
 
 // stepWords say a step's state for screen readers.
 var stepWords = map[string]string{"done": "done", "running": "under way", "waiting": "waiting"}
+
+// stepStateWords says a step's state for screen readers, a problem too.
+func stepStateWords(s ProgressStep) string {
+	if s.Problem && s.State == "done" {
+		return "(done: a problem was found here)"
+	}
+	return "(" + stepWords[s.State] + ")"
+}
 
 func kindsAttr(ks []probes.ProbeKind) string {
 	s := make([]string, len(ks))

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -378,6 +379,16 @@ func TestProgressSteps(t *testing.T) {
 					t.Errorf("after a %s check: step %q is %s, want %s", k, s.Label, s.State, st)
 				}
 			}
+		}
+	}
+	// A failed check marks its step as where the trouble is; the others
+	// are not.
+	steps, _ = Progress([]probes.Check{{Kind: probes.ProbeDNS, Status: probes.StatusSkip}, {Kind: probes.ProbeTCP, Status: probes.StatusFail},
+		{Kind: probes.ProbeHTTP, Status: probes.StatusFail}, {Kind: probes.ProbeTLS, Status: probes.StatusWarn}}, true, true)
+	for _, s := range steps {
+		want := slices.Contains(s.Kinds, probes.ProbeTCP) || slices.Contains(s.Kinds, probes.ProbeHTTP)
+		if s.Problem != want {
+			t.Errorf("step %q: problem %v, want %v", s.Label, s.Problem, want)
 		}
 	}
 	steps, _ = Progress(nil, true, false)

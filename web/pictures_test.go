@@ -10,7 +10,7 @@ import (
 )
 
 // stepStates are the probing page's plain steps' states, in order.
-var stepStateRE = regexp.MustCompile(`<li data-kinds="[^"]*" data-state="([a-z]+)">`)
+var stepStateRE = regexp.MustCompile(`<li data-kinds="[^"]*" data-state="([a-z]+)"`)
 
 func stepStates(page string) string {
 	var out []string
