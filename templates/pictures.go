@@ -481,13 +481,14 @@ var progressSteps = []ProgressStep{
 	{Label: "Asking again a few times, to catch failures that come and go", Kinds: []probes.ProbeKind{probes.ProbeSamples}},
 }
 
-// Progress marks the steps for the checks so far: a step is done once a
-// check of its kinds came in. Without secure (an http URL with no https
-// twin to shake hands with), there is no secure connection step. While the check runs (started), the lookup
-// runs first, then every step it unlocks at once (the probes after it run
-// side by side); a check still waiting for its turn has every step
-// waiting. static/app.js applies the same rule as checks arrive.
-func Progress(checks []probes.Check, started, secure bool) (steps []ProgressStep, done int) {
+// plainProgress marks the steps for the checks so far: a step is done once
+// a check of its kinds came in. Without secure (an http URL with no https
+// twin to shake hands with), there is no secure connection step. While
+// the check runs (started), the lookup runs first, then every step it
+// unlocks at once (the probes after it run side by side); a check still
+// waiting for its turn has every step waiting. static/app.js applies the
+// same rule as checks arrive.
+func plainProgress(checks []probes.Check, started, secure bool) (steps []ProgressStep, done int) {
 	got, failed := map[probes.ProbeKind]bool{}, map[probes.ProbeKind]bool{}
 	for _, c := range checks {
 		got[c.Kind] = true
@@ -548,19 +549,19 @@ type ProbingProgress struct {
 	Usually string
 }
 
-// Host is the host of a URL for the probing page's title, or the URL
+// titleHost is the host of a URL for the probing page's title, or the URL
 // itself when it has none.
-func Host(raw string) string {
+func titleHost(raw string) string {
 	if u, err := url.Parse(raw); err == nil && u.Hostname() != "" {
 		return u.Hostname()
 	}
 	return raw
 }
 
-// Lanes are the places the site was tried from, for the "where it fails"
+// viewLanes are the places the site was tried from, for the "where it fails"
 // diagram: gatecheck's server, the browser (labelled as the table beside
 // it labels it, "From your browser") and each agent.
-func Lanes(r *probes.Report, browser *wizard.Vantage, check *BrowserCheck, browserLabel string, agents []AgentRow) []Lane {
+func viewLanes(r *probes.Report, browser *wizard.Vantage, check *BrowserCheck, browserLabel string, agents []AgentRow) []Lane {
 	b := BrowserLane(browser, check)
 	if who, ok := strings.CutPrefix(browserLabel, "From "); ok {
 		b.Who = upperFirst(who)

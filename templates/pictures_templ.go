@@ -862,7 +862,7 @@ func plainSteps(checks []probes.Check, p ProbingProgress) templ.Component {
 			templ_7745c5c3_Var51 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		if steps, done := Progress(checks, p.Started, p.Secure); len(steps) > 0 {
+		if steps, done := plainProgress(checks, p.Started, p.Secure); len(steps) > 0 {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 73, "<progress data-progress max=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

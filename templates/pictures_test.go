@@ -347,7 +347,7 @@ func TestCertWindow(t *testing.T) {
 // finishes a step marks that step done, the lookup runs first and then
 // every step it unlocks; a queued check has every step waiting.
 func TestProgressSteps(t *testing.T) {
-	steps, done := Progress(nil, false, true)
+	steps, done := plainProgress(nil, false, true)
 	for _, s := range steps {
 		if s.State != "waiting" {
 			t.Errorf("queued: %q is %s", s.Label, s.State)
@@ -356,7 +356,7 @@ func TestProgressSteps(t *testing.T) {
 	if done != 0 || len(steps) != len(progressSteps) {
 		t.Errorf("queued: %d steps, %d done", len(steps), done)
 	}
-	steps, _ = Progress([]probes.Check{{Kind: probes.ProbeURL}}, true, true)
+	steps, _ = plainProgress([]probes.Check{{Kind: probes.ProbeURL}}, true, true)
 	for i, s := range steps {
 		if want := map[bool]string{true: "running", false: "waiting"}[i == 0]; s.State != want {
 			t.Errorf("started: step %d %q is %s, want %s", i, s.Label, s.State, want)
@@ -365,7 +365,7 @@ func TestProgressSteps(t *testing.T) {
 	for i, ps := range progressSteps {
 		for _, k := range ps.Kinds {
 			checks := []probes.Check{{Kind: probes.ProbeURL}, {Kind: probes.ProbeDNS}, {Kind: k}}
-			steps, done := Progress(checks, true, true)
+			steps, done := plainProgress(checks, true, true)
 			want := map[int]bool{0: true, i: true}
 			if done != len(want) {
 				t.Errorf("after a %s check: %d steps done, want %d", k, done, len(want))
@@ -383,7 +383,7 @@ func TestProgressSteps(t *testing.T) {
 	}
 	// A failed check marks its step as where the trouble is; the others
 	// are not.
-	steps, _ = Progress([]probes.Check{{Kind: probes.ProbeDNS, Status: probes.StatusSkip}, {Kind: probes.ProbeTCP, Status: probes.StatusFail},
+	steps, _ = plainProgress([]probes.Check{{Kind: probes.ProbeDNS, Status: probes.StatusSkip}, {Kind: probes.ProbeTCP, Status: probes.StatusFail},
 		{Kind: probes.ProbeHTTP, Status: probes.StatusFail}, {Kind: probes.ProbeTLS, Status: probes.StatusWarn}}, true, true)
 	for _, s := range steps {
 		want := slices.Contains(s.Kinds, probes.ProbeTCP) || slices.Contains(s.Kinds, probes.ProbeHTTP)
@@ -391,7 +391,7 @@ func TestProgressSteps(t *testing.T) {
 			t.Errorf("step %q: problem %v, want %v", s.Label, s.Problem, want)
 		}
 	}
-	steps, _ = Progress(nil, true, false)
+	steps, _ = plainProgress(nil, true, false)
 	for _, s := range steps {
 		for _, k := range s.Kinds {
 			if k == probes.ProbeTLS {
@@ -419,7 +419,7 @@ func TestProgressStepsEndDone(t *testing.T) {
 	}{{secure.URL + "/", true}, {plain.URL + "/", false}} {
 		var checks []probes.Check
 		loopbackProber(roots).Run(context.Background(), c.url, func(ch probes.Check) { checks = append(checks, ch) })
-		steps, done := Progress(checks, true, c.secure)
+		steps, done := plainProgress(checks, true, c.secure)
 		if done != len(steps) {
 			t.Errorf("%s: %d of %d steps done after the check: %+v", c.url, done, len(steps), steps)
 		}
@@ -459,7 +459,7 @@ func TestWhereItFails(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := loopbackProber(roots).Diagnose(context.Background(), c.url)
-			doc := render(t, whereItFails(Lanes(r, nil, nil, "From your browser", nil)))
+			doc := render(t, whereItFails(viewLanes(r, nil, nil, "From your browser", nil)))
 			lanes := findAll(doc, func(n *html.Node) bool { return attr(n, "class") == "lane" })
 			if len(lanes) != 2 {
 				t.Fatalf("%d lanes, want the server's and the browser's", len(lanes))
