@@ -434,14 +434,31 @@ func stages(states []string) []Stage {
 	return out
 }
 
+// Shown are the stages drawn: those the request goes through (no
+// security on plain http), none when nothing is known of any.
+func (l Lane) Shown() []Stage {
+	var out []Stage
+	known := false
+	for _, s := range l.Stages {
+		if s.State != "none" {
+			out = append(out, s)
+		}
+		known = known || (s.State != "none" && s.State != "unknown")
+	}
+	if !known {
+		return nil
+	}
+	return out
+}
+
 // Label is the lane in words.
 func (l Lane) Label() string {
 	var parts []string
-	for _, s := range l.Stages {
-		if s.State == "none" {
-			continue
-		}
+	for _, s := range l.Shown() {
 		parts = append(parts, strings.ToLower(s.Name)+" "+stateWords[s.State])
+	}
+	if len(parts) == 0 {
+		return l.Who + ": " + l.Note + "."
 	}
 	return l.Who + ": " + strings.Join(parts, ", ") + ". " + l.Note + "."
 }
