@@ -49,6 +49,8 @@ type ProbingView struct {
 	// Title, when set, heads the page instead of "Checking {URL}": what
 	// is being checked, such as whether a fix worked.
 	Title string
+	// Progress is where the check stands, for its plain steps.
+	Progress ProbingProgress
 }
 
 // BrowserCheck is the visitor's browser trying the case's URL itself, as
@@ -213,6 +215,9 @@ type AgentRow struct {
 	// address); Text says so.
 	State string
 	Text  string
+	// Report is the agent's diagnosis when it is done, for the "where it
+	// fails" diagram; nil otherwise.
+	Report *probes.Report
 }
 
 // AgentsView is the staff page of agents.
@@ -410,50 +415,6 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// bar is one phase of a timing bar.
-type bar struct {
-	Name  string
-	X, W  float64
-	MS    float64
-	Class string
-}
-
-// bars lays out a hop's phases as proportional SVG rectangles (attributes,
-// not inline styles, so the CSP can forbid those).
-func bars(t probes.HopTiming) []bar {
-	phases := []struct {
-		name, class string
-		ms          float64
-	}{
-		{"DNS", "dns", t.DNSMS}, {"Connect", "connect", t.ConnectMS}, {"TLS", "tls", t.TLSMS},
-		{"Wait", "wait", t.WaitMS}, {"Transfer", "transfer", t.TransferMS},
-	}
-	total := 0.0
-	for _, p := range phases {
-		total += p.ms
-	}
-	if total <= 0 {
-		return nil
-	}
-	var out []bar
-	x := 0.0
-	for _, p := range phases {
-		w := p.ms / total * 600
-		out = append(out, bar{Name: p.name, X: x, W: max(w, 0.5), MS: p.ms, Class: p.class})
-		x += w
-	}
-	return out
-}
-
-func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
-
-func ms(v float64) string {
-	if v >= 1000 {
-		return fmt.Sprintf("%.2f s", v/1000)
-	}
-	return fmt.Sprintf("%.0f ms", v)
 }
 
 func verdictClass(r *probes.Report) string {

@@ -416,8 +416,9 @@ func writePage(w http.ResponseWriter, page []byte, csp string) {
 }
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
-	ok, _, text, checks := s.runner.Progress(st.c.ID)
-	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text, Notice: s.hostNotice(r.Context(), st.c)}
+	ok, pos, text, checks := s.runner.Progress(st.c.ID)
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text, Notice: s.hostNotice(r.Context(), st.c),
+		Progress: templates.ProbingProgress{Started: ok && pos == 0, Secure: s.handshakes(st.c), Usually: s.usually()}}
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
@@ -432,6 +433,25 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 	}
 	m.Refresh = 2
 	s.render(w, r, http.StatusOK, templates.Probing(m, v))
+}
+
+// usually says how long a check takes: the median of the last ones this
+// server made, or, before there are enough, the bound the prober's
+// configuration sets.
+func (s *Server) usually() string {
+	if d, ok := s.runner.Usually(); ok {
+		return "A check usually takes about " + secondsWords(d) + "."
+	}
+	return "A check usually takes a few seconds, and never more than " + secondsWords(s.cfg.Prober.Config().Timeout) + "."
+}
+
+// handshakes reports whether the probes of a case shake hands over TLS: its
+// URL is https, or an http one on the default port, whose https twin is
+// tried too.
+func (s *Server) handshakes(c *wizard.Case) bool {
+	ports := s.cfg.Prober.Config().Ports
+	t, err := probes.Normalize(c.ProbeInput(), ports)
+	return err == nil && (t.URL.Scheme == "https" || t.Twin(ports) != nil)
 }
 
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
