@@ -460,19 +460,6 @@ func stoppedAt(r *probes.Report) string {
 	return "No answer"
 }
 
-// OutcomeWords says how a walk ended, for people.
-func OutcomeWords(o wizard.Outcome) string {
-	switch o {
-	case wizard.Resolved:
-		return "solved"
-	case wizard.Escalated:
-		return "handed over"
-	case wizard.Unresolved:
-		return "not solved here"
-	}
-	return string(o)
-}
-
 // BrowserSeen says what the visitor's browser saw of the URL: its view v,
 // or, without one, what the page's check c will do.
 func BrowserSeen(v *wizard.Vantage, c *BrowserCheck) string {
