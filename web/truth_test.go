@@ -157,6 +157,8 @@ func zooSite(t *testing.T, code probes.Code) string {
 			}
 		}()
 		return "http://" + ln.Addr().String() + "/"
+	case probes.TLSExpired:
+		return expiredCertSite(t)
 	case probes.TLSUntrusted:
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the probes' refusals of its certificate
