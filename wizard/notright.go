@@ -9,7 +9,7 @@ import (
 // NotRight is the step at node id as shown to a person who says its
 // finding is not right. At the check of the verdict it offers only the
 // answers that make sense beside the finding, each as the person would say
-// it: the finding itself, first and marked as gatecheck's; what anyone may
+// it: the finding itself, first and marked (Suggested); what anyone may
 // see instead of any finding (the site working, or failing only some of
 // the time); and the answers for the other verdicts of the finding's layer
 // in probes' verdict table (a certificate problem beside a broken https
@@ -28,19 +28,23 @@ func (t *Tree) NotRight(s Settings, f Facts, id string) (*Step, error) {
 	var found, others []StepChoice
 	for i, c := range n.Choices {
 		sc := st.Choices[i]
-		switch {
-		case sc.Suggested:
-			sc.Label = "As gatecheck found: " + lowerFirst(VisitorWords(f.Report, f.Now).Headline)
+		if !sc.Suggested && !sensibleBeside(c.When, layer) {
+			continue
+		}
+		if claim := Claim(probes.Code(c.When[0])); claim != "" {
+			sc.Label = claim
+		}
+		if sc.Suggested {
 			found = append(found, sc)
-		case sensibleBeside(c.When, layer):
-			if claim := Claim(probes.Code(c.When[0])); claim != "" {
-				sc.Label = claim
-			}
+		} else {
 			others = append(others, sc)
 		}
 	}
 	st.Choices = append(found, others...)
-	st.Text += " If you see something else, choose what you see: the next steps follow your answer."
+	r := renderer{s: s, f: f}
+	st.Text = "gatecheck checked " + r.value("url") + " from its server and found that " + lowerFirst(VisitorWords(f.Report, f.Now).Headline) +
+		". If you see something else, choose what you see: the next steps follow your answer."
+	st.FoundWords = ""
 	return st, nil
 }
 

@@ -302,13 +302,12 @@ func (s said) expired() Words {
 		}
 		switch {
 		case at.After(c.NotAfter):
-			w.Explain = fmt.Sprintf("%s expired on %s, %s, so browsers refuse the site's secure connection; only the site's owner can renew it.",
-				whose, day(c.NotAfter, s.now), daysFrom(c.NotAfter, s.now))
+			w.Headline = fmt.Sprintf("%s expired on %s, %s", whose, day(c.NotAfter, s.now), daysFrom(c.NotAfter, s.now))
+			w.Explain = "Browsers refuse the site's secure connection until its owner renews the certificate; nothing on your side can fix it."
 			return w
 		case at.Before(c.NotBefore):
-			w.Headline = "The site's security certificate is not valid yet"
-			w.Explain = fmt.Sprintf("%s only becomes valid on %s, %s, so browsers refuse it: it was installed too early, or a clock is wrong.",
-				whose, day(c.NotBefore, s.now), daysFrom(c.NotBefore, s.now))
+			w.Headline = fmt.Sprintf("%s is only valid from %s, %s", whose, day(c.NotBefore, s.now), daysFrom(c.NotBefore, s.now))
+			w.Explain = "Browsers refuse it until then: it was installed too early, or a clock is wrong."
 			return w
 		}
 	}

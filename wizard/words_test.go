@@ -151,15 +151,15 @@ func TestWordsFromDetails(t *testing.T) {
 		explain  []string
 	}{
 		{"expired this year", cert("expired", with(valid, func(c *probes.Certificate) { c.NotAfter = time.Date(2026, 11, 3, 14, 25, 0, 0, time.UTC) })),
-			"The site's security certificate has expired", []string{"The site's security certificate expired on 3 November, 30 days ago"}},
+			"The site's security certificate expired on 3 November, 30 days ago", []string{"Browsers refuse the site's secure connection until its owner renews"}},
 		{"expired last year", cert("expired", with(valid, func(c *probes.Certificate) { c.NotAfter = time.Date(2025, 11, 3, 0, 0, 0, 0, time.UTC) })),
-			"The site's security certificate has expired", []string{"expired on 3 November 2025, 395 days ago"}},
+			"The site's security certificate expired on 3 November 2025, 395 days ago", nil},
 		{"expired yesterday", cert("expired", with(valid, func(c *probes.Certificate) { c.NotAfter = now.Add(-30 * time.Hour) })),
-			"The site's security certificate has expired", []string{"expired on 2 December, yesterday"}},
+			"The site's security certificate expired on 2 December, yesterday", nil},
 		{"an intermediate expired", cert("expired", valid, with(valid, func(c *probes.Certificate) { c.NotAfter = time.Date(2026, 11, 23, 0, 0, 0, 0, time.UTC) })),
-			"The site's security certificate has expired", []string{"A certificate the site's own certificate depends on expired on 23 November, 10 days ago"}},
+			"A certificate the site's own certificate depends on expired on 23 November, 10 days ago", nil},
 		{"not valid yet", cert("not_yet_valid", with(valid, func(c *probes.Certificate) { c.NotBefore = time.Date(2027, 1, 5, 16, 0, 0, 0, time.UTC) })),
-			"The site's security certificate is not valid yet", []string{"only becomes valid on 5 January 2027, in 33 days"}},
+			"The site's security certificate is only valid from 5 January 2027, in 33 days", []string{"installed too early, or a clock is wrong"}},
 		{"for other names", cert("hostname_mismatch", with(valid, func(c *probes.Certificate) { c.DNSNames = []string{"a.example", "b.example"} })),
 			"The site's security certificate is for another name", []string{"covers a.example and b.example, not shop.example.com"}},
 		{"for many names", cert("hostname_mismatch", with(valid, func(c *probes.Certificate) {
@@ -213,7 +213,7 @@ func TestWordsFromDetails(t *testing.T) {
 			r := answered(probes.Healthy, 200, "")
 			r.TLS.Problem = "expired"
 			return r
-		}(), "The site works from gatecheck's server", []string{"But its secure https:// address has a problem: the site's security certificate has expired."}},
+		}(), "The site works from gatecheck's server", []string{"But its secure https:// address has a problem: the site's security certificate expired on 3 November, 30 days ago."}},
 		{"works, on some addresses", func() *probes.Report {
 			r := answered(probes.Healthy, 200, "")
 			r.Findings = []probes.Verdict{{Code: probes.TCPRefused}}
@@ -321,8 +321,16 @@ func TestNotRightOffersWhatMakesSense(t *testing.T) {
 			}
 		}
 		found := probe.pick(string(code), f)
-		if len(ids) == 0 || ids[0] != found || !strings.HasPrefix(st.Choices[0].Label, "As gatecheck found: ") {
-			t.Errorf("%s: the finding (%s) is not first and marked: %v", code, found, ids)
+		if len(ids) == 0 || ids[0] != found {
+			t.Errorf("%s: the finding (%s) is not first: %v", code, found, ids)
+		}
+		for _, c := range st.Choices {
+			if want := Claim(probes.Code(probe.Choice(c.ID).When[0])); c.Label != want {
+				t.Errorf("%s: %s is labelled %q, want %q", code, c.ID, c.Label, want)
+			}
+		}
+		if want := "found that " + lowerFirst(VisitorWords(f.Report, f.Now).Headline) + "."; !strings.Contains(st.Text, want) || st.FoundWords != "" {
+			t.Errorf("%s: the step says %q (and %q), want %q once", code, st.Text, st.FoundWords, want)
 		}
 		if len(ids) > 6 || len(ids) >= len(probe.Choices) {
 			t.Errorf("%s: %d answers of %d: %v", code, len(ids), len(probe.Choices), ids)
