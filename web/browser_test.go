@@ -752,7 +752,7 @@ func TestBrowser(t *testing.T) {
 		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "Could not connect") {
 			t.Errorf("the browser's view reads %q", got)
 		}
-		tb.expect("could not connect", "Your browser cannot connect either", "certificate error looks the same as no connection")
+		tb.expect("could not connect", "Your browser cannot connect either", "certificate warning looks the same as no connection")
 		tb.audit("question (browser could not connect)")
 	})
 
