@@ -33,7 +33,7 @@ func TestBrowserWords(t *testing.T) {
 	tb := b.newTab(t, a.ts.URL)
 	pages := []struct{ name, path, wait, shows string }{
 		{"expired", "/c/" + expired, "#step-title", "The site's security certificate expired on"},
-		{"intermittent", "/c/" + flaky, "#step-title", "tries failed"},
+		{"intermittent", "/c/" + flaky, "#step-title", "The site works only some of the time: 1 of 2 tries failed"},
 		{"not-right", "/c/" + gateway + "/at/probe", "#step-title", "found that the site's gateway (nginx) could not get an answer"},
 		{"done", "/c/" + done, "#step-title", "The site's gateway (nginx) could not get an answer from the server behind it"},
 	}

@@ -176,8 +176,9 @@ var verdictWords = map[probes.Code]struct {
 		w := Words{Headline: "The site works only some of the time",
 			Explain: "Some of gatecheck's tries failed and others worked: usually one of several servers behind the site is failing, or the site is overloaded."}
 		if bad, n := s.tries(); n > 1 && bad > 0 {
-			w.Explain = fmt.Sprintf("%d of %d tries failed%s, the others worked: usually one of several servers behind the site is failing, "+
-				"or the site is overloaded.", bad, n, s.failedWith())
+			w.Headline += fmt.Sprintf(": %d of %d tries failed", bad, n)
+			w.Explain = "The failed tries " + s.failedWith() + ", the others worked: usually one of several servers behind the site is failing, " +
+				"or the site is overloaded."
 		}
 		return w
 	}},
@@ -340,8 +341,8 @@ func answerOK(status int) bool {
 	return status > 0 && status < 500
 }
 
-// failedWith says what the failing tries got: " (they got 502 Bad Gateway
-// from nginx)", or "" when the report does not say.
+// failedWith says what the failing tries got: "got 502 Bad Gateway from
+// nginx", "got no answer", or "failed" when the report does not say.
 func (s said) failedWith() string {
 	for _, sm := range s.r.Samples {
 		if sm.CutOff {
@@ -355,13 +356,13 @@ func (s said) failedWith() string {
 			if g := s.r.Gateway.Name; g != "" {
 				st += " from " + probes.GatewayLabel(g)
 			}
-			return " (they got " + st + ")"
+			return "got " + st
 		}
 		if sm.Status == 0 && sm.Error != "" {
-			return " (they got no answer)"
+			return "got no answer"
 		}
 	}
-	return ""
+	return "failed"
 }
 
 // also says, for a site that works, what else gatecheck found: the other

@@ -202,7 +202,7 @@ func TestWordsFromDetails(t *testing.T) {
 			r.Samples = []probes.Sample{{Status: 502}, {Status: 200}, {Status: 502}, {Status: 200}, {Status: 502}}
 			r.Counts = probes.SampleCounts{Total: 5, OK: 2, Gateway: 3}
 			return r
-		}(), "The site works only some of the time", []string{"3 of 6 tries failed (they got 502 Bad Gateway from nginx), the others worked"}},
+		}(), "The site works only some of the time: 3 of 6 tries failed", []string{"The failed tries got 502 Bad Gateway from nginx, the others worked"}},
 		{"a loop", func() *probes.Report {
 			r := richReport(probes.RedirectLoop)
 			r.HTTP.Status, r.HTTP.Hops = 0, make([]probes.Hop, 11)
