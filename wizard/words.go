@@ -177,8 +177,11 @@ var verdictWords = map[probes.Code]struct {
 			Explain: "Some of gatecheck's tries failed and others worked: usually one of several servers behind the site is failing, or the site is overloaded."}
 		if bad, n := s.tries(); n > 1 && bad > 0 {
 			w.Headline += fmt.Sprintf(": %d of %d tries failed", bad, n)
-			w.Explain = "The failed tries " + s.failedWith() + ", the others worked: usually one of several servers behind the site is failing, " +
-				"or the site is overloaded."
+			w.Explain = "The others worked: usually one of several servers behind the site is failing, or the site is overloaded."
+			if got := s.failedWith(); got != "" {
+				w.Explain = "The failed tries " + got + ", the others worked: usually one of several servers behind the site is failing, " +
+					"or the site is overloaded."
+			}
 		}
 		return w
 	}},
@@ -341,28 +344,38 @@ func answerOK(status int) bool {
 	return status > 0 && status < 500
 }
 
-// failedWith says what the failing tries got: "got 502 Bad Gateway from
-// nginx", "got no answer", or "failed" when the report does not say.
+// failedWith says what the failing tries got, the main request's first:
+// "got 502 Bad Gateway from nginx", "got no answer", or "" when the report
+// does not say.
 func (s said) failedWith() string {
-	for _, sm := range s.r.Samples {
-		if sm.CutOff {
-			continue
+	got := func(status int) string {
+		st := strconv.Itoa(status)
+		if t := http.StatusText(status); t != "" {
+			st += " " + t
 		}
-		if sm.Status != 0 && !answerOK(sm.Status) {
-			st := strconv.Itoa(sm.Status)
-			if t := http.StatusText(sm.Status); t != "" {
-				st += " " + t
-			}
-			if g := s.r.Gateway.Name; g != "" {
-				st += " from " + probes.GatewayLabel(g)
-			}
-			return "got " + st
+		if g := s.r.Gateway.Name; g != "" {
+			st += " from " + probes.GatewayLabel(g)
 		}
-		if sm.Status == 0 && sm.Error != "" {
+		return "got " + st
+	}
+	if h := s.r.HTTP; h != nil {
+		switch {
+		case h.Answered() && !answerOK(h.Status):
+			return got(h.Status)
+		case !h.Answered() && h.Error != "":
 			return "got no answer"
 		}
 	}
-	return "failed"
+	for _, sm := range s.r.Samples {
+		switch {
+		case sm.CutOff:
+		case sm.Status != 0 && !answerOK(sm.Status):
+			return got(sm.Status)
+		case sm.Status == 0 && sm.Error != "":
+			return "got no answer"
+		}
+	}
+	return ""
 }
 
 // also says, for a site that works, what else gatecheck found: the other

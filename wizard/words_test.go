@@ -203,6 +203,18 @@ func TestWordsFromDetails(t *testing.T) {
 			r.Counts = probes.SampleCounts{Total: 5, OK: 2, Gateway: 3}
 			return r
 		}(), "The site works only some of the time: 3 of 6 tries failed", []string{"The failed tries got 502 Bad Gateway from nginx, the others worked"}},
+		{"the main request failed", func() *probes.Report {
+			r := answered(probes.Intermittent, 504, "haproxy")
+			r.Samples = []probes.Sample{{Status: 200}}
+			r.Counts = probes.SampleCounts{Total: 1, OK: 1}
+			return r
+		}(), "The site works only some of the time: 1 of 2 tries failed", []string{"The failed tries got 504 Gateway Timeout from HAProxy, the others worked"}},
+		{"no detail of the failures", func() *probes.Report {
+			r := answered(probes.Intermittent, 200, "")
+			r.Samples = []probes.Sample{{CutOff: true}}
+			r.Counts = probes.SampleCounts{Total: 3, OK: 1, Other: 2}
+			return r
+		}(), "The site works only some of the time: 2 of 4 tries failed", []string{"The others worked: usually one of several servers"}},
 		{"a loop", func() *probes.Report {
 			r := richReport(probes.RedirectLoop)
 			r.HTTP.Status, r.HTTP.Hops = 0, make([]probes.Hop, 11)
