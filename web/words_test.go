@@ -211,10 +211,9 @@ func rawReport(t *testing.T, a *testApp, code probes.Code) string {
 // site or a stored report full of raw error text, through every answer of
 // the real handlers, and reads every page for what a visitor must not see.
 func TestVisitorPagesSpeakPlainly(t *testing.T) {
-	a := truthApp(t)
 	var pages, zoo int
-	for _, code := range probes.Codes {
-		t.Run(string(code), func(t *testing.T) {
+	walk := func(a *testApp, name string, code probes.Code) {
+		t.Run(name, func(t *testing.T) {
 			w := &plainWalk{t: t, a: a, code: code, explored: map[string]bool{}, revisits: map[string]bool{}}
 			if site := zooSite(t, code); site != "" {
 				w.token = truthCaseFor(t, a, code, personas[0], site)
@@ -232,7 +231,16 @@ func TestVisitorPagesSpeakPlainly(t *testing.T) {
 			pages += w.pages
 		})
 	}
-	t.Logf("%d verdicts (%d from loopback sites), %d pages read", len(probes.Codes), zoo, pages)
+	a := truthApp(t)
+	for _, code := range probes.Codes {
+		walk(a, string(code), code)
+	}
+	// The operator's allowlist setting, told in words where walks read it.
+	allow := truthApp(t, func(c *Config) { c.Settings.HostedAllowlist = true })
+	for _, code := range []probes.Code{probes.AccessBlocked, probes.Healthy} {
+		walk(allow, "allowlist/"+string(code), code)
+	}
+	t.Logf("%d verdicts and 2 with the allowlist set: %d walks from loopback sites, the others from stored reports; %d pages read", len(probes.Codes), zoo, pages)
 }
 
 // TestVisibleTextGuard: the reader of pages sees what a person sees, and

@@ -400,7 +400,20 @@ func (s said) also() string {
 			return fmt.Sprintf("But %d of the site's %d addresses do not take connections, so it may fail for some people and not others.", bad, ok+bad)
 		}
 	}
-	if probes.LayerOf(f.Code) == probes.LayerTLS {
+	// The other scheme: the one a browser did not show for a name typed
+	// without one, or https beside an http address.
+	other := ""
+	if s.r.Twin != nil {
+		if u, err := url.Parse(s.r.Twin.URL); err == nil && u.Scheme != "" {
+			other = u.Scheme
+		}
+	}
+	switch {
+	case f.Code == probes.HTTPSUnavailable:
+		return "But its secure https:// address does not work, so a browser that tries it first may show an error."
+	case other != "" && probes.LayerOf(f.Code) != probes.LayerTLS:
+		return "But its " + other + ":// address fails: " + lowerFirst(findingHeadline(f, s)) + "."
+	case probes.LayerOf(f.Code) == probes.LayerTLS:
 		return "But its secure https:// address has a problem: " + lowerFirst(findingHeadline(f, s)) + "."
 	}
 	return "But gatecheck also found that " + lowerFirst(findingHeadline(f, s)) + "."

@@ -231,6 +231,20 @@ func TestWordsFromDetails(t *testing.T) {
 			r.Findings = []probes.Verdict{{Code: probes.TCPRefused}}
 			return r
 		}(), "The site works from gatecheck's server", []string{"But 1 of the site's 2 addresses do not take connections"}},
+		{"works on https, http refuses", func() *probes.Report {
+			r := answered(probes.Healthy, 200, "")
+			r.NoScheme, r.TCP = true, nil
+			r.Twin = &probes.HTTPResult{URL: "http://shop.example.com/", FinalURL: "http://shop.example.com/", Status: 403}
+			r.Findings = []probes.Verdict{{Code: probes.AccessBlocked, Summary: "http://shop.example.com/ (port 80) answers 403 Forbidden"}}
+			return r
+		}(), "The site works from gatecheck's server", []string{"But its http:// address fails: the site refuses access."}},
+		{"works on http, no https", func() *probes.Report {
+			r := answered(probes.Healthy, 200, "")
+			r.TCP = nil
+			r.Twin = &probes.HTTPResult{URL: "https://shop.example.com/", Error: "connection refused"}
+			r.Findings = []probes.Verdict{{Code: probes.HTTPSUnavailable, Summary: "http answers but https does not: connection refused"}}
+			return r
+		}(), "The site works from gatecheck's server", []string{"But its secure https:// address does not work, so a browser that tries it first may show an error."}},
 		{"an obsolete protocol", func() *probes.Report {
 			r := richReport(probes.TLSHandshakeFailed)
 			r.TLS.Version = "TLS 1.0"
