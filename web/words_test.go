@@ -364,7 +364,9 @@ func TestStaffKeepThePreciseText(t *testing.T) {
 	a.addStaff("ann", wizard.RoleAgent)
 	a.signIn("ann", staffPassword)
 	_, page := a.do("GET", "/staff/c/"+token, nil)
-	for _, want := range []string{string(probes.Gateway502), html.EscapeString(rep.Verdict.Summary)} {
+	// The probe evidence's line, and the timeline's.
+	for _, want := range []string{"<strong>" + string(probes.Gateway502) + "</strong>: " + html.EscapeString(rep.Verdict.Summary),
+		"Probes finished: " + string(probes.Gateway502) + ": " + html.EscapeString(rep.Verdict.Summary)} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the staff page lacks %q", want)
 		}
