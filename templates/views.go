@@ -69,9 +69,8 @@ type BrowserCheck struct {
 }
 
 // BrowserNote says plainly what the browser's check can and cannot tell.
-const BrowserNote = "Your browser's check asks the site for a page without cookies and can tell only whether a server answered, " +
-	"not what it answered: a 502 page is an answer too. Browsers do not let an https page reach an http site (mixed content), " +
-	"and a certificate error looks the same as no connection."
+const BrowserNote = "Your browser's check can tell only whether the site answered, not what it answered: an error page counts as an answer. " +
+	"It cannot try an http:// site from this https:// page, and to it a certificate warning looks the same as no connection."
 
 // StepView is one wizard step of a case.
 type StepView struct {
@@ -372,28 +371,102 @@ func browserCheckAttrs(c *BrowserCheck) templ.Attributes {
 }
 
 // ServerSeen says in a few words what gatecheck's server saw of the URL:
-// the final answer and who gave it, or the check that failed.
+// the final answer and who gave it, or where the request stopped, in words
+// for people (the checks' own details are in the evidence).
 func ServerSeen(r *probes.Report) string {
 	if r == nil {
 		return "Checking…"
 	}
 	if r.Verdict.Code == probes.Intermittent {
 		// One answer is not what the server saw: some requests failed.
-		return upperFirst(r.Verdict.Summary)
+		return wizard.VisitorWords(r, time.Now()).Headline
 	}
-	if h := r.HTTP.Final(); h != nil && h.Status > 0 {
-		s := fmt.Sprintf("Answered %d %s", h.Status, http.StatusText(h.Status))
+	if h := r.HTTP.Final(); h != nil && h.Status > 0 && r.HTTP.Error == "" {
+		s := "Answered " + strconv.Itoa(h.Status)
+		if t := http.StatusText(h.Status); t != "" {
+			s += " " + t
+		}
 		if r.Gateway.Name != "" {
 			s += " from " + GatewayLabel(r.Gateway.Name)
 		}
 		return s
 	}
-	for _, c := range r.Checks {
-		if c.Status == probes.StatusFail {
-			return "Failed at " + c.Name + ": " + c.Detail
+	if r.HTTP != nil {
+		if s := stoppedAt(r); s != "" {
+			return s
 		}
 	}
-	return r.Verdict.Summary
+	return wizard.VisitorWords(r, time.Now()).Headline
+}
+
+// certTrouble says what is wrong with a certificate, by the TLS probe's
+// problem.
+var certTrouble = map[string]string{
+	"expired":           "the certificate has expired",
+	"not_yet_valid":     "the certificate is not valid yet",
+	"hostname_mismatch": "the certificate is for another name",
+	"self_signed":       "the certificate is not from a trusted authority",
+	"incomplete_chain":  "the certificate's chain of trust is incomplete",
+	"untrusted":         "the certificate is not trusted",
+	"handshake_failed":  "the secure greeting failed",
+}
+
+// stoppedAt says where the main request stopped, and why, in words.
+func stoppedAt(r *probes.Report) string {
+	h := r.HTTP
+	cert := func(fallback string) string {
+		if r.TLS != nil && certTrouble[r.TLS.Problem] != "" {
+			return "No secure connection: " + certTrouble[r.TLS.Problem]
+		}
+		return "No secure connection: " + fallback
+	}
+	switch h.ErrorKind {
+	case probes.KindBlocked:
+		return "Not checked: the address is not on the public internet"
+	case probes.KindNXDomain:
+		return "Could not find the site's name: it does not exist"
+	case probes.KindDNS:
+		return "Could not find the site's name"
+	case probes.KindRefused:
+		return "Could not connect: the connection was refused"
+	case probes.KindUnreachable:
+		return "Could not connect: no way through the network"
+	case probes.KindTimeout:
+		switch h.Phase {
+		case "dns":
+			return "Could not find the site's name in time"
+		case "connect":
+			return "Could not connect: no reply in time"
+		case "tls":
+			return "No secure connection: the server did not finish it in time"
+		}
+		return "Connected, but no answer came in time"
+	case probes.KindReset:
+		if h.Phase == "tls" {
+			return "No secure connection: the server cut it off"
+		}
+		return "Connected, then the server cut the connection"
+	case probes.KindEOF:
+		if h.Phase == "tls" {
+			return "No secure connection: the server hung up"
+		}
+		return "Connected, then the server hung up without answering"
+	case probes.KindCertExpired:
+		return cert("the certificate has expired")
+	case probes.KindCertHostname:
+		return cert("the certificate is for another name")
+	case probes.KindCertUnknown:
+		return cert("the certificate is not trusted")
+	case probes.KindTLS:
+		return cert("the secure greeting failed")
+	case probes.KindProtocol:
+		return "Connected, but the answer was garbled"
+	case probes.KindRedirectLoop:
+		return "Sent round in circles by redirects"
+	case "":
+		return ""
+	}
+	return "No answer"
 }
 
 // BrowserSeen says what the visitor's browser saw of the URL: its view v,

@@ -702,7 +702,9 @@ func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, wizard.Errorf(wizard.ENOTFOUND, "That step is not on this case's path."))
 		return
 	}
-	step, err := st.tree.StepAt(s.cfg.Settings, st.facts, node)
+	// An automatic check offers the answers that make sense beside what
+	// was found, in the person's words, rather than all of them.
+	step, err := st.tree.NotRight(s.cfg.Settings, st.facts, node)
 	if err != nil {
 		s.Error(w, r, err)
 		return
