@@ -133,7 +133,7 @@ func testAgentJobTakenOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const jobs = 6
+	const jobs = 20
 	for i := range jobs {
 		c := newCase(t, db, fmt.Sprintf("https://s%d.example.com/", i), "")
 		run, _ := db.QueueProbe(ctx, c.ID, "")
@@ -147,7 +147,7 @@ func testAgentJobTakenOnce(t *testing.T) {
 	var mu sync.Mutex
 	taken := map[int64]int{}
 	var wg sync.WaitGroup
-	for range 12 {
+	for range 24 {
 		wg.Go(func() {
 			for {
 				j, err := db.TakeAgentJob(ctx, a.ID, time.Minute)
