@@ -44,17 +44,14 @@ func Copy(ctx context.Context, from, to *DB) ([]TableCount, error) {
 	var counts []TableCount
 	err = to.tryTx(ctx, func(dst *txn) error {
 		for _, t := range copyTables {
-			n, err := copyTable(ctx, &txn{tx: src, d: from.d}, dst, t)
+			n, hasID, err := copyTable(ctx, &txn{tx: src, d: from.d}, dst, t)
 			if err != nil {
 				return fmt.Errorf("copying table %s: %w", t, err)
 			}
 			counts = append(counts, TableCount{t, n})
-		}
-		if to.d == postgresDialect {
-			// The identities go on after the ids copied.
-			for _, t := range copyTables {
-				if _, err := dst.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence($1, 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM `+t+`), false)
-					WHERE pg_get_serial_sequence($1, 'id') IS NOT NULL`, t); err != nil {
+			if hasID && to.d == postgresDialect {
+				// The identity goes on after the ids copied.
+				if _, err := dst.ExecContext(ctx, `SELECT setval(pg_get_serial_sequence(?, 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM `+t+`), false)`, t); err != nil {
 					return fmt.Errorf("moving the ids of %s on: %w", t, err)
 				}
 			}
@@ -67,13 +64,20 @@ func Copy(ctx context.Context, from, to *DB) ([]TableCount, error) {
 // copyTable copies the rows of table t from src to dst, in id order where
 // there are ids (probe runs refer to earlier runs), turning values into
 // what dst's columns take (SQLite's 0 and 1 into PostgreSQL's booleans).
-func copyTable(ctx context.Context, src, dst *txn, t string) (int64, error) {
+// It says whether the table has ids.
+func copyTable(ctx context.Context, src, dst *txn, t string) (n int64, hasID bool, err error) {
 	kinds, err := columnKinds(ctx, dst, t)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
+	_, hasID = kinds["id"]
+	n, err = copyRows(ctx, src, dst, t, kinds, hasID)
+	return n, hasID, err
+}
+
+func copyRows(ctx context.Context, src, dst *txn, t string, kinds map[string]string, hasID bool) (int64, error) {
 	order := ""
-	if _, ok := kinds["id"]; ok {
+	if hasID {
 		order = " ORDER BY id"
 	}
 	rows, err := src.QueryContext(ctx, `SELECT * FROM `+t+order)
