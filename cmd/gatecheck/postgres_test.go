@@ -206,7 +206,10 @@ func TestCopySQLiteToPostgres(t *testing.T) {
 func TestSecondServeRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gatecheck.db")
 	first := startServer(t, path)
-	cmd := exec.Command(os.Args[0], "serve", "--addr", "127.0.0.1:0", "--db", path)
+	// A second server that starts serves until the deadline kills it.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "serve", "--addr", "127.0.0.1:0", "--db", path)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); err == nil || code != exitProblem {

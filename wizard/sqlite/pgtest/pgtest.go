@@ -75,6 +75,12 @@ func Start(ctx context.Context) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{dir: dir, bin: bin}
+	// Whose server this is: a test binary killed before it could stop
+	// its server leaves it running, and the next Start stops it.
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
@@ -89,6 +95,7 @@ func Start(ctx context.Context) (*Server, error) {
 		}
 		s.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
+	s.stopOrphans(ctx)
 	data := filepath.Join(dir, "data")
 	if err := s.run(ctx, "initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"); err != nil {
 		os.RemoveAll(dir)
@@ -116,6 +123,26 @@ func (s *Server) run(ctx context.Context, prog string, args ...string) error {
 		return fmt.Errorf("%s: %w\n%s", prog, err, out.Bytes())
 	}
 	return nil
+}
+
+// stopOrphans stops the servers of test binaries that died without
+// stopping theirs, and removes their folders.
+func (s *Server) stopOrphans(ctx context.Context) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "gatecheck-pg-*"))
+	for _, d := range dirs {
+		b, err := os.ReadFile(filepath.Join(d, "owner"))
+		if d == s.dir || err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(string(b))
+		if err != nil || syscall.Kill(pid, 0) == nil {
+			continue // its owner lives
+		}
+		if _, err := os.Stat(filepath.Join(d, "data", "postmaster.pid")); err == nil {
+			s.run(ctx, "pg_ctl", "-D", filepath.Join(d, "data"), "-m", "immediate", "-w", "stop")
+		}
+		os.RemoveAll(d)
+	}
 }
 
 // Stop stops the server at once and removes its folder.
