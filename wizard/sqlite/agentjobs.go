@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -153,7 +152,7 @@ func (db *DB) TakeAgentJob(ctx context.Context, agentID int64, lease time.Durati
 func (db *DB) FinishAgentJob(ctx context.Context, agentID, jobID int64, v *wizard.Vantage) (*wizard.AgentJob, error) {
 	var report sql.NullString
 	if v.Report != nil {
-		raw, err := json.Marshal(v.Report)
+		raw, err := reportJSON(v.Report)
 		if err != nil {
 			return nil, err
 		}

@@ -303,7 +303,7 @@ func (db *DB) StartProbe(ctx context.Context, runIDs ...int64) error {
 // ran (sharers) finish with it, sharing its report, in the same
 // transaction.
 func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error {
-	raw, err := json.Marshal(rep)
+	raw, err := reportJSON(rep)
 	if err != nil {
 		return err
 	}

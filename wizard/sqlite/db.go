@@ -6,11 +6,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"embed"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -185,6 +187,34 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *txn) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// reportJSON is a report as stored: its JSON, with every NUL character
+// (\u0000, which a hostile server can put in a header or a body that a
+// report quotes) made U+FFFD, since PostgreSQL's json cannot read one and
+// the store reads reports' fields in SQL (agentjobs.go).
+func reportJSON(rep any) ([]byte, error) {
+	raw, err := json.Marshal(rep)
+	if err != nil || !bytes.Contains(raw, []byte(`\u0000`)) {
+		return raw, err
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 == len(raw) {
+			out = append(out, raw[i])
+			continue
+		}
+		// An escape: \u0000 becomes \ufffd; any other (\\ included) is
+		// kept whole, so that what follows it is not read as one.
+		if bytes.HasPrefix(raw[i:], []byte(`\u0000`)) {
+			out = append(out, `\ufffd`...)
+			i += len(`\u0000`) - 1
+			continue
+		}
+		out = append(out, raw[i], raw[i+1])
+		i++
+	}
+	return out, nil
 }
 
 // isConstraint reports a constraint violation (a unique name taken, a

@@ -244,3 +244,39 @@ func TestRebind(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileTextStored: a report quoting a hostile server's NUL bytes
+// (and the six characters \u0000, which are text) is stored and read on
+// both engines, and the agent jobs that read its fields in SQL still go
+// out; notes and notices that are not valid text are refused alike.
+func TestHostileTextStored(t *testing.T) { onEngines(t, testHostileTextStored) }
+
+func testHostileTextStored(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	a, _, _ := db.CreateAgent(ctx, "office")
+	c := newCase(t, db, "https://shop.example.com/", "INC-1")
+	run, _ := db.QueueProbe(ctx, c.ID, "")
+	if _, err := db.QueueAgentJobs(ctx, c.ID, run.ID, []int64{a.ID}, "", false, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	summary := "upstream said \x00\x00 then \\u0000 and \\\x00"
+	if err := db.FinishProbe(ctx, run.ID, &probes.Report{URL: c.URL, Verdict: probes.Verdict{Code: probes.Gateway502, Summary: summary}}); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := db.ProbeRuns(ctx, c.ID)
+	if want := "upstream said \ufffd\ufffd then \\u0000 and \\\ufffd"; err != nil || len(runs) != 1 || runs[0].Report.Verdict.Summary != want {
+		t.Fatalf("stored report: %+v %v, want summary %q", runs, err, want)
+	}
+	if j, err := db.TakeAgentJob(ctx, a.ID, time.Minute); err != nil || j == nil {
+		t.Errorf("the agent's job after a report with NULs: %+v %v", j, err)
+	}
+	for _, body := range []string{"a\x00b", "caf\xe9"} {
+		if _, err := db.AddNote(ctx, c.ID, "ann", body); wizard.ErrorCode(err) != wizard.EINVALID {
+			t.Errorf("note %q: %v", body, err)
+		}
+		if err := db.PublishNotice(ctx, &wizard.Notice{Host: "shop.example.com", Body: body, Author: "ann"}); wizard.ErrorCode(err) != wizard.EINVALID {
+			t.Errorf("notice %q: %v", body, err)
+		}
+	}
+}

@@ -21,7 +21,7 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 	}
 	var report sql.NullString
 	if v.Report != nil {
-		raw, err := json.Marshal(v.Report)
+		raw, err := reportJSON(v.Report)
 		if err != nil {
 			return err
 		}
