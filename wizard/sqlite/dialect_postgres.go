@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,7 +55,7 @@ func tsQuery(s string) string {
 			continue
 		}
 		for i, p := range parts {
-			parts[i] = "'" + p + "'"
+			parts[i] = "'" + capWord(p) + "'"
 		}
 		terms = append(terms, strings.Join(parts, " <-> "))
 	}
@@ -62,6 +63,24 @@ func tsQuery(s string) string {
 		return ""
 	}
 	return strings.Join(terms, " & ") + ":*"
+}
+
+// maxWord is the longest word, in bytes, that PostgreSQL's parser keeps,
+// in a tsvector as in a tsquery: it leaves out words of 2047 bytes or
+// more, which would make a search for one a search for the other words.
+const maxWord = 2046
+
+// capWord cuts w to maxWord bytes, at a character's start: a longer word
+// is in no case's index, and so cut it finds none.
+func capWord(w string) string {
+	if len(w) <= maxWord {
+		return w
+	}
+	n := maxWord
+	for n > 0 && !utf8.RuneStart(w[n]) {
+		n--
+	}
+	return w[:n]
 }
 
 // migrationLock is the key of the advisory lock under which an instance

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,8 @@ func testSearchWholeWordsOfHostNames(t *testing.T) {
 		{"checkout hang", []int64{shop.ID}},   // across the words of a note
 		{"login example-corp.com", []int64{portal.ID}},
 		{"--- «»", []int64{shop.ID, portal.ID}}, // nothing to look for: every case
+		{strings.Repeat("é", 1500), nil},        // longer than PostgreSQL's words
+		{"portal " + strings.Repeat("x", 3000), nil},
 	} {
 		got, total, err := db.FindCases(ctx, wizard.CaseFilter{Query: tc.q})
 		if err != nil {
@@ -186,7 +189,7 @@ func testAgentJobTakenOnce(t *testing.T) {
 // every migration is applied once.
 func TestPostgresMigratesOnce(t *testing.T) {
 	if pgErr != nil {
-		MustOpenDB(&postgresTB{t}) // skips or fails, as MustOpenDB does
+		MustOpenDB(&onEngine{t, "postgres"}) // skips or fails, as MustOpenDB does
 	}
 	ctx := context.Background()
 	url, err := pg.CreateDatabase(ctx, fmt.Sprintf("fresh%d", time.Now().UnixNano()))
@@ -220,11 +223,14 @@ func TestPostgresMigratesOnce(t *testing.T) {
 	}
 }
 
-// postgresTB names a test as a postgres subtest, for MustOpenDB's verdict
-// on a missing server.
-type postgresTB struct{ *testing.T }
+// onEngine names a test or fuzz target as a subtest of engine, so that
+// MustOpenDB opens a store of that engine for it.
+type onEngine struct {
+	testing.TB
+	engine string
+}
 
-func (p *postgresTB) Name() string { return p.T.Name() + "/postgres" }
+func (o *onEngine) Name() string { return o.TB.Name() + "/" + o.engine }
 
 // TestRebind turns the shared SQL's placeholders into PostgreSQL's, and
 // leaves question marks in quotes alone.
