@@ -37,6 +37,9 @@ type dialect struct {
 	// jsonText is the SQL of the value at a dotted path ("a.b") of the
 	// JSON text expr, as text (NULL when absent).
 	jsonText func(expr, path string) string
+	// text, when set, makes a query's string arguments text the engine
+	// can store.
+	text func(args []any) []any
 	// claim ends a SELECT of agent_jobs j rows a transaction is about to
 	// change, so that concurrent transactions skip them.
 	claim string
@@ -83,6 +86,14 @@ func (d *dialect) rebind(q string) string {
 	return string(out)
 }
 
+// args makes a query's arguments values the engine can store.
+func (d *dialect) args(args []any) []any {
+	if d.text == nil {
+		return args
+	}
+	return d.text(args)
+}
+
 // pool is a connection pool taking the shared SQL.
 type pool struct {
 	*sql.DB
@@ -91,7 +102,7 @@ type pool struct {
 
 // ExecContext runs q, rebound for the engine.
 func (p *pool) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return p.DB.ExecContext(ctx, p.d.rebind(q), args...)
+	return p.DB.ExecContext(ctx, p.d.rebind(q), p.d.args(args)...)
 }
 
 // Exec runs q, rebound for the engine.
@@ -101,7 +112,7 @@ func (p *pool) Exec(q string, args ...any) (sql.Result, error) {
 
 // QueryContext runs q, rebound for the engine.
 func (p *pool) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return p.DB.QueryContext(ctx, p.d.rebind(q), args...)
+	return p.DB.QueryContext(ctx, p.d.rebind(q), p.d.args(args)...)
 }
 
 // Query runs q, rebound for the engine.
@@ -111,7 +122,7 @@ func (p *pool) Query(q string, args ...any) (*sql.Rows, error) {
 
 // QueryRowContext runs q, rebound for the engine.
 func (p *pool) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return p.DB.QueryRowContext(ctx, p.d.rebind(q), args...)
+	return p.DB.QueryRowContext(ctx, p.d.rebind(q), p.d.args(args)...)
 }
 
 // QueryRow runs q, rebound for the engine.
@@ -126,15 +137,15 @@ type txn struct {
 }
 
 func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.d.rebind(q), args...)
+	return t.tx.ExecContext(ctx, t.d.rebind(q), t.d.args(args)...)
 }
 
 func (t *txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.d.rebind(q), args...)
+	return t.tx.QueryContext(ctx, t.d.rebind(q), t.d.args(args)...)
 }
 
 func (t *txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.d.rebind(q), args...)
+	return t.tx.QueryRowContext(ctx, t.d.rebind(q), t.d.args(args)...)
 }
 
 func (t *txn) PrepareContext(ctx context.Context, q string) (*sql.Stmt, error) {

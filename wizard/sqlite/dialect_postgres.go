@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -42,6 +43,42 @@ var postgresDialect = &dialect{
 		return `((` + expr + `)::jsonb #>> '{` + strings.ReplaceAll(path, ".", ",") + `}')`
 	},
 	claim: ` FOR UPDATE OF j SKIP LOCKED`,
+	text:  pgText,
+}
+
+// pgText makes string arguments text PostgreSQL can store: it refuses a
+// NUL and bytes that are not UTF-8 in a text column, where SQLite keeps
+// them. A hostile visitor or server can send either (in a note, a
+// browser's report); each becomes U+FFFD instead of an error.
+func pgText(args []any) []any {
+	var out []any
+	for i, a := range args {
+		var s string
+		switch v := a.(type) {
+		case string:
+			s = v
+		case sql.NullString:
+			s = v.String
+		default:
+			continue
+		}
+		if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		fixed := strings.ReplaceAll(strings.ToValidUTF8(s, "\ufffd"), "\x00", "\ufffd")
+		if ns, ok := a.(sql.NullString); ok {
+			out[i] = sql.NullString{String: fixed, Valid: ns.Valid}
+		} else {
+			out[i] = fixed
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // tsQuery is ftsQuery for PostgreSQL's to_tsquery: the same words, all

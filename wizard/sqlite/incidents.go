@@ -175,20 +175,7 @@ func noteBody(body string) (string, error) {
 	if n := utf8.RuneCountInString(body); n > 10000 {
 		return "", wizard.Errorf(wizard.EINVALID, "The note is %d characters long; notes take up to 10000.", n)
 	}
-	if err := storableText(body, "note"); err != nil {
-		return "", err
-	}
 	return body, nil
-}
-
-// storableText refuses text that is not valid UTF-8 or holds a NUL:
-// PostgreSQL stores neither in a text column, and SQLite's search reads
-// text only up to a NUL, so both engines refuse it alike.
-func storableText(s, what string) error {
-	if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
-		return wizard.Errorf(wizard.EINVALID, "The %s contains characters that are not valid text.", what)
-	}
-	return nil
 }
 
 // AddNotes adds one note to each case (given once each), in one
@@ -287,9 +274,6 @@ func (db *DB) PublishNotice(ctx context.Context, n *wizard.Notice) error {
 		return wizard.Errorf(wizard.EINVALID, "The notice is empty.")
 	case count > wizard.MaxNotice:
 		return wizard.Errorf(wizard.EINVALID, "The notice is %d characters long; notices take up to %d.", count, wizard.MaxNotice)
-	}
-	if err := storableText(n.Body, "notice"); err != nil {
-		return err
 	}
 	n.Host = strings.ToLower(n.Host)
 	now := db.Now().UTC()
