@@ -11,6 +11,7 @@
 //	gatecheck apikey add|revoke NAME
 //	gatecheck apikey list
 //	gatecheck backup COPY
+//	gatecheck copy --from DB --to DB
 //	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
 //	gatecheck wizard [flags] URL
 //	gatecheck tree check FILE
@@ -54,6 +55,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return cmdUser(ctx, args[1:], stdin, stdout, stderr)
 	case "backup":
 		return cmdBackup(ctx, args[1:], stdout, stderr)
+	case "copy":
+		return cmdCopy(ctx, args[1:], stdout, stderr)
 	case "agent":
 		return cmdAgent(ctx, args[1:], stdout, stderr)
 	case "apikey":
@@ -78,7 +81,9 @@ Usage:
   gatecheck [serve] [flags]
       Serve the wizard, the helpdesk pages and the API (default
       http://localhost:8080, database gatecheck.db). "gatecheck serve --help"
-      lists the flags; each has a GATECHECK_ environment twin.
+      lists the flags; each has a GATECHECK_ environment twin. --db (and
+      GATECHECK_DB) takes a SQLite file or a postgres:// URL, for every
+      command that takes it.
 
   gatecheck user add [--admin] NAME
   gatecheck user passwd|remove NAME
@@ -106,7 +111,14 @@ Usage:
       GATECHECK_AGENT_TOKEN instead.
 
   gatecheck backup COPY
-      Write a consistent copy of the live database to the file COPY.
+      Write a consistent copy of the live SQLite database to the file COPY
+      (a PostgreSQL database is backed up with pg_dump).
+
+  gatecheck copy --from DB --to DB
+      Move an installation to another database, everything included (cases
+      and their history, accounts, keys, agents, webhooks): from a SQLite
+      file to an empty PostgreSQL database, say. Stop gatecheck serve
+      first. Says how many rows of each table it copied.
 
   gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
       Probe URL (DNS, TCP, TLS, HTTP on both schemes, repeated samples) and say

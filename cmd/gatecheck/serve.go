@@ -72,7 +72,7 @@ func offIfZero[T int | time.Duration](v T) T {
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", stderr, "gatecheck [serve] [flags]")
 	addr := fs.String("addr", envOr("GATECHECK_ADDR", "localhost:8080"), "address to listen on (GATECHECK_ADDR)")
-	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file, created on first start (GATECHECK_DB)")
+	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), dbUsage)
 	baseURL := fs.String("base-url", os.Getenv("GATECHECK_BASE_URL"), "public address of gatecheck, for case links (GATECHECK_BASE_URL)")
 	var trusted stringList
 	fs.Var(&trusted, "trusted-proxy", "range whose X-Forwarded-For is believed (repeatable; GATECHECK_TRUSTED_PROXIES, comma-separated)")
@@ -194,6 +194,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := slog.New(handler)
 
+	if !sqlite.IsPostgres(*dbPath) {
+		unlock, err := lockSQLite(*dbPath)
+		if err != nil {
+			fmt.Fprintln(stderr, "gatecheck serve:", err)
+			return exitProblem
+		}
+		defer unlock()
+	}
 	db, err := sqlite.Open(ctx, *dbPath, sqlite.WithLogger(log))
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
@@ -251,7 +259,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 	hs.RegisterOnShutdown(srv.Drain)
-	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), *dbPath, tree.ID())
+	fmt.Fprintf(stdout, "gatecheck is serving http://%s/ (database %s; tree %s)\n", ln.Addr(), dbName(*dbPath), tree.ID())
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	select {

@@ -26,7 +26,7 @@ type tokenCommand struct {
 
 func (tc tokenCommand) run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet(tc.name, stderr, tc.synopsis)
-	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
+	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), dbUsage)
 	want := map[string]int{"add": 1, "revoke": 1, "list": 0}
 	n, known := 0, false
 	if len(args) > 0 {

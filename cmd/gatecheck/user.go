@@ -22,7 +22,7 @@ import (
 // terminal, or from the first line of standard input.
 func cmdUser(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("user", stderr, "gatecheck user add [--admin] [--db FILE] NAME\n       gatecheck user passwd|remove [--db FILE] NAME\n       gatecheck user role [--db FILE] NAME admin|agent\n       gatecheck user list [--db FILE]")
-	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
+	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), dbUsage)
 	admin := fs.Bool("admin", false, "add: make the account an admin (who also manages users, webhooks and API keys); the default is an agent")
 	if len(args) == 0 {
 		fs.Usage()
@@ -166,13 +166,17 @@ func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
 // cmdBackup writes a consistent copy of the live database.
 func cmdBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("backup", stderr, "gatecheck backup [--db FILE] COPY")
-	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), "SQLite database file (GATECHECK_DB)")
+	dbPath := fs.String("db", envOr("GATECHECK_DB", "gatecheck.db"), dbUsage)
 	positional, code, ok := parseArgs(fs, args, 1)
 	if !ok {
 		return code
 	}
 	if _, err := os.Stat(positional[0]); err == nil {
 		fmt.Fprintf(stderr, "gatecheck backup: %s exists; choose a new file name\n", positional[0])
+		return exitUsage
+	}
+	if sqlite.IsPostgres(*dbPath) {
+		fmt.Fprintln(stderr, "gatecheck backup:", sqlite.ErrBackupPostgres)
 		return exitUsage
 	}
 	if _, err := os.Stat(*dbPath); err != nil {

@@ -11,7 +11,9 @@ import (
 
 // TestAgentJobs walks jobs through queue, take, lease, give back, expiry
 // and finish, with two agents that each see only their own jobs.
-func TestAgentJobs(t *testing.T) {
+func TestAgentJobs(t *testing.T) { onEngines(t, testAgentJobs) }
+
+func testAgentJobs(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	now := time.Date(2026, 11, 21, 14, 0, 0, 0, time.UTC)
@@ -118,7 +120,9 @@ func TestAgentJobs(t *testing.T) {
 // shared); one whose address the server refused (blocked_target, or
 // non-public addresses withheld) is never sent and the sweep marks it
 // refused; an internal job goes at once, whatever the server found.
-func TestAgentJobsServerGuard(t *testing.T) {
+func TestAgentJobsServerGuard(t *testing.T) { onEngines(t, testAgentJobsServerGuard) }
+
+func testAgentJobsServerGuard(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	office, _, _ := db.CreateAgent(ctx, "office")
@@ -184,7 +188,9 @@ func TestAgentJobsServerGuard(t *testing.T) {
 // TestBareCaseKeepsItsBareness: a case typed without a scheme says so when
 // read back (in every list), and its agents probe it as typed, trying
 // both schemes as the server's probes do.
-func TestBareCaseKeepsItsBareness(t *testing.T) {
+func TestBareCaseKeepsItsBareness(t *testing.T) { onEngines(t, testBareCaseKeepsItsBareness) }
+
+func testBareCaseKeepsItsBareness(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	agent, _, _ := db.CreateAgent(ctx, "office")

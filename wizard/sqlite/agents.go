@@ -11,21 +11,20 @@ import (
 // CreateAgent registers an agent and returns its token; only the token's
 // hash is stored.
 func (db *DB) CreateAgent(ctx context.Context, name string) (*wizard.Agent, string, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	now := db.Now().UTC()
+	token := "gca_" + newToken()
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, ?, ?) RETURNING id`, name, hashToken(token), nanos(now)).Scan(&id)
+		if db.isConstraint(err) {
+			return wizard.Errorf(wizard.ECONFLICT, "There is already an agent called %q.", name)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, "", err
 	}
-	defer tx.Rollback()
-	now := db.Now().UTC()
-	token := "gca_" + newToken()
-	res, err := tx.ExecContext(ctx, `INSERT INTO agents (name, token_hash, created_at) VALUES (?, ?, ?)`, name, hashToken(token), nanos(now))
-	if isConstraint(err) {
-		return nil, "", wizard.Errorf(wizard.ECONFLICT, "There is already an agent called %q.", name)
-	} else if err != nil {
-		return nil, "", err
-	}
-	id, _ := res.LastInsertId()
-	return &wizard.Agent{ID: id, Name: name, CreatedAt: now}, token, tx.Commit()
+	return &wizard.Agent{ID: id, Name: name, CreatedAt: now}, token, nil
 }
 
 const agentColumns = `id, name, created_at, revoked_at, last_seen, last_addr, version`
@@ -60,25 +59,20 @@ func (db *DB) Agents(ctx context.Context) ([]*wizard.Agent, error) {
 
 // RevokeAgent refuses an agent's token from now on.
 func (db *DB) RevokeAgent(ctx context.Context, name string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		var revoked int64
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM agents WHERE name = ?`, name).Scan(&revoked)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return wizard.Errorf(wizard.ENOTFOUND, "There is no agent called %q.", name)
+		case err != nil:
+			return err
+		case revoked != 0:
+			return wizard.Errorf(wizard.ECONFLICT, "The agent %q is already revoked.", name)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE agents SET revoked_at = ? WHERE name = ?`, nanos(db.Now()), name)
 		return err
-	}
-	defer tx.Rollback()
-	var revoked int64
-	err = tx.QueryRowContext(ctx, `SELECT revoked_at FROM agents WHERE name = ?`, name).Scan(&revoked)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return wizard.Errorf(wizard.ENOTFOUND, "There is no agent called %q.", name)
-	case err != nil:
-		return err
-	case revoked != 0:
-		return wizard.Errorf(wizard.ECONFLICT, "The agent %q is already revoked.", name)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET revoked_at = ? WHERE name = ?`, nanos(db.Now()), name); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // AgentByToken returns the agent a live token belongs to.
@@ -92,14 +86,9 @@ func (db *DB) AgentByToken(ctx context.Context, token string) (*wizard.Agent, er
 
 // AgentSeen records that an agent asked for work, from addr.
 func (db *DB) AgentSeen(ctx context.Context, id int64, addr, version string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen = ?, last_addr = ?, version = ? WHERE id = ?`,
+			nanos(db.Now()), addr, version, id)
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen = ?, last_addr = ?, version = ? WHERE id = ?`,
-		nanos(db.Now()), addr, version, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }

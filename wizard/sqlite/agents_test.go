@@ -9,7 +9,9 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-func TestAgents(t *testing.T) {
+func TestAgents(t *testing.T) { onEngines(t, testAgents) }
+
+func testAgents(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	a, token, err := db.CreateAgent(ctx, "office-1")

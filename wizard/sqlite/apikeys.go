@@ -14,22 +14,21 @@ func (db *DB) CreateAPIKey(ctx context.Context, name, createdBy string) (*wizard
 	if err := wizard.CheckKeyName(name); err != nil {
 		return nil, "", err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	now := db.Now().UTC()
+	token := wizard.APIKeyPrefix + newToken()
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO api_keys (name, token_hash, created_by, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			name, hashToken(token), createdBy, nanos(now)).Scan(&id)
+		if db.isConstraint(err) {
+			return wizard.Errorf(wizard.ECONFLICT, "There is already an API key called %q (revoked keys keep their names).", name)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, "", err
 	}
-	defer tx.Rollback()
-	now := db.Now().UTC()
-	token := wizard.APIKeyPrefix + newToken()
-	res, err := tx.ExecContext(ctx, `INSERT INTO api_keys (name, token_hash, created_by, created_at) VALUES (?, ?, ?, ?)`,
-		name, hashToken(token), createdBy, nanos(now))
-	if isConstraint(err) {
-		return nil, "", wizard.Errorf(wizard.ECONFLICT, "There is already an API key called %q (revoked keys keep their names).", name)
-	} else if err != nil {
-		return nil, "", err
-	}
-	id, _ := res.LastInsertId()
-	return &wizard.APIKey{ID: id, Name: name, CreatedBy: createdBy, CreatedAt: now}, token, tx.Commit()
+	return &wizard.APIKey{ID: id, Name: name, CreatedBy: createdBy, CreatedAt: now}, token, nil
 }
 
 const apiKeyColumns = `id, name, created_by, created_at, revoked_at, last_used`
@@ -64,25 +63,20 @@ func (db *DB) APIKeys(ctx context.Context) ([]*wizard.APIKey, error) {
 
 // RevokeAPIKey refuses a key from now on.
 func (db *DB) RevokeAPIKey(ctx context.Context, name string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		var revoked int64
+		err := tx.QueryRowContext(ctx, `SELECT revoked_at FROM api_keys WHERE name = ?`, name).Scan(&revoked)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return wizard.Errorf(wizard.ENOTFOUND, "There is no API key called %q.", name)
+		case err != nil:
+			return err
+		case revoked != 0:
+			return wizard.Errorf(wizard.ECONFLICT, "The API key %q is already revoked.", name)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE name = ?`, nanos(db.Now()), name)
 		return err
-	}
-	defer tx.Rollback()
-	var revoked int64
-	err = tx.QueryRowContext(ctx, `SELECT revoked_at FROM api_keys WHERE name = ?`, name).Scan(&revoked)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return wizard.Errorf(wizard.ENOTFOUND, "There is no API key called %q.", name)
-	case err != nil:
-		return err
-	case revoked != 0:
-		return wizard.Errorf(wizard.ECONFLICT, "The API key %q is already revoked.", name)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE name = ?`, nanos(db.Now()), name); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // APIKeyByToken returns the live key a token is. The lookup is by the
@@ -97,13 +91,8 @@ func (db *DB) APIKeyByToken(ctx context.Context, token string) (*wizard.APIKey, 
 
 // APIKeyUsed records that a key was sent now.
 func (db *DB) APIKeyUsed(ctx context.Context, id int64) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used = ? WHERE id = ?`, nanos(db.Now()), id)
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE api_keys SET last_used = ? WHERE id = ?`, nanos(db.Now()), id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }

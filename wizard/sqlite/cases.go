@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
@@ -17,35 +16,25 @@ import (
 // CreateCase stores a new case, giving it a token and times, and keeps the
 // source of the tree it walks (once per version).
 func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := db.Now()
 	c.Token, c.CreatedAt, c.UpdatedAt = newToken(), now.UTC(), now.UTC()
 	if c.Status == "" {
 		c.Status = wizard.StatusOpen
 	}
-	if treeSource != nil {
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO trees (version, source, created_at) VALUES (?, ?, ?)`,
-			c.TreeVersion, treeSource, nanos(now)); err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		if treeSource != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO trees (version, source, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+				c.TreeVersion, treeSource, nanos(now)); err != nil {
+				return err
+			}
+		}
+		if err := tx.QueryRowContext(ctx, `INSERT INTO cases (token, url, host, no_scheme, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash, visitor_email)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash, c.VisitorEmail).Scan(&c.ID); err != nil {
 			return err
 		}
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO cases (token, url, host, no_scheme, ticket, requester_ip, status, tree_version, created_at, updated_at, reporter_hash, visitor_email)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash, c.VisitorEmail)
-	if err != nil {
-		return err
-	}
-	if c.ID, err = res.LastInsertId(); err != nil {
-		return err
-	}
-	if err := emit(ctx, tx, wizard.EventCaseCreated, c.ID, nil, nanos(now)); err != nil {
-		return err
-	}
-	return tx.Commit()
+		return emit(ctx, tx, wizard.EventCaseCreated, c.ID, nil, nanos(now))
+	})
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
@@ -79,28 +68,24 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 	if hash == "" {
 		return false, wizard.Errorf(wizard.EINVALID, "a reporter needs a secret")
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE cases SET reporter_hash = ? WHERE id = ? AND reporter_hash = ''`, hash, caseID)
-	if err != nil {
-		return false, err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return false, err
-	}
-	if n == 0 {
+	var n int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET reporter_hash = ? WHERE id = ? AND reporter_hash = ''`, hash, caseID)
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM cases WHERE id = ?`, caseID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
-			return false, errNotFound
+			return errNotFound
 		} else if err != nil {
-			return false, err
+			return err
 		}
-	}
-	return n == 1, tx.Commit()
+		return nil
+	})
+	return n == 1, err
 }
 
 // SetVisitorEmail keeps the address the visitor wants the helpdesk's
@@ -122,21 +107,16 @@ func (db *DB) TreeSource(ctx context.Context, version string) ([]byte, error) {
 // AppendSteps adds records to a case's step log. The log is append-only
 // (the schema refuses updates and deletes).
 func (db *DB) AppendSteps(ctx context.Context, caseID int64, recs []wizard.StepRecord) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, r := range recs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
-			caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
-			return err
+	return db.inTx(ctx, func(tx *txn) error {
+		for _, r := range recs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
+				caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
+				return err
+			}
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(db.Now()), caseID); err != nil {
+		_, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(db.Now()), caseID)
 		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // Steps returns a case's step log, oldest first.
@@ -172,39 +152,40 @@ func (db *DB) SetStatusMail(ctx context.Context, caseID int64, to wizard.Status,
 	if !to.Valid() {
 		return false, wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback()
-	var from wizard.Status
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
-		return false, errNotFound
-	} else if err != nil {
-		return false, err
-	}
-	if from == to {
-		return false, nil
-	}
-	now := nanos(db.Now())
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, to, now, caseID); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
-		caseID, from, to, actor, now); err != nil {
-		return false, err
-	}
-	if ev := statusEvent(to); ev != "" {
-		if err := emit(ctx, tx, ev, caseID, nil, now); err != nil {
-			return false, err
+	queued := false
+	err := db.inTx(ctx, func(tx *txn) error {
+		queued = false
+		var from wizard.Status
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		} else if err != nil {
+			return err
 		}
-	}
-	if m != nil {
-		if err := queueMail(ctx, tx, caseID, m, db.Now().UTC()); err != nil {
-			return false, err
+		if from == to {
+			return nil
 		}
-	}
-	return m != nil, tx.Commit()
+		now := nanos(db.Now())
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, to, now, caseID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
+			caseID, from, to, actor, now); err != nil {
+			return err
+		}
+		if ev := statusEvent(to); ev != "" {
+			if err := emit(ctx, tx, ev, caseID, nil, now); err != nil {
+				return err
+			}
+		}
+		if m != nil {
+			if err := queueMail(ctx, tx, caseID, m, db.Now().UTC()); err != nil {
+				return err
+			}
+			queued = true
+		}
+		return nil
+	})
+	return queued, err
 }
 
 // StatusChanges returns a case's status history, oldest first.
@@ -248,26 +229,25 @@ func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, pu
 	if err != nil {
 		return nil, err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO notes (case_id, author, body, at, public) VALUES (?, ?, ?, ?, ?)`, caseID, author, body, nanos(now), public)
+	var id int64
+	err = db.inTx(ctx, func(tx *txn) error {
+		if err := tx.QueryRowContext(ctx, `INSERT INTO notes (case_id, author, body, at, public) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			caseID, author, body, nanos(now), public).Scan(&id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
+			return err
+		}
+		if m != nil {
+			return queueMail(ctx, tx, caseID, m, now)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
-		return nil, err
-	}
-	if m != nil {
-		if err := queueMail(ctx, tx, caseID, m, now); err != nil {
-			return nil, err
-		}
-	}
-	return &wizard.Note{ID: id, Author: author, Body: body, At: now, Public: public}, tx.Commit()
+	return &wizard.Note{ID: id, Author: author, Body: body, At: now, Public: public}, nil
 }
 
 // Notes returns a case's notes, oldest first.
@@ -292,35 +272,30 @@ func (db *DB) Notes(ctx context.Context, caseID int64) ([]wizard.Note, error) {
 
 // QueueProbe records a probe run waiting to start.
 func (db *DB) QueueProbe(ctx context.Context, caseID int64, actor string) (*wizard.ProbeRun, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
 	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at) VALUES (?, 'queued', ?, ?)`, caseID, actor, nanos(now))
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at) VALUES (?, 'queued', ?, ?) RETURNING id`,
+			caseID, actor, nanos(now)).Scan(&id)
+	})
 	if err != nil {
 		return nil, err
 	}
-	id, _ := res.LastInsertId()
-	return &wizard.ProbeRun{ID: id, State: wizard.ProbeQueued, Actor: actor, QueuedAt: now}, tx.Commit()
+	return &wizard.ProbeRun{ID: id, State: wizard.ProbeQueued, Actor: actor, QueuedAt: now}, nil
 }
 
 // StartProbe marks probe runs as running: the runs of every report that
 // joined one probe start together.
 func (db *DB) StartProbe(ctx context.Context, runIDs ...int64) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := nanos(db.Now())
-	for _, id := range runIDs {
-		if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`, now, id); err != nil {
-			return err
+	return db.inTx(ctx, func(tx *txn) error {
+		for _, id := range runIDs {
+			if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`, now, id); err != nil {
+				return err
+			}
 		}
-	}
-	return tx.Commit()
+		return nil
+	})
 }
 
 // FinishProbe stores a probe run's report and copies its verdict and
@@ -328,70 +303,59 @@ func (db *DB) StartProbe(ctx context.Context, runIDs ...int64) error {
 // ran (sharers) finish with it, sharing its report, in the same
 // transaction.
 func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, sharers ...int64) error {
-	raw, err := json.Marshal(rep)
+	raw, err := reportJSON(rep)
 	if err != nil {
 		return err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := nanos(db.Now())
-	caseID, err := finishRun(ctx, tx, runID, string(raw), 0, rep, now)
-	if err != nil {
-		return err
-	}
-	for _, id := range sharers {
-		if _, err := finishRun(ctx, tx, id, "", runID, rep, now); err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		caseID, err := finishRun(ctx, tx, runID, string(raw), 0, rep, now)
+		if err != nil {
 			return err
 		}
-	}
-	// Every run shares one target, so one look for an incident will do.
-	if err := db.openIncident(ctx, tx, caseID, now); err != nil {
-		return err
-	}
-	return tx.Commit()
+		for _, id := range sharers {
+			if _, err := finishRun(ctx, tx, id, "", runID, rep, now); err != nil {
+				return err
+			}
+		}
+		// Every run shares one target, so one look for an incident will do.
+		return db.openIncident(ctx, tx, caseID, now)
+	})
 }
 
 // ShareProbe finishes probe runs with the report of the finished run
 // from, a diagnosis of the same target recent enough to reuse.
 func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var raw sql.NullString
-	err = tx.QueryRowContext(ctx, `SELECT report FROM probe_runs WHERE id = ? AND state = 'done' AND shared_from IS NULL`, from).Scan(&raw)
-	if errors.Is(err, sql.ErrNoRows) || err == nil && !raw.Valid {
-		return fmt.Errorf("sharing probe run %d: it has no report of its own", from)
-	} else if err != nil {
-		return err
-	}
-	var rep probes.Report
-	if err := json.Unmarshal([]byte(raw.String), &rep); err != nil {
-		return fmt.Errorf("sharing probe run %d: %w", from, err)
-	}
-	now := nanos(db.Now())
-	var caseID int64
-	for _, id := range runIDs {
-		if caseID, err = finishRun(ctx, tx, id, "", from, &rep, now); err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		var raw sql.NullString
+		err := tx.QueryRowContext(ctx, `SELECT report FROM probe_runs WHERE id = ? AND state = 'done' AND shared_from IS NULL`, from).Scan(&raw)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && !raw.Valid {
+			return fmt.Errorf("sharing probe run %d: it has no report of its own", from)
+		} else if err != nil {
 			return err
 		}
-	}
-	if len(runIDs) > 0 {
-		if err := db.openIncident(ctx, tx, caseID, now); err != nil {
-			return err
+		var rep probes.Report
+		if err := json.Unmarshal([]byte(raw.String), &rep); err != nil {
+			return fmt.Errorf("sharing probe run %d: %w", from, err)
 		}
-	}
-	return tx.Commit()
+		now := nanos(db.Now())
+		var caseID int64
+		for _, id := range runIDs {
+			if caseID, err = finishRun(ctx, tx, id, "", from, &rep, now); err != nil {
+				return err
+			}
+		}
+		if len(runIDs) > 0 {
+			return db.openIncident(ctx, tx, caseID, now)
+		}
+		return nil
+	})
 }
 
 // finishRun marks one run done, with its own report (raw) or another
 // run's (from), and copies the verdict and gateway to its case, which it
 // returns.
-func finishRun(ctx context.Context, tx *sql.Tx, runID int64, raw string, from int64, rep *probes.Report, now int64) (int64, error) {
+func finishRun(ctx context.Context, tx *txn, runID int64, raw string, from int64, rep *probes.Report, now int64) (int64, error) {
 	report, shared := sql.NullString{String: raw, Valid: from == 0}, sql.NullInt64{Int64: from, Valid: from != 0}
 	var caseID, watchNext int64
 	if err := tx.QueryRowContext(ctx, `UPDATE probe_runs SET state = 'done', report = ?, shared_from = ?, finished_at = ?,
@@ -455,17 +419,12 @@ func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, 
 // server stopped between storing the case and queueing its probes) first
 // gets one, queued by "gatecheck".
 func (db *DB) InterruptedProbes(ctx context.Context) (map[int64]int64, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at)
-		SELECT id, 'queued', 'gatecheck', ? FROM cases
-		WHERE NOT EXISTS (SELECT 1 FROM probe_runs WHERE probe_runs.case_id = cases.id)`, nanos(db.Now().UTC())); err != nil {
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
+	if err := db.inTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at)
+		SELECT id, 'queued', 'gatecheck', CAST(? AS BIGINT) FROM cases
+		WHERE NOT EXISTS (SELECT 1 FROM probe_runs WHERE probe_runs.case_id = cases.id)`, nanos(db.Now().UTC()))
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT id, case_id FROM probe_runs WHERE state != 'done'`)
@@ -519,19 +478,19 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 		where, args = append(where, "created_at < ?"), append(args, nanos(f.To))
 	}
 	total, slow := -1, false
-	if q := ftsQuery(f.Query); q != "" {
+	if q := db.d.searchQuery(f.Query); q != "" {
 		// Counting the matches in the full-text index alone is cheap, and
 		// says which way to fetch them.
 		var matches int
-		if err := db.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM case_search WHERE case_search MATCH ?`, q).Scan(&matches); err != nil {
+		if err := db.read.QueryRowContext(ctx, db.d.matchCount, q).Scan(&matches); err != nil {
 			return nil, 0, err
 		}
 		if matches == 0 {
 			return nil, 0, nil
 		}
-		term := "id IN (SELECT docid FROM case_search WHERE case_search MATCH ?)"
+		term := "id IN (" + db.d.matchIDs + ")"
 		if matches > manyMatches {
-			// The unary + keeps SQLite from looking up every match by
+			// The unary + keeps SQLite (PostgreSQL takes it too) from looking up every match by
 			// rowid and sorting them all (tens of milliseconds for a word
 			// in a fifth of 100,000 cases); it then walks an index in date
 			// order and tests each case against the set of matches.
@@ -552,7 +511,7 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 		count := `SELECT COUNT(*) FROM cases` + cond
 		if slow && f.CountUpTo > 0 {
 			// Stop testing matches once there are more than asked for.
-			count = `SELECT COUNT(*) FROM (SELECT 1 FROM cases` + cond + ` LIMIT ` + strconv.Itoa(f.CountUpTo+1) + `)`
+			count = `SELECT COUNT(*) FROM (SELECT 1 FROM cases` + cond + ` LIMIT ` + strconv.Itoa(f.CountUpTo+1) + `) AS upto`
 		}
 		if err := db.read.QueryRowContext(ctx, count, args...).Scan(&total); err != nil {
 			return nil, 0, err
@@ -578,32 +537,3 @@ func (db *DB) FindCases(ctx context.Context, f wizard.CaseFilter) ([]*wizard.Cas
 	}
 	return out, total, rows.Err()
 }
-
-// ftsQuery turns what a person typed into an FTS query that cannot be a
-// syntax error: each word quoted, all required, the last one as a prefix.
-// A word without a letter or digit (a dash, «) is left out: the tokenizer
-// finds nothing in it, and an empty phrase would match no case. So are the
-// words after the first maxTerms: FTS4 refuses a query of more than 4096.
-func ftsQuery(s string) string {
-	var terms []string
-	for _, w := range strings.FieldsFunc(s, func(r rune) bool {
-		return !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r > 127)
-	}) {
-		if len(terms) == maxTerms {
-			break
-		}
-		if strings.IndexFunc(w, func(r rune) bool { return unicode.In(r, unicode.L, unicode.N, unicode.Co) }) < 0 {
-			continue
-		}
-		terms = append(terms, `"`+strings.ReplaceAll(w, `"`, ``)+`"`)
-	}
-	if len(terms) == 0 {
-		return ""
-	}
-	last := terms[len(terms)-1]
-	terms[len(terms)-1] = last[:len(last)-1] + `*"`
-	return strings.Join(terms, " ")
-}
-
-// maxTerms is how many words of a search count.
-const maxTerms = 100

@@ -1,37 +1,43 @@
-// Package sqlite is gatecheck's case store on SQLite.
+// Package sqlite is gatecheck's case store, on SQLite (a file, the
+// default) or on PostgreSQL (a postgres:// URL). The queries are shared;
+// what differs per engine sits in dialect_sqlite.go and
+// dialect_postgres.go, the migrations in migration/ (SQLite) and
+// migration/postgres/.
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
 	"embed"
 	"encoding/base32"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"math"
-	"net/url"
-	"os"
-	"runtime"
+	mrand "math/rand/v2"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/gatecheck/gatecheck/wizard"
-	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
-//go:embed migration/*.sql
+//go:embed migration/*.sql migration/postgres/*.sql
 var migrationFS embed.FS
 
-// DB is the case store. Writes go through one connection, so they queue in
-// Go instead of failing with "database is locked"; reads use a pool.
+// DB is the case store. On SQLite, writes go through one connection, so
+// they queue in Go instead of failing with "database is locked", and reads
+// use a pool; on PostgreSQL one pool does both, and write transactions are
+// serializable, run again when PostgreSQL reports a conflict.
 type DB struct {
 	path  string
-	write *sql.DB
-	read  *sql.DB
+	d     *dialect
+	write *pool
+	read  *pool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 	// IncidentMinReports and IncidentWindow say when reports of one host
@@ -39,20 +45,6 @@ type DB struct {
 	// unresolved cases within the window (default 3 in an hour).
 	IncidentMinReports int
 	IncidentWindow     time.Duration
-}
-
-// dsn builds a data source name; options go in the DSN so that every
-// pooled connection gets them.
-func dsn(path string, extra ...string) string {
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "5000")
-	q.Set("_foreign_keys", "on")
-	q.Set("_synchronous", "NORMAL")
-	for i := 0; i+1 < len(extra); i += 2 {
-		q.Set(extra[i], extra[i+1])
-	}
-	return "file:" + path + "?" + q.Encode()
 }
 
 // Option tunes Open.
@@ -68,52 +60,41 @@ func WithLogger(log *slog.Logger) Option {
 	return func(o *options) { o.log = log }
 }
 
-// Open opens (creating if needed) and migrates the database at path.
-//
-// The database holds webhook secrets, password hashes and every case's
-// token, so its files are the owner's alone (mode 0600): a new database is
-// created so, SQLite gives its -wal and -shm files the main file's mode,
-// and files an older gatecheck left readable by others are tightened, with
-// a line in the log for each.
-func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	return open(ctx, path, "", opts...)
+// IsPostgres says whether the store's address names a PostgreSQL
+// database (a postgres:// or postgresql:// URL) rather than a SQLite file.
+func IsPostgres(addr string) bool {
+	return strings.HasPrefix(addr, "postgres://") || strings.HasPrefix(addr, "postgresql://")
 }
 
-// open opens the database at path and applies the migrations named before
-// before (all of them when it is empty): tests make a database as an older
-// gatecheck left it.
-func open(ctx context.Context, path, before string, opts ...Option) (*DB, error) {
-	if path == "" || strings.Contains(path, ":memory:") {
-		return nil, errors.New("the case store needs a file: an in-memory database differs per connection")
+// Open opens (creating if needed) and migrates the store at addr: a
+// postgres:// or postgresql:// URL opens a PostgreSQL database, anything
+// else is the path of a SQLite file.
+//
+// A SQLite database holds webhook secrets, password hashes and every
+// case's token, so its files are the owner's alone (mode 0600): a new
+// database is created so, SQLite gives its -wal and -shm files the main
+// file's mode, and files an older gatecheck left readable by others are
+// tightened, with a line in the log for each.
+func Open(ctx context.Context, addr string, opts ...Option) (*DB, error) {
+	if IsPostgres(addr) {
+		return openPostgres(ctx, addr)
 	}
-	o := options{log: slog.Default()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := ownerOnly(path, o.log); err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	w, err := sql.Open("sqlite3", dsn(path, "_txlock", "immediate"))
-	if err != nil {
-		return nil, err
-	}
-	w.SetMaxOpenConns(1)
-	r, err := sql.Open("sqlite3", dsn(path, "_query_only", "true"))
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
-	r.SetMaxOpenConns(max(4, runtime.NumCPU()*2))
-	db := &DB{path: path, write: w, read: r, Now: time.Now, IncidentMinReports: 3, IncidentWindow: time.Hour}
-	if err := db.migrate(ctx, before); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	return db, nil
+	return open(ctx, addr, "", opts...)
 }
+
+// defaults sets the clock and the incident thresholds.
+func (db *DB) defaults() {
+	db.Now, db.IncidentMinReports, db.IncidentWindow = time.Now, 3, time.Hour
+}
+
+// Engine is the store's engine: "sqlite" or "postgres".
+func (db *DB) Engine() string { return db.d.name }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.read == db.write {
+		return db.write.Close()
+	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -123,37 +104,48 @@ func (db *DB) Ping(ctx context.Context) error {
 	return db.read.QueryRowContext(ctx, "SELECT 1").Scan(&n)
 }
 
+// migrations returns the names of the engine's embedded migrations, in
+// the order they apply.
+func (d *dialect) migrations() ([]string, error) {
+	pattern := "migration/*.sql"
+	if d.name == "postgres" {
+		pattern = "migration/postgres/*.sql"
+	}
+	names, err := fs.Glob(migrationFS, pattern)
+	sort.Strings(names)
+	return names, err
+}
+
 // migrate applies the embedded migrations not yet applied, in name order,
-// each in its own transaction; before, when set, stops at the first named
-// so or later.
-func (db *DB) migrate(ctx context.Context, before string) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
+// each in its own transaction, on conn; before, when set, stops at the
+// first named so or later.
+func migrate(ctx context.Context, conn *sql.Conn, d *dialect, before string) error {
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY)`); err != nil {
 		return err
 	}
-	names, err := fs.Glob(migrationFS, "migration/*.sql")
+	names, err := d.migrations()
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	for _, name := range names {
-		if before != "" && strings.TrimPrefix(name, "migration/") >= before {
+		if before != "" && name[strings.LastIndexByte(name, '/')+1:] >= before {
 			break
 		}
-		if err := db.migrateOne(ctx, name); err != nil {
+		if err := migrateOne(ctx, conn, d, name); err != nil {
 			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func (db *DB) migrateOne(ctx context.Context, name string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
+func migrateOne(ctx context.Context, conn *sql.Conn, d *dialect, name string) error {
+	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
+	if err := tx.QueryRowContext(ctx, d.rebind(`SELECT COUNT(*) FROM migrations WHERE name = ?`), name).Scan(&n); err != nil || n > 0 {
 		return err
 	}
 	src, err := migrationFS.ReadFile(name)
@@ -163,83 +155,72 @@ func (db *DB) migrateOne(ctx context.Context, name string) error {
 	if _, err := tx.ExecContext(ctx, string(src)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name) VALUES (?)`, name); err != nil {
+	if _, err := tx.ExecContext(ctx, d.rebind(`INSERT INTO migrations (name) VALUES (?)`), name); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// fileMode is the mode of the database's files: the owner's alone.
-const fileMode fs.FileMode = 0o600
-
-// ownerOnly makes the database at path, and the -wal, -shm and -journal
-// files beside it, readable by their owner only: it creates the database
-// file with mode 0600 when there is none (SQLite then gives its other
-// files the same mode), and tightens existing files that others may read,
-// logging each.
-func ownerOnly(path string, log *slog.Logger) error {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, fileMode)
-	switch {
-	case err == nil:
-		// An empty file is an empty database to SQLite.
-		if err := f.Close(); err != nil {
+// inTx runs fn in a write transaction and commits it when fn returns no
+// error. On PostgreSQL a transaction that fails because a concurrent one
+// changed what it read (a serialization failure, a deadlock) is run again,
+// a few times, after a short random pause: fn must not keep anything from
+// an attempt that failed.
+func (db *DB) inTx(ctx context.Context, fn func(tx *txn) error) error {
+	for attempt := 1; ; attempt++ {
+		err := db.tryTx(ctx, fn)
+		if err == nil || attempt == maxTxAttempts || !db.d.retry(err) || ctx.Err() != nil {
 			return err
 		}
-	case !errors.Is(err, fs.ErrExist):
+		pause := time.Duration(attempt) * time.Millisecond
+		time.Sleep(pause + mrand.N(pause))
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *txn) error) error {
+	tx, err := db.write.BeginTx(ctx, db.d.writeTx)
+	if err != nil {
 		return err
 	}
-	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
-		fi, err := os.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
+	defer tx.Rollback()
+	if err := fn(&txn{tx: tx, d: db.d}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// reportJSON is a report as stored: its JSON, with every NUL character
+// (\u0000, which a hostile server can put in a header or a body that a
+// report quotes) made U+FFFD, since PostgreSQL's json cannot read one and
+// the store reads reports' fields in SQL (agentjobs.go).
+func reportJSON(rep any) ([]byte, error) {
+	raw, err := json.Marshal(rep)
+	if err != nil || !bytes.Contains(raw, []byte(`\u0000`)) {
+		return raw, err
+	}
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' || i+1 == len(raw) {
+			out = append(out, raw[i])
 			continue
 		}
-		if err != nil {
-			return err
+		// An escape: \u0000 becomes \ufffd; any other (\\ included) is
+		// kept whole, so that what follows it is not read as one.
+		if bytes.HasPrefix(raw[i:], []byte(`\u0000`)) {
+			out = append(out, `\ufffd`...)
+			i += len(`\u0000`) - 1
+			continue
 		}
-		if old := fi.Mode().Perm(); fi.Mode().IsRegular() && old&^fileMode != 0 {
-			if err := os.Chmod(p, old&fileMode); err != nil {
-				return fmt.Errorf("making %s readable by its owner only: %w", p, err)
-			}
-			log.Warn("tightened file mode", "path", p, "old_mode", fmt.Sprintf("%04o", old), "mode", fmt.Sprintf("%04o", old&fileMode))
-		}
+		out = append(out, raw[i], raw[i+1])
+		i++
 	}
-	return nil
+	return out, nil
 }
 
-// Backup writes a consistent copy of the live database to path (which must
-// not exist), with VACUUM INTO: readers and writers carry on meanwhile. The
-// copy is the owner's alone (mode 0600), as the database is.
-func (db *DB) Backup(ctx context.Context, path string) error {
-	// Created here, empty and 0600, before SQLite writes into it (it
-	// would make it 0644): the copy is never readable by others, not
-	// even while it is written.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
-	if err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	// Its own connection: the readers are query-only, and the writer
-	// must stay free for the application while the copy is made.
-	conn, err := sql.Open("sqlite3", dsn(db.path))
-	if err != nil {
-		os.Remove(path)
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("backup to %s: %w", path, err)
-	}
-	return nil
-}
-
-// IntegrityCheck runs SQLite's integrity check and returns its verdict.
-func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
-	var res string
-	err := db.read.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&res)
-	return res, err
+// isConstraint reports a constraint violation (a unique name taken, a
+// reference to nothing).
+func (db *DB) isConstraint(err error) bool {
+	return err != nil && db.d.constraint(err)
 }
 
 // newToken returns 160 random bits in lower-case base32: unguessable
@@ -272,12 +253,6 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
-}
-
-// isConstraint reports a SQLite constraint violation (unique name, say).
-func isConstraint(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint
 }
 
 var errNotFound = wizard.Errorf(wizard.ENOTFOUND, "There is no such case. Check the link: it may have been cut short.")

@@ -18,17 +18,6 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-// MustOpenDB opens a fresh database file in the test's temporary folder.
-func MustOpenDB(tb testing.TB) *DB {
-	tb.Helper()
-	db, err := Open(context.Background(), filepath.Join(tb.TempDir(), "gatecheck.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return db
-}
-
 func newCase(t testing.TB, db *DB, url, ticket string) *wizard.Case {
 	t.Helper()
 	c := &wizard.Case{URL: url, Host: strings.Split(strings.Split(url, "//")[1], "/")[0], Ticket: ticket, RequesterIP: "203.0.113.9", TreeVersion: "v1+abc"}
@@ -38,7 +27,9 @@ func newCase(t testing.TB, db *DB, url, ticket string) *wizard.Case {
 	return c
 }
 
-func TestCaseLifecycle(t *testing.T) {
+func TestCaseLifecycle(t *testing.T) { onEngines(t, testCaseLifecycle) }
+
+func testCaseLifecycle(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	c := newCase(t, db, "https://shop.example.com/cart", "INC-42")
@@ -117,7 +108,9 @@ func TestCaseLifecycle(t *testing.T) {
 	}
 }
 
-func TestFindCases(t *testing.T) {
+func TestFindCases(t *testing.T) { onEngines(t, testFindCases) }
+
+func testFindCases(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -205,7 +198,9 @@ func TestFindCases(t *testing.T) {
 	}
 }
 
-func TestUsersAndSessions(t *testing.T) {
+func TestUsersAndSessions(t *testing.T) { onEngines(t, testUsersAndSessions) }
+
+func testUsersAndSessions(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	u, err := db.CreateUser(ctx, "ann", "hash1", wizard.RoleAgent)
@@ -304,7 +299,9 @@ func TestOpenTwiceAndRefuseMemory(t *testing.T) {
 // TestCaseWithoutRunIsQueuedAtStart: a server stopped between storing a
 // case and queueing its probes leaves a case with no run; the next start
 // queues one, once.
-func TestCaseWithoutRunIsQueuedAtStart(t *testing.T) {
+func TestCaseWithoutRunIsQueuedAtStart(t *testing.T) { onEngines(t, testCaseWithoutRunIsQueuedAtStart) }
+
+func testCaseWithoutRunIsQueuedAtStart(t *testing.T) {
 	db := MustOpenDB(t)
 	ctx := context.Background()
 	orphan := newCase(t, db, "https://orphan.example/", "")

@@ -185,29 +185,30 @@ func (db *DB) AddNotes(ctx context.Context, caseIDs []int64, author, body string
 	if err != nil {
 		return 0, err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	insert, err := tx.PrepareContext(ctx, `INSERT INTO notes (case_id, author, body, at) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return 0, err
-	}
-	touch, err := tx.PrepareContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`)
-	if err != nil {
-		return 0, err
-	}
 	now := nanos(db.Now())
-	for _, id := range caseIDs {
-		if _, err := insert.ExecContext(ctx, id, author, body, now); err != nil {
-			return 0, err
+	err = db.inTx(ctx, func(tx *txn) error {
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO notes (case_id, author, body, at) VALUES (?, ?, ?, ?)`)
+		if err != nil {
+			return err
 		}
-		if _, err := touch.ExecContext(ctx, now, id); err != nil {
-			return 0, err
+		touch, err := tx.PrepareContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`)
+		if err != nil {
+			return err
 		}
+		for _, id := range caseIDs {
+			if _, err := insert.ExecContext(ctx, id, author, body, now); err != nil {
+				return err
+			}
+			if _, err := touch.ExecContext(ctx, now, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return len(caseIDs), tx.Commit()
+	return len(caseIDs), nil
 }
 
 // SetStatuses moves each case to status in one transaction, recording a
@@ -216,48 +217,50 @@ func (db *DB) SetStatuses(ctx context.Context, caseIDs []int64, to wizard.Status
 	if !to.Valid() {
 		return 0, wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, err
-	}
-	defer tx.Rollback()
-	read, err := tx.PrepareContext(ctx, `SELECT status FROM cases WHERE id = ?`)
-	if err != nil {
-		return 0, err
-	}
-	update, err := tx.PrepareContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`)
-	if err != nil {
-		return 0, err
-	}
-	record, err := tx.PrepareContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`)
-	if err != nil {
-		return 0, err
-	}
 	now, changed := nanos(db.Now()), 0
-	for _, id := range caseIDs {
-		var from wizard.Status
-		if err := read.QueryRowContext(ctx, id).Scan(&from); errors.Is(err, sql.ErrNoRows) {
-			return 0, errNotFound
-		} else if err != nil {
-			return 0, err
+	err := db.inTx(ctx, func(tx *txn) error {
+		changed = 0
+		read, err := tx.PrepareContext(ctx, `SELECT status FROM cases WHERE id = ?`)
+		if err != nil {
+			return err
 		}
-		if from == to {
-			continue
+		update, err := tx.PrepareContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`)
+		if err != nil {
+			return err
 		}
-		if _, err := update.ExecContext(ctx, to, now, id); err != nil {
-			return 0, err
+		record, err := tx.PrepareContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
 		}
-		if _, err := record.ExecContext(ctx, id, from, to, actor, now); err != nil {
-			return 0, err
-		}
-		if ev := statusEvent(to); ev != "" {
-			if err := emit(ctx, tx, ev, id, nil, now); err != nil {
-				return 0, err
+		for _, id := range caseIDs {
+			var from wizard.Status
+			if err := read.QueryRowContext(ctx, id).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+				return errNotFound
+			} else if err != nil {
+				return err
 			}
+			if from == to {
+				continue
+			}
+			if _, err := update.ExecContext(ctx, to, now, id); err != nil {
+				return err
+			}
+			if _, err := record.ExecContext(ctx, id, from, to, actor, now); err != nil {
+				return err
+			}
+			if ev := statusEvent(to); ev != "" {
+				if err := emit(ctx, tx, ev, id, nil, now); err != nil {
+					return err
+				}
+			}
+			changed++
 		}
-		changed++
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	return changed, tx.Commit()
+	return changed, nil
 }
 
 // PublishNotice makes n the active notice of its host, clearing the one
@@ -273,38 +276,30 @@ func (db *DB) PublishNotice(ctx context.Context, n *wizard.Notice) error {
 		return wizard.Errorf(wizard.EINVALID, "The notice is %d characters long; notices take up to %d.", count, wizard.MaxNotice)
 	}
 	n.Host = strings.ToLower(n.Host)
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := db.Now().UTC()
-	if _, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
-		nanos(now), n.Author, n.Host); err != nil {
-		return err
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO notices (host, verdict, body, author, created_at) VALUES (?, ?, ?, ?, ?)`,
-		n.Host, n.Verdict, n.Body, n.Author, nanos(now))
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
+			nanos(now), n.Author, n.Host); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO notices (host, verdict, body, author, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			n.Host, n.Verdict, n.Body, n.Author, nanos(now)).Scan(&id)
+	})
 	if err != nil {
 		return err
 	}
-	n.ID, _ = res.LastInsertId()
-	n.CreatedAt, n.ClearedAt, n.ClearedBy = now, time.Time{}, ""
-	return tx.Commit()
+	n.ID, n.CreatedAt, n.ClearedAt, n.ClearedBy = id, now, time.Time{}, ""
+	return nil
 }
 
 // ClearNotice clears the host's active notice, if it has one.
 func (db *DB) ClearNotice(ctx context.Context, host, actor string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
+			nanos(db.Now()), actor, strings.ToLower(host))
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
-		nanos(db.Now()), actor, strings.ToLower(host)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 const noticeColumns = `id, host, verdict, body, author, created_at, cleared_at, cleared_by`

@@ -26,7 +26,9 @@ func reported(t *testing.T, db *DB, host, verdict, gateway string, status wizard
 	return c
 }
 
-func TestIncidentsAtWindowEdges(t *testing.T) {
+func TestIncidentsAtWindowEdges(t *testing.T) { onEngines(t, testIncidentsAtWindowEdges) }
+
+func testIncidentsAtWindowEdges(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	now := time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC)
@@ -143,7 +145,9 @@ func TestIncidentQueryUsesIndexes(t *testing.T) {
 	}
 }
 
-func TestBulkNotesAndStatuses(t *testing.T) {
+func TestBulkNotesAndStatuses(t *testing.T) { onEngines(t, testBulkNotesAndStatuses) }
+
+func testBulkNotesAndStatuses(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	at := time.Date(2026, 11, 21, 14, 0, 0, 0, time.UTC)
@@ -223,7 +227,9 @@ func TestBulkNotesAndStatuses(t *testing.T) {
 	}
 }
 
-func TestNotices(t *testing.T) {
+func TestNotices(t *testing.T) { onEngines(t, testNotices) }
+
+func testNotices(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	at := time.Date(2026, 11, 21, 14, 0, 0, 0, time.UTC)
@@ -280,7 +286,9 @@ func TestNotices(t *testing.T) {
 	}
 }
 
-func TestCountReports(t *testing.T) {
+func TestCountReports(t *testing.T) { onEngines(t, testCountReports) }
+
+func testCountReports(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	now := time.Date(2026, 11, 21, 15, 0, 0, 0, time.UTC)

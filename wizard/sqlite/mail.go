@@ -13,52 +13,46 @@ import (
 // records, the move to escalated (its status change and case.escalated
 // event) and the mail itself, all in one transaction.
 func (db *DB) QueueMail(ctx context.Context, caseID int64, recs []wizard.StepRecord, m *wizard.Mail) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var from wizard.Status
-	if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
-		return errNotFound
-	} else if err != nil {
-		return err
-	}
-	var sent int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(created_at), 0) FROM mails WHERE case_id = ? AND to_addr = ? AND kind = 'handoff'`, caseID, m.To).Scan(&sent); err != nil {
-		return err
-	}
-	if sent != 0 {
-		return wizard.Errorf(wizard.ECONFLICT, "gatecheck has already sent this case to %s (at %s UTC).", m.To, fromNanos(sent).UTC().Format("2006-01-02 15:04"))
-	}
-	now := db.Now().UTC()
-	for _, r := range recs {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
-			caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		var from wizard.Status
+		if err := tx.QueryRowContext(ctx, `SELECT status FROM cases WHERE id = ?`, caseID).Scan(&from); errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		} else if err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, wizard.StatusEscalated, nanos(now), caseID); err != nil {
-		return err
-	}
-	if from != wizard.StatusEscalated {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
-			caseID, from, wizard.StatusEscalated, "wizard", nanos(now)); err != nil {
+		var sent int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(created_at), 0) FROM mails WHERE case_id = ? AND to_addr = ? AND kind = 'handoff'`, caseID, m.To).Scan(&sent); err != nil {
 			return err
 		}
-		if err := emit(ctx, tx, wizard.EventCaseEscalated, caseID, nil, nanos(now)); err != nil {
+		if sent != 0 {
+			return wizard.Errorf(wizard.ECONFLICT, "gatecheck has already sent this case to %s (at %s UTC).", m.To, fromNanos(sent).UTC().Format("2006-01-02 15:04"))
+		}
+		now := db.Now().UTC()
+		for _, r := range recs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
+				caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, wizard.StatusEscalated, nanos(now), caseID); err != nil {
 			return err
 		}
-	}
-	m.Kind = wizard.MailHandoff
-	if err := queueMail(ctx, tx, caseID, m, now); err != nil {
-		return err
-	}
-	return tx.Commit()
+		if from != wizard.StatusEscalated {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO status_changes (case_id, from_status, to_status, actor, at) VALUES (?, ?, ?, ?, ?)`,
+				caseID, from, wizard.StatusEscalated, "wizard", nanos(now)); err != nil {
+				return err
+			}
+			if err := emit(ctx, tx, wizard.EventCaseEscalated, caseID, nil, nanos(now)); err != nil {
+				return err
+			}
+		}
+		m.Kind = wizard.MailHandoff
+		return queueMail(ctx, tx, caseID, m, now)
+	})
 }
 
 // queueMail puts m in the outbox in tx, due at now.
-func queueMail(ctx context.Context, tx *sql.Tx, caseID int64, m *wizard.Mail, now time.Time) error {
+func queueMail(ctx context.Context, tx *txn, caseID int64, m *wizard.Mail, now time.Time) error {
 	if m.Kind == "" {
 		m.Kind = wizard.MailHandoff
 	}

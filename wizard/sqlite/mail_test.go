@@ -12,7 +12,9 @@ import (
 // refused reply, a status the case already has, queue nothing); a reply
 // mail does not count as a hand-off, so the case can still be handed off
 // to the same address.
-func TestVisitorMail(t *testing.T) {
+func TestVisitorMail(t *testing.T) { onEngines(t, testVisitorMail) }
+
+func testVisitorMail(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	c := &wizard.Case{URL: "https://shop.example/", Host: "shop.example", RequesterIP: "203.0.113.7", TreeVersion: "1", VisitorEmail: "ann@example.com"}

@@ -20,20 +20,19 @@ func (db *DB) CreateUser(ctx context.Context, name, hash string, role wizard.Rol
 	if !role.Valid() {
 		return nil, wizard.Errorf(wizard.EINVALID, "There is no role %q: an account is an admin or an agent.", role)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
+	now := db.Now().UTC()
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id`, name, hash, role, nanos(now)).Scan(&id)
+		if db.isConstraint(err) {
+			return wizard.Errorf(wizard.ECONFLICT, "There is already a user called %q.", name)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback()
-	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO users (name, password_hash, role, created_at) VALUES (?, ?, ?, ?)`, name, hash, role, nanos(now))
-	if isConstraint(err) {
-		return nil, wizard.Errorf(wizard.ECONFLICT, "There is already a user called %q.", name)
-	} else if err != nil {
-		return nil, err
-	}
-	id, _ := res.LastInsertId()
-	return &wizard.User{ID: id, Name: name, PasswordHash: hash, Role: role, CreatedAt: now}, tx.Commit()
+	return &wizard.User{ID: id, Name: name, PasswordHash: hash, Role: role, CreatedAt: now}, nil
 }
 
 const userColumns = `u.id, u.name, u.password_hash, u.role, u.created_at`
@@ -71,51 +70,41 @@ func (db *DB) SetRole(ctx context.Context, name string, role wizard.Role) error 
 	if !role.Valid() {
 		return wizard.Errorf(wizard.EINVALID, "There is no role %q: an account is an admin or an agent.", role)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	u, err := userForChange(ctx, tx, name)
-	if err != nil {
-		return err
-	}
-	if u.Role == role {
-		return nil
-	}
-	if role != wizard.RoleAdmin {
-		if err := keepAnAdmin(ctx, tx, u, "made an agent"); err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		u, err := userForChange(ctx, tx, name)
+		if err != nil {
 			return err
 		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, u.ID); err != nil {
+		if u.Role == role {
+			return nil
+		}
+		if role != wizard.RoleAdmin {
+			if err := keepAnAdmin(ctx, tx, u, "made an agent"); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE users SET role = ? WHERE id = ?`, role, u.ID)
 		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // DeleteUser removes a user and their sessions (their notes keep their
 // name); the last admin stays.
 func (db *DB) DeleteUser(ctx context.Context, name string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		u, err := userForChange(ctx, tx, name)
+		if err != nil {
+			return err
+		}
+		if err := keepAnAdmin(ctx, tx, u, "removed"); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, u.ID)
 		return err
-	}
-	defer tx.Rollback()
-	u, err := userForChange(ctx, tx, name)
-	if err != nil {
-		return err
-	}
-	if err := keepAnAdmin(ctx, tx, u, "removed"); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, u.ID); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
-func userForChange(ctx context.Context, tx *sql.Tx, name string) (*wizard.User, error) {
+func userForChange(ctx context.Context, tx *txn, name string) (*wizard.User, error) {
 	u, err := scanUser(tx.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users u WHERE u.name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, wizard.Errorf(wizard.ENOTFOUND, "There is no user called %q.", name)
@@ -126,8 +115,10 @@ func userForChange(ctx context.Context, tx *sql.Tx, name string) (*wizard.User, 
 // keepAnAdmin refuses a change that would take u's admin role away when u
 // is the last admin: nobody could then manage users, webhooks or keys
 // except on the server. Inside the write transaction, so two admins
-// demoting each other at once cannot both succeed.
-func keepAnAdmin(ctx context.Context, tx *sql.Tx, u *wizard.User, change string) error {
+// demoting each other at once cannot both succeed (on PostgreSQL, one of
+// the two serializable transactions fails and is run again, and then
+// finds the other admin gone).
+func keepAnAdmin(ctx context.Context, tx *txn, u *wizard.User, change string) error {
 	if u.Role != wizard.RoleAdmin {
 		return nil
 	}
@@ -143,21 +134,16 @@ func keepAnAdmin(ctx context.Context, tx *sql.Tx, u *wizard.User, change string)
 
 // SetPassword replaces a user's password hash and ends their sessions.
 func (db *DB) SetPassword(ctx context.Context, name, hash string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		var id int64
+		if err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ? RETURNING id`, hash, name).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+			return wizard.Errorf(wizard.ENOTFOUND, "There is no user called %q.", name)
+		} else if err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id)
 		return err
-	}
-	defer tx.Rollback()
-	var id int64
-	if err := tx.QueryRowContext(ctx, `UPDATE users SET password_hash = ? WHERE name = ? RETURNING id`, hash, name).Scan(&id); errors.Is(err, sql.ErrNoRows) {
-		return wizard.Errorf(wizard.ENOTFOUND, "There is no user called %q.", name)
-	} else if err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ?`, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 // UserByName returns the user called name.
@@ -176,21 +162,20 @@ func hashToken(token string) string {
 
 // CreateSession starts a session for a user and returns its token.
 func (db *DB) CreateSession(ctx context.Context, userID int64, ttl time.Duration) (string, error) {
-	tx, err := db.write.BeginTx(ctx, nil)
+	now := db.Now()
+	token := newToken()
+	err := db.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, nanos(now)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+			hashToken(token), userID, nanos(now), nanos(now.Add(ttl)))
+		return err
+	})
 	if err != nil {
 		return "", err
 	}
-	defer tx.Rollback()
-	now := db.Now()
-	token := newToken()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at < ?`, nanos(now)); err != nil {
-		return "", err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
-		hashToken(token), userID, nanos(now), nanos(now.Add(ttl))); err != nil {
-		return "", err
-	}
-	return token, tx.Commit()
+	return token, nil
 }
 
 // SessionUser returns the user of a live session, with their role as it
@@ -206,13 +191,8 @@ func (db *DB) SessionUser(ctx context.Context, token string) (*wizard.User, erro
 
 // DeleteSession ends a session.
 func (db *DB) DeleteSession(ctx context.Context, token string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, hashToken(token))
 		return err
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE token_hash = ?`, hashToken(token)); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-func TestRoles(t *testing.T) {
+func TestRoles(t *testing.T) { onEngines(t, testRoles) }
+
+func testRoles(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	ann, err := db.CreateUser(ctx, "ann", "hash1", wizard.RoleAdmin)
@@ -88,7 +90,9 @@ func TestRoles(t *testing.T) {
 	}
 }
 
-func TestAPIKeys(t *testing.T) {
+func TestAPIKeys(t *testing.T) { onEngines(t, testAPIKeys) }
+
+func testAPIKeys(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	k, token, err := db.CreateAPIKey(ctx, "servicedesk", "ann")

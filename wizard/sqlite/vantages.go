@@ -21,7 +21,7 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 	}
 	var report sql.NullString
 	if v.Report != nil {
-		raw, err := json.Marshal(v.Report)
+		raw, err := reportJSON(v.Report)
 		if err != nil {
 			return err
 		}
@@ -31,38 +31,34 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 	if v.Reachable != nil {
 		reachable = sql.NullBool{Bool: *v.Reachable, Valid: true}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	var latest sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM probe_runs WHERE case_id = ?`, caseID).Scan(&latest); err != nil {
-		return err
-	}
-	var owner int64
-	err = tx.QueryRowContext(ctx, `SELECT case_id FROM probe_runs WHERE id = ?`, v.RunID).Scan(&owner)
-	switch {
-	case errors.Is(err, sql.ErrNoRows) || err == nil && owner != caseID:
-		return wizard.Errorf(wizard.ENOTFOUND, "This case has no check number %d.", v.RunID)
-	case err != nil:
-		return err
-	case v.RunID != latest.Int64:
-		return wizard.Errorf(wizard.ECONFLICT, "That result is for an earlier check of this case; the site has been checked again since.")
-	}
 	now := db.Now().UTC()
-	res, err := tx.ExecContext(ctx, `INSERT INTO vantages (case_id, run_id, source, at, reachable, detail, report, addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		caseID, v.RunID, v.From, nanos(now), reachable, v.Detail, report, v.Addr)
-	if isConstraint(err) {
-		return wizard.Errorf(wizard.ECONFLICT, "The %s's result for this check is stored already: it is taken once per check.", v.From)
-	} else if err != nil {
+	var id int64
+	err := db.inTx(ctx, func(tx *txn) error {
+		var latest sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT MAX(id) FROM probe_runs WHERE case_id = ?`, caseID).Scan(&latest); err != nil {
+			return err
+		}
+		var owner int64
+		err := tx.QueryRowContext(ctx, `SELECT case_id FROM probe_runs WHERE id = ?`, v.RunID).Scan(&owner)
+		switch {
+		case errors.Is(err, sql.ErrNoRows) || err == nil && owner != caseID:
+			return wizard.Errorf(wizard.ENOTFOUND, "This case has no check number %d.", v.RunID)
+		case err != nil:
+			return err
+		case v.RunID != latest.Int64:
+			return wizard.Errorf(wizard.ECONFLICT, "That result is for an earlier check of this case; the site has been checked again since.")
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO vantages (case_id, run_id, source, at, reachable, detail, report, addr) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			caseID, v.RunID, v.From, nanos(now), reachable, v.Detail, report, v.Addr).Scan(&id)
+		if db.isConstraint(err) {
+			return wizard.Errorf(wizard.ECONFLICT, "The %s's result for this check is stored already: it is taken once per check.", v.From)
+		} else if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID)
 		return err
-	}
-	id, _ := res.LastInsertId()
-	if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	v.ID, v.At = id, now

@@ -9,7 +9,9 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-func TestVantages(t *testing.T) {
+func TestVantages(t *testing.T) { onEngines(t, testVantages) }
+
+func testVantages(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	at := time.Date(2026, 11, 21, 14, 30, 0, 0, time.UTC)

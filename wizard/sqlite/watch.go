@@ -24,7 +24,7 @@ func (db *DB) Unwatch(ctx context.Context, caseID int64) error {
 // the next is due: none when next is past the watch's end.
 func (db *DB) WatchChecked(ctx context.Context, caseID int64, next time.Time) error {
 	return db.execOne(ctx, errNotFound, `UPDATE cases SET watch_checks = watch_checks + 1,
-		watch_next = CASE WHEN watch_next = 0 OR ? > watch_until THEN 0 ELSE ? END WHERE id = ?`,
+		watch_next = CASE WHEN watch_next = 0 OR CAST(? AS BIGINT) > watch_until THEN 0 ELSE CAST(? AS BIGINT) END WHERE id = ?`,
 		nanos(next), nanos(next), caseID)
 }
 
@@ -51,17 +51,14 @@ func (db *DB) DueWatches(ctx context.Context, now time.Time, limit int) ([]*wiza
 // execOne runs one statement in a transaction; when it changes no row,
 // nothing is committed and the error is none.
 func (db *DB) execOne(ctx context.Context, none error, query string, args ...any) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, query, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return none
-	}
-	return tx.Commit()
+	return db.inTx(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return none
+		}
+		return nil
+	})
 }

@@ -12,7 +12,9 @@ import (
 // check moves it on, and past the watch's end nothing more is due; a
 // healthy report recovers a watched case (and only a watched one) and ends
 // its watch; a problem does not.
-func TestWatch(t *testing.T) {
+func TestWatch(t *testing.T) { onEngines(t, testWatch) }
+
+func testWatch(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	now := time.Now()

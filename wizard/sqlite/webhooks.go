@@ -17,7 +17,7 @@ import (
 // delivery of it for every enabled webhook. It runs in the transaction of
 // the change it reports, so that an event is sent if and only if its
 // change was made.
-func emit(ctx context.Context, tx *sql.Tx, name string, caseID int64, incident *wizard.EventIncident, now int64) error {
+func emit(ctx context.Context, tx *txn, name string, caseID int64, incident *wizard.EventIncident, now int64) error {
 	c, err := scanCase(tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE id = ?`, caseID))
 	if err != nil {
 		return err
@@ -35,7 +35,7 @@ func emit(ctx context.Context, tx *sql.Tx, name string, caseID int64, incident *
 		name, caseID, string(data), now).Scan(&id); err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (event_id, webhook_id, next_at) SELECT ?, id, ? FROM webhooks WHERE disabled_at = 0`, id, now)
+	_, err = tx.ExecContext(ctx, `INSERT INTO deliveries (event_id, webhook_id, next_at) SELECT CAST(? AS BIGINT), id, CAST(? AS BIGINT) FROM webhooks WHERE disabled_at = 0`, id, now)
 	return err
 }
 
@@ -53,7 +53,7 @@ func statusEvent(to wizard.Status) string {
 // openIncident sends incident.opened when the case's host and verdict have
 // become an incident (IncidentMinReports unresolved cases within
 // IncidentWindow) that was not opened within the window already.
-func (db *DB) openIncident(ctx context.Context, tx *sql.Tx, caseID int64, now int64) error {
+func (db *DB) openIncident(ctx context.Context, tx *txn, caseID int64, now int64) error {
 	var host, verdict, gateway string
 	if err := tx.QueryRowContext(ctx, `SELECT host, verdict, gateway FROM cases WHERE id = ?`, caseID).Scan(&host, &verdict, &gateway); err != nil {
 		return err
@@ -85,11 +85,10 @@ func (db *DB) openIncident(ctx context.Context, tx *sql.Tx, caseID int64, now in
 
 // SyncFlagWebhooks makes the flag-set webhooks those of urls.
 func (db *DB) SyncFlagWebhooks(ctx context.Context, urls []string, secret string) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
+	return db.inTx(ctx, func(tx *txn) error { return db.syncFlagWebhooks(ctx, tx, urls, secret) })
+}
+
+func (db *DB) syncFlagWebhooks(ctx context.Context, tx *txn, urls []string, secret string) error {
 	now := nanos(db.Now())
 	rows, err := tx.QueryContext(ctx, `SELECT id, url, secret FROM webhooks WHERE source = 'flag' AND disabled_at = 0`)
 	if err != nil {
@@ -125,45 +124,34 @@ func (db *DB) SyncFlagWebhooks(ctx context.Context, urls []string, secret string
 			}
 		}
 	}
-	return tx.Commit()
+	return nil
 }
 
 // AddWebhook adds a destination set by staff.
 func (db *DB) AddWebhook(ctx context.Context, w *wizard.Webhook) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := db.Now().UTC()
 	w.Source, w.CreatedAt = "staff", now
-	if err := tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, secret, template, source, created_by, created_at) VALUES (?, ?, ?, 'staff', ?, ?) RETURNING id`,
-		w.URL, w.Secret, w.Template, w.CreatedBy, nanos(now)).Scan(&w.ID); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return db.inTx(ctx, func(tx *txn) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO webhooks (url, secret, template, source, created_by, created_at) VALUES (?, ?, ?, 'staff', ?, ?) RETURNING id`,
+			w.URL, w.Secret, w.Template, w.CreatedBy, nanos(now)).Scan(&w.ID)
+	})
 }
 
 // DisableWebhook stops sending to a destination; its pending deliveries
 // are given up.
 func (db *DB) DisableWebhook(ctx context.Context, id int64) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	now := nanos(db.Now())
-	res, err := tx.ExecContext(ctx, `UPDATE webhooks SET disabled_at = ? WHERE id = ? AND disabled_at = 0`, now, id)
-	if err != nil {
+	return db.inTx(ctx, func(tx *txn) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhooks SET disabled_at = ? WHERE id = ? AND disabled_at = 0`, now, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return wizard.Errorf(wizard.ENOTFOUND, "There is no such webhook, or it is disabled already.")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', last_error = 'the webhook was disabled' WHERE webhook_id = ? AND state = 'pending'`, id)
 		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return wizard.Errorf(wizard.ENOTFOUND, "There is no such webhook, or it is disabled already.")
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'failed', last_error = 'the webhook was disabled' WHERE webhook_id = ? AND state = 'pending'`, id); err != nil {
-		return err
-	}
-	return tx.Commit()
+	})
 }
 
 const webhookColumns = `w.id, w.url, w.secret, w.template, w.source, w.created_by, w.created_at, w.disabled_at`
