@@ -63,7 +63,12 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 	var limited *limitedError
 	switch {
 	case errors.As(err, &limited):
-		s.tooMany(w, r, limited.wait, limited.what)
+		// The form again, as typed, with when another check can start.
+		secs := waitSeconds(limited.wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Email: clip(email, 4*maxEmail),
+			AskEmail: s.canMailVisitors() || email != "", Wait: limitWords(limited.what, secs)}
+		s.render(w, r, http.StatusTooManyRequests, templates.Home(s.meta(r, "Please wait a moment"), v))
 		return
 	case wizard.ErrorCode(err) == wizard.EINVALID:
 		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Email: clip(email, 4*maxEmail),
@@ -111,7 +116,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 		ok, wait = s.probeLimit.allow(bucketOf(ip))
 	}
 	if !ok {
-		return nil, &limitedError{wait, "checks started"}
+		return nil, &limitedError{wait, limitChecks}
 	}
 	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash, VisitorEmail: email}
 	held, err := s.runner.Reserve(targetOf(c), anyRecent)
@@ -361,7 +366,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		v.Claim = "/c/" + st.c.Token + "/reporter"
 	}
 	var buf bytes.Buffer
-	if err := templates.Step(s.meta(r, st.step.Title), v).Render(r.Context(), &buf); err != nil {
+	if err := templates.Step(s.stepMeta(r, st), v).Render(r.Context(), &buf); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -539,7 +544,7 @@ func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Ca
 // does, and returns a *limitedError when the client's limit refuses it.
 func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, error) {
 	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
-		return nil, &limitedError{wait, "checks started"}
+		return nil, &limitedError{wait, limitChecks}
 	}
 	held, err := s.runner.Reserve(targetOf(c), fresh)
 	if err != nil {
@@ -622,7 +627,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) answerRefused(w http.ResponseWriter, r *http.Request, st *caseState, msg string) {
 	v := s.stepView(r, st)
 	v.Error = msg
-	s.render(w, r, http.StatusConflict, templates.Step(s.meta(r, st.step.Title), v))
+	s.render(w, r, http.StatusConflict, templates.Step(s.stepMeta(r, st), v))
 }
 
 // saveAnswers appends the records that turn the case's answers into next
