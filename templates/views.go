@@ -580,3 +580,15 @@ func findingClass(r *probes.Report) string {
 	}
 	return "finding"
 }
+
+// answersClass lays out a step's answers. A step with instructions, a
+// summary to send or a check's result, and few answers, keeps them in a bar
+// at the bottom of the screen while the rest scrolls by, so that on a phone the first screen holds the question
+// and its answers however long the instructions are.
+func answersClass(st *wizard.Step) string {
+	long := len(st.Steps) > 0 || st.Escalation != nil || st.Confirmation != nil
+	if long && len(st.Choices) <= 3 {
+		return "choices answers stick"
+	}
+	return "choices answers"
+}
