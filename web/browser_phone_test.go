@@ -8,6 +8,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatecheck/gatecheck/probes"
@@ -214,4 +218,153 @@ func (tb *tab) settle() {
 		}
 	}
 	tb.t.Fatalf("the page at %s never settles", tb.location())
+}
+
+// emulate sets the tab's media (print or screen, "" for the default) and
+// colour scheme, as cdp's Emulation.setEmulatedMedia does.
+func (tb *tab) emulate(media, scheme string) {
+	tb.t.Helper()
+	p := emulation.SetEmulatedMediaParams{Media: media}
+	if scheme != "" {
+		p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+	}
+	tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, emulation.SetEmulatedMedia, p)
+		return err
+	}))
+}
+
+// shoot saves what the tab shows (the whole page) as name.png.
+func (tb *tab) shoot(dir, name string) {
+	tb.t.Helper()
+	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		tb.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		tb.t.Fatal(err)
+	}
+}
+
+// TestBrowserPhonePages: the visitor's pages around the walk, at phone and
+// desktop sizes: the limit page keeps what was typed, "Help" reaches the
+// support contact, staff sign in from the footer, a case prints with its
+// evidence and its link, and times read in the visitor's time zone.
+func TestBrowserPhonePages(t *testing.T) {
+	b := newBrowser(t)
+	const contact = "the IT helpdesk, extension 4711"
+	a := newApp(t, func(c *Config) {
+		c.Prober = probes.New(probes.Config{Timeout: 10 * time.Second, Samples: 1, SampleSpacing: time.Millisecond,
+			AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+		c.Settings = wizard.Settings{Org: "Acme", Team: "CloudOps", SupportContact: contact}
+		c.ProbesPerMinute, c.ProbeBurst = 1, 1
+	})
+	dir := t.ArtifactDir()
+	gateway := deadUpstreamGateway(t)
+	tb := b.newTab(t, a.ts.URL)
+	tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+	tb.start(gateway, "INC-9")
+	token := tb.location()[strings.LastIndex(tb.location(), "/c/")+3:]
+
+	// A second check within the minute: the limit page, the form as typed.
+	tb.open("/")
+	typed := map[string]string{"#url": gateway + "?again=1", "#ticket": "INC-10"}
+	for sel, v := range typed {
+		tb.do(chromedp.SendKeys(chromedp.CSS(sel), v))
+	}
+	if st := tb.click(`form[action="/cases"] button[type="submit"]`); st != http.StatusTooManyRequests {
+		t.Fatalf("a second check within the minute: %d, want 429", st)
+	}
+	tb.expect("limit page", "You started several checks in a minute; you can start another in ")
+	for sel, v := range typed {
+		if got := tb.value(sel); got != v {
+			t.Errorf("the limit page's %s = %q, want %q as typed", sel, got, v)
+		}
+	}
+	for _, size := range []struct {
+		name string
+		set  func()
+	}{
+		{"390x844", func() { tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...)) }},
+		{"1280x900", func() { tb.do(chromedp.EmulateViewport(1280, 900)) }},
+	} {
+		size.set()
+		tb.shoot(dir, "pages-rate-limit-"+size.name)
+		tb.audit("rate limit " + size.name)
+	}
+	tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+
+	// Help: the header's link shows the contact; staff sign in from the
+	// footer, and the sign-in page tells visitors nothing to run.
+	tb.click(`[data-testid="help"]`)
+	tb.expect("help page", contact)
+	tb.shoot(dir, "pages-help-390x844")
+	tb.audit("help")
+	tb.click(`[data-testid="staff-sign-in"]`)
+	if loc := tb.location(); !strings.HasSuffix(loc, "/staff/login") {
+		t.Errorf("the footer's staff sign-in goes to %s", loc)
+	}
+	if body := tb.bodyText(); strings.Contains(body, "user add") {
+		t.Errorf("the sign-in page tells visitors to run a command:\n%s", body)
+	}
+	tb.shoot(dir, "pages-sign-in-390x844")
+
+	// Times in the visitor's time zone: a reply from the helpdesk, read in
+	// Tokyo.
+	ctx := context.Background()
+	c, err := a.db.Case(ctx, token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := a.db.AddReply(ctx, c.ID, "ann", "We restarted the application server. Please try again.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.do(chromedp.Func(func(ctx context.Context, target *chromedp.Target) error {
+		_, err := cdp.Call(ctx, target, emulation.SetTimezoneOverride, emulation.SetTimezoneOverrideParams{TimezoneID: "Asia/Tokyo"})
+		return err
+	}))
+	tb.open("/c/" + token)
+	tb.settle()
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := tb.text(`[data-testid="reply"] time[data-local]`)
+	at := n.At.In(tokyo)
+	if strings.Contains(local, "UTC") || !(strings.Contains(local, at.Format("15:04")) || strings.Contains(local, at.Format("3:04"))) {
+		t.Errorf("the reply's time in Tokyo reads %q, want %s", local, at.Format("15:04 MST"))
+	}
+	tb.shoot(dir, "pages-case-reply-390x844")
+
+	// Dark mode: the same page, audited for contrast.
+	tb.emulate("", "dark")
+	tb.shoot(dir, "pages-case-dark-390x844")
+	tb.audit("case page, dark")
+
+	// Printed: the evidence open without a click, no buttons or forms, the
+	// case's link in full.
+	tb.emulate("print", "")
+	printed := tb.eval(`(() => {
+		const shown = e => !!e && e.getClientRects().length > 0;
+		const checks = document.querySelector("#evidence details ul.checks");
+		const buttons = Array.from(document.querySelectorAll("button")).filter(shown).map(b => b.textContent.trim());
+		const link = document.querySelector('[data-testid="case-link-print"]');
+		return JSON.stringify({checks: shown(checks), buttons: buttons, link: shown(link) ? link.textContent : ""});
+	})()`)
+	link := a.ts.URL + "/c/" + token
+	if !strings.Contains(printed, `"checks":true`) || !strings.Contains(printed, `"buttons":[]`) || !strings.Contains(printed, link) {
+		t.Errorf("printed, the case page shows %s; want the checks shown, no buttons, and the link %s", printed, link)
+	}
+	tb.shoot(dir, "pages-case-print")
+	tb.emulate("", "")
+	// app.js opens the closed details for the print, and closes them after.
+	if got := tb.eval(`(() => {
+		window.dispatchEvent(new Event("beforeprint"));
+		const during = document.querySelectorAll("details:not([open])").length;
+		window.dispatchEvent(new Event("afterprint"));
+		return during + " " + document.querySelectorAll("details[open]").length;
+	})()`); got != "0 0" {
+		t.Errorf("details closed during the print, and open after it: %s, want 0 0", got)
+	}
 }
