@@ -346,7 +346,7 @@ func TestBrowserPhonePages(t *testing.T) {
 	// case's link in full.
 	tb.emulate("print", "")
 	printed := tb.eval(`(() => {
-		const shown = e => !!e && e.getClientRects().length > 0;
+		const shown = e => !!e && e.getClientRects().length > 0 && e.checkVisibility();
 		const checks = document.querySelector("#evidence details ul.checks");
 		const buttons = Array.from(document.querySelectorAll("button")).filter(shown).map(b => b.textContent.trim());
 		const link = document.querySelector('[data-testid="case-link-print"]');
