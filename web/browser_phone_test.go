@@ -85,7 +85,7 @@ func unplainWords(text string) []string {
 // height.
 const firstScreenJS = `(() => {
 	const h = document.querySelector("#step-title");
-	const b = document.querySelector('section.question form.choices button[name="choice"]');
+	const b = document.querySelector('section[aria-labelledby="step-title"] form.choices button[name="choice"]');
 	const box = e => e ? Math.round(e.getBoundingClientRect().bottom + window.scrollY) : -1;
 	return {title: box(h), answer: box(b), answerText: b ? b.textContent.trim() : "", screen: window.innerHeight, scrolled: window.scrollY};
 })()`
@@ -105,8 +105,8 @@ const maxPhoneSteps = 30
 // nextChoiceJS picks the answer a visitor most likely gives: the one
 // gatecheck's finding suggests, else the first.
 const nextChoiceJS = `(() => {
-	const b = document.querySelector('section.question button.suggested[name="choice"]') ||
-		document.querySelector('section.question button[name="choice"]');
+	const b = document.querySelector('section[aria-labelledby="step-title"] button.suggested[name="choice"]') ||
+		document.querySelector('section[aria-labelledby="step-title"] button[name="choice"]');
 	return b ? b.value : "";
 })()`
 
@@ -192,7 +192,7 @@ func TestBrowserPhoneQuestionFirst(t *testing.T) {
 					t.Logf("%s: walked %s", code, strings.Join(path, " → "))
 					return
 				}
-				tb.click(`section.question button[name="choice"][value="` + choice + `"]`)
+				tb.click(`section[aria-labelledby="step-title"] button[name="choice"][value="` + choice + `"]`)
 			}
 			t.Errorf("%s: no end after %d steps: %s", code, maxPhoneSteps, strings.Join(path, " → "))
 		})
