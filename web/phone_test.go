@@ -236,3 +236,23 @@ func TestRepliesTimesAreUTCWithoutJavaScript(t *testing.T) {
 		t.Errorf("the reply's time is not %s:\n%.4000s", want, page)
 	}
 }
+
+// Every status the server answers people with has a title in plain words:
+// those of the error codes' table, and those the handlers answer directly.
+func TestErrorTitlesInPlainWords(t *testing.T) {
+	statuses := []int{http.StatusBadRequest, http.StatusForbidden, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}
+	for _, st := range codeStatus {
+		statuses = append(statuses, st)
+	}
+	for _, st := range statuses {
+		if got := statusTitle(st); got == http.StatusText(st) || got == "" {
+			t.Errorf("status %d is titled %q, the protocol's name", st, got)
+		}
+	}
+	a := newApp(t)
+	resp, page := a.do("GET", "/c/no-such-case", nil)
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "<h1>There is nothing at this address</h1>") || strings.Contains(page, "Not Found") {
+		t.Errorf("a case that does not exist: %d\n%.2000s", resp.StatusCode, page)
+	}
+}
