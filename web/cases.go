@@ -23,8 +23,13 @@ import (
 
 // handleHome answers GET /: the form.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), templates.HomeView{AskEmail: s.canMailVisitors()}))
+	m := s.meta(r, "Get past a 502 Bad Gateway")
+	m.Description = homeDescription
+	s.render(w, r, http.StatusOK, templates.Home(m, templates.HomeView{AskEmail: s.canMailVisitors()}))
 }
+
+// homeDescription is what a link to the start page previews.
+const homeDescription = "Type the address of the page that shows the error: gatecheck checks the site and walks you to the fix, or to the people who can fix it."
 
 // handleStart answers GET /start?url=...&ticket=...: the form, filled in,
 // for links from ticket systems. Starting the probes stays a POST.

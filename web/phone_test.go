@@ -190,8 +190,11 @@ func TestCaseLinkPreview(t *testing.T) {
 			t.Errorf("%s = %q (%v), want %q", key, got, ok, want)
 		}
 	}
-	// Nothing more than the link's holder sees: no image, no address of
-	// the visitor's, no ticket.
+	_, home := a.do("GET", "/", nil)
+	if got, _ := metaContent(home, "og:description"); got != homeDescription {
+		t.Errorf("the start page previews %q, want %q", got, homeDescription)
+	}
+	// Nothing more than the link's holder sees: no image.
 	if _, ok := metaContent(page, "og:image"); ok {
 		t.Errorf("an og:image")
 	}
