@@ -173,9 +173,10 @@ type StepView struct {
 	// Replies are the helpdesk's notes meant for the visitor, oldest
 	// first; HelpdeskStatus says where the helpdesk put the case, when a
 	// staff member changed its status after the visitor's own walk ended
-	// ("Resolved by the helpdesk at 15:02"); empty otherwise.
+	// ("Resolved by the helpdesk", at HelpdeskAt); empty otherwise.
 	Replies        []wizard.Note
 	HelpdeskStatus string
+	HelpdeskAt     time.Time // when the helpdesk gave that status
 	// CanSend is set when gatecheck can send the escalation's summary
 	// itself (a mail server is set up and the contact is an e-mail
 	// address), from MailFrom; Mails are what it sent for the case.

@@ -453,7 +453,7 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
-	v.Replies, v.HelpdeskStatus = s.helpdeskWord(r.Context(), st.c)
+	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
 	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
 	v.Email = s.emailForm(r, st.c)
 	if v.CanSend {
@@ -463,10 +463,10 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 }
 
 // helpdeskWord returns what the helpdesk told the visitor: its replies,
-// and the status a staff member last gave the case, in words, with the
-// time in the operator's zone. Errors leave them out: the page shows the
+// and the status a staff member last gave the case, in words, with when
+// (the page shows it in the reader's time zone). Errors leave them out: the page shows the
 // wizard all the same.
-func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wizard.Note, status string) {
+func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wizard.Note, status string, at time.Time) {
 	notes, err := s.cfg.Store.Notes(ctx, c.ID)
 	if err != nil {
 		s.log.Error("reading replies", "case", c.Token, "err", err)
@@ -481,32 +481,23 @@ func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wi
 		s.log.Error("reading status changes", "case", c.Token, "err", err)
 	}
 	if len(changes) == 0 {
-		return replies, ""
+		return replies, "", time.Time{}
 	}
 	last := changes[len(changes)-1]
 	if last.Actor == "" || last.Actor == "wizard" || last.To != c.Status {
-		return replies, ""
-	}
-	loc := s.cfg.Settings.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	at := last.At.In(loc)
-	when := at.Format("15:04 MST")
-	if now := s.cfg.Now().In(loc); at.YearDay() != now.YearDay() || at.Year() != now.Year() {
-		when = at.Format("2 January 2006, 15:04 MST")
+		return replies, "", time.Time{}
 	}
 	switch last.To {
 	case wizard.StatusResolved:
-		status = "Resolved by the helpdesk at " + when
+		status = "Resolved by the helpdesk"
 	case wizard.StatusEscalated:
-		status = "Passed on by the helpdesk to the people who can fix it at " + when
+		status = "Passed on by the helpdesk to the people who can fix it"
 	case wizard.StatusUnresolved:
-		status = "Closed by the helpdesk without a fix at " + when
+		status = "Closed by the helpdesk without a fix"
 	case wizard.StatusOpen:
-		status = "Reopened by the helpdesk at " + when
+		status = "Reopened by the helpdesk"
 	}
-	return replies, status
+	return replies, status, last.At
 }
 
 // handleRecheck answers POST /c/{token}/recheck: the visitor asks for a

@@ -233,10 +233,23 @@ func TestRepliesTimesAreUTCWithoutJavaScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Where the helpdesk put the case, and when, likewise.
+	if err := a.db.SetStatus(ctx, c.ID, wizard.StatusResolved, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := a.db.StatusChanges(ctx, c.ID)
+	if err != nil || len(changes) == 0 {
+		t.Fatalf("status changes: %v %v", changes, err)
+	}
+	at := changes[len(changes)-1].At
 	_, page := a.do("GET", "/c/"+token, nil)
 	want := `<time datetime="` + n.At.UTC().Format(time.RFC3339) + `" data-local>` + templates.Clock(n.At) + `</time>`
 	if !strings.Contains(page, want) || !strings.HasSuffix(templates.Clock(n.At), "UTC") {
 		t.Errorf("the reply's time is not %s:\n%.4000s", want, page)
+	}
+	want = `Resolved by the helpdesk at <time datetime="` + at.UTC().Format(time.RFC3339) + `" data-local>` + templates.Clock(at) + `</time>.`
+	if !strings.Contains(page, want) {
+		t.Errorf("the helpdesk's status is not said with %s:\n%.4000s", want, page)
 	}
 }
 
@@ -257,5 +270,22 @@ func TestErrorTitlesInPlainWords(t *testing.T) {
 	resp, page := a.do("GET", "/c/no-such-case", nil)
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(page, "<h1>There is nothing at this address</h1>") || strings.Contains(page, "Not Found") {
 		t.Errorf("a case that does not exist: %d\n%.2000s", resp.StatusCode, page)
+	}
+}
+
+// The times a watched case gives (the next check, the watch's end) are
+// <time> elements too, with the words around them spaced.
+func TestWatchTimesAreUTCWithoutJavaScript(t *testing.T) {
+	a := newApp(t)
+	gw := brokenGateway(t)
+	token := a.createCase(gw.URL, "")
+	a.waitProbed(token)
+	if resp, _ := a.do("POST", "/c/"+token+"/watch", url.Values{}); resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("watch: %d", resp.StatusCode)
+	}
+	_, page := a.do("GET", "/c/"+token, nil)
+	watching := regexp.MustCompile(`again at <time datetime="[0-9TZ:-]+" data-local>[0-9: A-Za-z]+UTC</time> and keeps checking until <time datetime="[0-9TZ:-]+" data-local>[0-9: A-Za-z]+UTC</time>; this page`)
+	if !watching.MatchString(page) || strings.Contains(page, "@LocalTime") {
+		t.Errorf("the watch's times are not <time> elements in words:\n%s", regexp.MustCompile(`(?s)data-testid="watching".{0,400}`).FindString(page))
 	}
 }
