@@ -151,6 +151,7 @@ func TestBrowserPhoneQuestionFirst(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: measuring: %v", where, err)
 				}
+				t.Logf("%s: question ends at %d px, first answer at %d px, of %d", where, fs.Title, fs.Answer, fs.Screen)
 				if fs.Scrolled != 0 {
 					t.Errorf("%s: the page opens scrolled by %d px", where, fs.Scrolled)
 				}
