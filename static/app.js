@@ -80,12 +80,44 @@
     });
   }
 
-  // Live progress: the probing page lists checks as they complete, then
-  // reloads into the wizard's first step.
+  // Live progress: the probing page moves its plain steps on and lists the
+  // checks (in its details) as they complete, then reloads into the
+  // wizard's first step.
   var live = document.querySelector("[data-events]");
   if (live && window.EventSource) {
     var list = document.querySelector("[data-checks]");
     var status = document.querySelector("[data-queue]");
+    var steps = document.querySelectorAll("[data-steps] > li");
+    var bar = document.querySelector("[data-progress]");
+    var stepWords = {done: "done", running: "under way", waiting: "waiting"};
+    // The steps the server drew done stay done while the stream replays
+    // the checks from the first.
+    var kinds = {}, failed = {};
+    steps.forEach(function (li) {
+      if (li.getAttribute("data-state") !== "done") return;
+      li.getAttribute("data-kinds").split(" ").forEach(function (k) { kinds[k] = true; });
+    });
+    // The same rule as templates.Progress: a step is done once a check of
+    // its kinds came in; while the check runs, the lookup runs first,
+    // then every step it unlocks at once.
+    var mark = function () {
+      var done = 0, lookupDone = false;
+      steps.forEach(function (li, i) {
+        var st = "waiting", problem = li.hasAttribute("data-problem");
+        li.getAttribute("data-kinds").split(" ").forEach(function (k) {
+          if (kinds[k]) st = "done";
+          if (failed[k]) problem = true;
+        });
+        if (st === "done") done++;
+        else if (i === 0 || lookupDone) st = "running";
+        if (i === 0) lookupDone = st === "done";
+        li.setAttribute("data-state", st);
+        if (problem) li.setAttribute("data-problem", "");
+        var words = li.querySelector("[data-state-words]");
+        if (words) words.textContent = problem && st === "done" ? "(done: a problem was found here)" : "(" + stepWords[st] + ")";
+      });
+      if (bar) bar.value = done;
+    };
     var es = new EventSource(live.getAttribute("data-events"));
     // Every connection (and reconnection) replays the run's checks from
     // the first; the ones already on the page are skipped.
@@ -94,8 +126,11 @@
     es.addEventListener("check", function (e) {
       received++;
       live.setAttribute("data-received", String(received));
-      if (received <= list.children.length) return;
       var c = JSON.parse(e.data);
+      kinds[c.kind] = true;
+      if (c.status === "fail") failed[c.kind] = true;
+      mark();
+      if (received <= list.children.length) return;
       var li = document.createElement("li");
       var st = document.createElement("span");
       st.className = "status-" + c.status;
@@ -108,7 +143,8 @@
       if (c.duration_ms > 0) {
         var took = document.createElement("span");
         took.className = "muted small";
-        took.textContent = " (" + (c.duration_ms >= 1000 ? (c.duration_ms / 1000).toFixed(2) + " s" : Math.round(c.duration_ms) + " ms") + ")";
+        took.textContent = " (" + (c.duration_ms >= 1000 ? (c.duration_ms / 1000).toFixed(2) + " s" :
+          c.duration_ms < 10 ? c.duration_ms.toFixed(1) + " ms" : Math.round(c.duration_ms) + " ms") + ")";
         detail.append(took);
       }
       li.append(st, name, detail);

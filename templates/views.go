@@ -121,6 +121,8 @@ type ProbingView struct {
 	// Title, when set, heads the page instead of "Checking {URL}": what
 	// is being checked, such as whether a fix worked.
 	Title string
+	// Progress is where the check stands, for its plain steps.
+	Progress ProbingProgress
 }
 
 // BrowserCheck is the visitor's browser trying the case's URL itself, as
@@ -139,9 +141,8 @@ type BrowserCheck struct {
 }
 
 // BrowserNote says plainly what the browser's check can and cannot tell.
-const BrowserNote = "Your browser's check asks the site for a page without cookies and can tell only whether a server answered, " +
-	"not what it answered: a 502 page is an answer too. Browsers do not let an https page reach an http site (mixed content), " +
-	"and a certificate error looks the same as no connection."
+const BrowserNote = "Your browser's check can tell only whether the site answered, not what it answered: an error page counts as an answer. " +
+	"It cannot try an http:// site from this https:// page, and to it a certificate warning looks the same as no connection."
 
 // StepView is one wizard step of a case.
 type StepView struct {
@@ -286,6 +287,9 @@ type AgentRow struct {
 	// address); Text says so.
 	State string
 	Text  string
+	// Report is the agent's diagnosis when it is done, for the "where it
+	// fails" diagram; nil otherwise.
+	Report *probes.Report
 }
 
 // AgentsView is the staff page of agents.
@@ -443,24 +447,102 @@ func browserCheckAttrs(c *BrowserCheck) templ.Attributes {
 }
 
 // ServerSeen says in a few words what gatecheck's server saw of the URL:
-// the final answer and who gave it, or the check that failed.
+// the final answer and who gave it, or where the request stopped, in words
+// for people (the checks' own details are in the evidence).
 func ServerSeen(r *probes.Report) string {
 	if r == nil {
 		return "Checking…"
 	}
-	if h := r.HTTP.Final(); h != nil && h.Status > 0 {
-		s := fmt.Sprintf("Answered %d %s", h.Status, http.StatusText(h.Status))
+	if r.Verdict.Code == probes.Intermittent {
+		// One answer is not what the server saw: some requests failed.
+		return wizard.VisitorWords(r, time.Now()).Headline
+	}
+	if h := r.HTTP.Final(); h != nil && h.Status > 0 && r.HTTP.Error == "" {
+		s := "Answered " + strconv.Itoa(h.Status)
+		if t := http.StatusText(h.Status); t != "" {
+			s += " " + t
+		}
 		if r.Gateway.Name != "" {
 			s += " from " + GatewayLabel(r.Gateway.Name)
 		}
 		return s
 	}
-	for _, c := range r.Checks {
-		if c.Status == probes.StatusFail {
-			return "Failed at " + c.Name + ": " + c.Detail
+	if r.HTTP != nil {
+		if s := stoppedAt(r); s != "" {
+			return s
 		}
 	}
-	return r.Verdict.Summary
+	return wizard.VisitorWords(r, time.Now()).Headline
+}
+
+// certTrouble says what is wrong with a certificate, by the TLS probe's
+// problem.
+var certTrouble = map[string]string{
+	"expired":           "the certificate has expired",
+	"not_yet_valid":     "the certificate is not valid yet",
+	"hostname_mismatch": "the certificate is for another name",
+	"self_signed":       "the certificate is not from a trusted authority",
+	"incomplete_chain":  "the certificate's chain of trust is incomplete",
+	"untrusted":         "the certificate is not trusted",
+	"handshake_failed":  "the secure greeting failed",
+}
+
+// stoppedAt says where the main request stopped, and why, in words.
+func stoppedAt(r *probes.Report) string {
+	h := r.HTTP
+	cert := func(fallback string) string {
+		if r.TLS != nil && certTrouble[r.TLS.Problem] != "" {
+			return "No secure connection: " + certTrouble[r.TLS.Problem]
+		}
+		return "No secure connection: " + fallback
+	}
+	switch h.ErrorKind {
+	case probes.KindBlocked:
+		return "Not checked: the address is not on the public internet"
+	case probes.KindNXDomain:
+		return "Could not find the site's name: it does not exist"
+	case probes.KindDNS:
+		return "Could not find the site's name"
+	case probes.KindRefused:
+		return "Could not connect: the connection was refused"
+	case probes.KindUnreachable:
+		return "Could not connect: no way through the network"
+	case probes.KindTimeout:
+		switch h.Phase {
+		case "dns":
+			return "Could not find the site's name in time"
+		case "connect":
+			return "Could not connect: no reply in time"
+		case "tls":
+			return "No secure connection: the server did not finish it in time"
+		}
+		return "Connected, but no answer came in time"
+	case probes.KindReset:
+		if h.Phase == "tls" {
+			return "No secure connection: the server cut it off"
+		}
+		return "Connected, then the server cut the connection"
+	case probes.KindEOF:
+		if h.Phase == "tls" {
+			return "No secure connection: the server hung up"
+		}
+		return "Connected, then the server hung up without answering"
+	case probes.KindCertExpired:
+		return cert("the certificate has expired")
+	case probes.KindCertHostname:
+		return cert("the certificate is for another name")
+	case probes.KindCertUnknown:
+		return cert("the certificate is not trusted")
+	case probes.KindTLS:
+		return cert("the secure greeting failed")
+	case probes.KindProtocol:
+		return "Connected, but the answer was garbled"
+	case probes.KindRedirectLoop:
+		return "Sent round in circles by redirects"
+	case "":
+		return ""
+	}
+	return "No answer"
 }
 
 // BrowserSeen says what the visitor's browser saw of the URL: its view v,
@@ -482,50 +564,6 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// bar is one phase of a timing bar.
-type bar struct {
-	Name  string
-	X, W  float64
-	MS    float64
-	Class string
-}
-
-// bars lays out a hop's phases as proportional SVG rectangles (attributes,
-// not inline styles, so the CSP can forbid those).
-func bars(t probes.HopTiming) []bar {
-	phases := []struct {
-		name, class string
-		ms          float64
-	}{
-		{"DNS", "dns", t.DNSMS}, {"Connect", "connect", t.ConnectMS}, {"TLS", "tls", t.TLSMS},
-		{"Wait", "wait", t.WaitMS}, {"Transfer", "transfer", t.TransferMS},
-	}
-	total := 0.0
-	for _, p := range phases {
-		total += p.ms
-	}
-	if total <= 0 {
-		return nil
-	}
-	var out []bar
-	x := 0.0
-	for _, p := range phases {
-		w := p.ms / total * 600
-		out = append(out, bar{Name: p.name, X: x, W: max(w, 0.5), MS: p.ms, Class: p.class})
-		x += w
-	}
-	return out
-}
-
-func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
-
-func ms(v float64) string {
-	if v >= 1000 {
-		return fmt.Sprintf("%.2f s", v/1000)
-	}
-	return fmt.Sprintf("%.0f ms", v)
 }
 
 func verdictClass(r *probes.Report) string {

@@ -448,6 +448,7 @@ func (s *Server) agentRows(st *caseState) (rows []templates.AgentRow, pending bo
 			row.Text = "Its view was not stored"
 			if v := viewOf(st.views, j.From(), j.RunID); v != nil {
 				row.Text = templates.ServerSeen(v.Report)
+				row.Report = v.Report
 				if v.Addr != "" {
 					row.Text += " (from " + v.Addr + ")"
 				}

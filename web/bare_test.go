@@ -129,7 +129,7 @@ func TestBareNameBlockedOverHTTP(t *testing.T) {
 		t.Fatalf("the first step is not the allowlist: %s", excerpt(page, "<main"))
 	}
 	noHTTPS(page, "the first step")
-	if _, page = a.do("GET", "/c/"+token+"/at/probe", nil); !strings.Contains(page, "access_blocked") {
+	if _, page = a.do("GET", "/c/"+token+"/at/probe", nil); !strings.Contains(page, "found that the site refuses access") {
 		t.Errorf("the probe step does not show the verdict: %s", excerpt(page, "<main"))
 	}
 	page = a.answer(token, "allowlist-who", "some")

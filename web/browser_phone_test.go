@@ -25,8 +25,8 @@ import (
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
-// phone is the screen the visitor pages are made for first.
-var phone = struct {
+// phoneScreen is the screen the visitor pages are made for first.
+var phoneScreen = struct {
 	w, h int64
 	opts []chromedp.EmulateViewportOption
 }{390, 844, []chromedp.EmulateViewportOption{chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulateTouch}}
@@ -127,7 +127,7 @@ func TestBrowserPhoneQuestionFirst(t *testing.T) {
 		walked++
 		t.Run(string(code), func(t *testing.T) {
 			tb := b.newTab(t, a.ts.URL)
-			tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+			tb.do(chromedp.EmulateViewport(phoneScreen.w, phoneScreen.h, phoneScreen.opts...))
 			if st := tb.open("/"); st != 200 {
 				t.Fatalf("home: %d", st)
 			}
@@ -187,7 +187,7 @@ func TestBrowserPhoneQuestionFirst(t *testing.T) {
 					t.Errorf("%s, at 1280×900: %s", where, p)
 				}
 				shot("1280x900")
-				tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+				tb.do(chromedp.EmulateViewport(phoneScreen.w, phoneScreen.h, phoneScreen.opts...))
 				choice := tb.eval(nextChoiceJS)
 				if choice == "" {
 					t.Logf("%s: walked %s", code, strings.Join(path, " → "))
@@ -235,8 +235,8 @@ func (tb *tab) emulate(media, scheme string) {
 	}))
 }
 
-// shoot saves what the tab shows (the whole page) as name.png.
-func (tb *tab) shoot(dir, name string) {
+// snapshot saves what the tab shows (the whole page) as name.png.
+func (tb *tab) snapshot(dir, name string) {
 	tb.t.Helper()
 	png, err := chromedp.Run(tb.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
@@ -263,7 +263,7 @@ func TestBrowserPhonePages(t *testing.T) {
 	dir := t.ArtifactDir()
 	gateway := deadUpstreamGateway(t)
 	tb := b.newTab(t, a.ts.URL)
-	tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+	tb.do(chromedp.EmulateViewport(phoneScreen.w, phoneScreen.h, phoneScreen.opts...))
 	tb.start(gateway, "INC-9")
 	token := tb.location()[strings.LastIndex(tb.location(), "/c/")+3:]
 
@@ -286,20 +286,20 @@ func TestBrowserPhonePages(t *testing.T) {
 		name string
 		set  func()
 	}{
-		{"390x844", func() { tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...)) }},
+		{"390x844", func() { tb.do(chromedp.EmulateViewport(phoneScreen.w, phoneScreen.h, phoneScreen.opts...)) }},
 		{"1280x900", func() { tb.do(chromedp.EmulateViewport(1280, 900)) }},
 	} {
 		size.set()
-		tb.shoot(dir, "pages-rate-limit-"+size.name)
+		tb.snapshot(dir, "pages-rate-limit-"+size.name)
 		tb.audit("rate limit " + size.name)
 	}
-	tb.do(chromedp.EmulateViewport(phone.w, phone.h, phone.opts...))
+	tb.do(chromedp.EmulateViewport(phoneScreen.w, phoneScreen.h, phoneScreen.opts...))
 
 	// Help: the header's link shows the contact; staff sign in from the
 	// footer, and the sign-in page tells visitors nothing to run.
 	tb.click(`[data-testid="help"]`)
 	tb.expect("help page", contact)
-	tb.shoot(dir, "pages-help-390x844")
+	tb.snapshot(dir, "pages-help-390x844")
 	tb.audit("help")
 	tb.click(`[data-testid="staff-sign-in"]`)
 	if loc := tb.location(); !strings.HasSuffix(loc, "/staff/login") {
@@ -308,7 +308,7 @@ func TestBrowserPhonePages(t *testing.T) {
 	if body := tb.bodyText(); strings.Contains(body, "user add") {
 		t.Errorf("the sign-in page tells visitors to run a command:\n%s", body)
 	}
-	tb.shoot(dir, "pages-sign-in-390x844")
+	tb.snapshot(dir, "pages-sign-in-390x844")
 
 	// Times in the visitor's time zone: a reply from the helpdesk, read in
 	// Tokyo.
@@ -336,11 +336,11 @@ func TestBrowserPhonePages(t *testing.T) {
 	if strings.Contains(local, "UTC") || !(strings.Contains(local, at.Format("15:04")) || strings.Contains(local, at.Format("3:04"))) {
 		t.Errorf("the reply's time in Tokyo reads %q, want %s", local, at.Format("15:04 MST"))
 	}
-	tb.shoot(dir, "pages-case-reply-390x844")
+	tb.snapshot(dir, "pages-case-reply-390x844")
 
 	// Dark mode: the same page, audited for contrast.
 	tb.emulate("", "dark")
-	tb.shoot(dir, "pages-case-dark-390x844")
+	tb.snapshot(dir, "pages-case-dark-390x844")
 	tb.audit("case page, dark")
 
 	// Printed: the evidence open without a click, no buttons or forms, the
@@ -357,7 +357,7 @@ func TestBrowserPhonePages(t *testing.T) {
 	if !strings.Contains(printed, `"checks":true`) || !strings.Contains(printed, `"buttons":[]`) || !strings.Contains(printed, link) {
 		t.Errorf("printed, the case page shows %s; want the checks shown, no buttons, and the link %s", printed, link)
 	}
-	tb.shoot(dir, "pages-case-print")
+	tb.snapshot(dir, "pages-case-print")
 	tb.emulate("", "")
 	// app.js opens the closed details for the print, and closes them after.
 	if got := tb.eval(`(() => {

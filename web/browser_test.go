@@ -534,7 +534,7 @@ func TestBrowser(t *testing.T) {
 		if title := tb.start(gateway, ""); title != "Who are you in this?" {
 			t.Fatalf("first step = %q", title)
 		}
-		tb.expect("first step", "nginx", "The gateway is up but the server behind it fails")
+		tb.expect("first step", "nginx", "The server behind the site's gateway fails")
 		tb.audit("question (gateway)")
 		// The evidence is there for those who open it.
 		tb.do(chromedp.Click(chromedp.CSS(`details > summary`), chromedp.NodeVisible))
@@ -752,7 +752,7 @@ func TestBrowser(t *testing.T) {
 		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "Could not connect") {
 			t.Errorf("the browser's view reads %q", got)
 		}
-		tb.expect("could not connect", "Your browser cannot connect either", "certificate error looks the same as no connection")
+		tb.expect("could not connect", "Your browser cannot connect either", "certificate warning looks the same as no connection")
 		tb.audit("question (browser could not connect)")
 	})
 

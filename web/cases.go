@@ -294,7 +294,7 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 		}
 	}
 	st.answers = wizard.ReplayAnswers(st.log)
-	st.facts = wizard.Facts{Report: report, Vantages: st.views, RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
+	st.facts = wizard.Facts{Report: report, Vantages: currentViews(st.views, runs, report), RequesterIP: c.RequesterIP, URL: c.URL, Ticket: c.Ticket, Now: s.cfg.Now()}
 	if base != "" {
 		st.facts.Link = base + "/c/" + c.Token
 	}
@@ -426,8 +426,9 @@ func writePage(w http.ResponseWriter, page []byte, csp string) {
 }
 
 func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseState) {
-	ok, _, text, checks := s.runner.Progress(st.c.ID)
-	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text, Notice: s.hostNotice(r.Context(), st.c)}
+	ok, pos, text, checks := s.runner.Progress(st.c.ID)
+	v := templates.ProbingView{Token: st.c.Token, URL: st.c.URL, Checks: checks, Queue: text, Notice: s.hostNotice(r.Context(), st.c),
+		Progress: templates.ProbingProgress{Started: ok && pos == 0, Secure: s.handshakes(st.c), Usually: s.usually()}}
 	if !ok {
 		v.Queue = "Waiting for gatecheck to start checking…"
 	}
@@ -444,10 +445,29 @@ func (s *Server) renderProbing(w http.ResponseWriter, r *http.Request, st *caseS
 	s.render(w, r, http.StatusOK, templates.Probing(m, v))
 }
 
+// usually says how long a check takes: the median of the last ones this
+// server made, or, before there are enough, the bound the prober's
+// configuration sets.
+func (s *Server) usually() string {
+	if d, ok := s.runner.Usually(); ok {
+		return "A check usually takes about " + secondsWords(d) + "."
+	}
+	return "A check usually takes a few seconds, and never more than " + secondsWords(s.cfg.Prober.Config().Timeout) + "."
+}
+
+// handshakes reports whether the probes of a case shake hands over TLS: its
+// URL is https, or an http one on the default port, whose https twin is
+// tried too.
+func (s *Server) handshakes(c *wizard.Case) bool {
+	ports := s.cfg.Prober.Config().Ports
+	t, err := probes.Normalize(c.ProbeInput(), ports)
+	return err == nil && (t.URL.Scheme == "https" || t.Twin(ports) != nil)
+}
+
 func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	v := templates.StepView{
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
-		Browser: wizard.Browser(st.views), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
+		Browser: wizard.Browser(st.facts.Vantages), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
 	}
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
@@ -683,7 +703,9 @@ func (s *Server) handleRevisit(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, wizard.Errorf(wizard.ENOTFOUND, "That step is not on this case's path."))
 		return
 	}
-	step, err := st.tree.StepAt(s.cfg.Settings, st.facts, node)
+	// An automatic check offers the answers that make sense beside what
+	// was found, in the person's words, rather than all of them.
+	step, err := st.tree.NotRight(s.cfg.Settings, st.facts, node)
 	if err != nil {
 		s.Error(w, r, err)
 		return
@@ -764,4 +786,31 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// currentViews are the views the walk may pair with report: a browser's
+// view tells how the site was when the browser looked, so once a later run
+// of the probes found something else (the site went down, or came back),
+// a view taken under the earlier finding is left out, and the reporter's
+// browser is asked again. Without that, a site that went down after the
+// browser reached it was said to answer the visitor but not gatecheck.
+// The views stay stored, and shown to staff and in the API.
+func currentViews(views []wizard.Vantage, runs []*wizard.ProbeRun, report *probes.Report) []wizard.Vantage {
+	if report == nil {
+		return views
+	}
+	found := make(map[int64]probes.Code, len(runs))
+	for _, run := range runs {
+		if run.Report != nil {
+			found[run.ID] = run.Report.Verdict.Code
+		}
+	}
+	out := make([]wizard.Vantage, 0, len(views))
+	for _, v := range views {
+		if code, ok := found[v.RunID]; v.From == wizard.VantageBrowser && ok && code != report.Verdict.Code {
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
 }

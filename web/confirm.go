@@ -121,7 +121,7 @@ func (s *Server) describeConfirmation(st *caseState) {
 		c := &wizard.Confirmation{}
 		if rep := st.confirm.Report; rep != nil {
 			c.Checked = rep.FinishedAt()
-			c.Text = fmt.Sprintf("gatecheck checked again at %s: %s still fails: %s", s.clock(c.Checked), st.c.Host, finding(rep))
+			c.Text = fmt.Sprintf("gatecheck checked again at %s: %s still fails: %s", s.clock(c.Checked), st.c.Host, finding(rep, s.cfg.Now()))
 		} else {
 			c.Text = fmt.Sprintf("gatecheck could not finish checking %s again.", st.c.Host)
 		}
@@ -134,16 +134,11 @@ func (s *Server) describeConfirmation(st *caseState) {
 	}
 }
 
-// finding is a report's verdict in words, ending with a full stop.
-func finding(rep *probes.Report) string {
-	f := strings.TrimSpace(rep.Verdict.Summary)
-	if f == "" {
-		f = string(rep.Verdict.Code)
-	}
-	if !strings.HasSuffix(f, ".") {
-		f += "."
-	}
-	return f
+// finding is a report's verdict in the visitor's words, ending with a
+// full stop.
+func finding(rep *probes.Report, now time.Time) string {
+	h := strings.TrimSuffix(wizard.VisitorWords(rep, now).Headline, ".")
+	return strings.ToLower(h[:1]) + h[1:] + "."
 }
 
 // clock is a time of day in the operator's zone, with the date when it is

@@ -123,7 +123,7 @@ func TestFixCheckedStillFailing(t *testing.T) {
 	}
 	site.release()
 	page := a.waitChecked(token)
-	for _, want := range []string{"gatecheck checked again at", "127.0.0.1 still fails: 127.0.0.1 answered 502 Bad Gateway", "Go on to the next step", "It works for me now"} {
+	for _, want := range []string{"gatecheck checked again at", "127.0.0.1 still fails: the site&#39;s gateway (nginx) could not get an answer", "Go on to the next step", "It works for me now"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page after the check lacks %q: %s", want, excerpt(page, "step-title"))
 		}

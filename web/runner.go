@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,7 +51,8 @@ type Runner struct {
 	byCase     map[int64]*job
 	recent     map[string]finished // the last finished probe of each target
 	hostStarts map[string][]time.Time
-	wake       *time.Timer // wakes the workers when a capped host frees up
+	wake       *time.Timer     // wakes the workers when a capped host frees up
+	took       []time.Duration // how long the last probes took, newest last
 	closed     bool
 
 	ctx    context.Context
@@ -373,7 +375,14 @@ func (r *Runner) run(j *job) {
 		return
 	}
 
-	r.metrics.probed(string(rep.Verdict.Code), time.Duration(rep.DurationMS*float64(time.Millisecond)))
+	took := time.Duration(rep.DurationMS * float64(time.Millisecond))
+	r.metrics.probed(string(rep.Verdict.Code), took)
+	r.mu.Lock()
+	r.took = append(r.took, took)
+	if len(r.took) > tookKept {
+		r.took = r.took[len(r.took)-tookKept:]
+	}
+	r.mu.Unlock()
 
 	// Store the report for the runs known so far, in one transaction...
 	r.mu.Lock()
@@ -464,8 +473,12 @@ func (r *Runner) announceQueueLocked() {
 func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 	if pos > 0 {
 		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
-			return fmt.Sprintf("Waiting: gatecheck checks %s at most %d times a minute, so as not to add to the load of a site in trouble. This check starts in about %s.",
-				j.host, r.hostCap, wait.Round(time.Second))
+			times := fmt.Sprintf("%d times", r.hostCap)
+			if r.hostCap == 1 {
+				times = "once"
+			}
+			return fmt.Sprintf("Waiting: gatecheck checks one site at most %s a minute, so as not to add to the load of a site in trouble; yours (%s) starts in %s.",
+				times, j.host, secondsWords(wait))
 		}
 	}
 	if n := len(j.runs); pos == 0 && n > 1 {
@@ -481,7 +494,45 @@ func queueText(pos int) string {
 	case 1:
 		return "Waiting for a free slot: you are next."
 	}
-	return fmt.Sprintf("Waiting for a free slot: %d checks ahead of yours.", pos-1)
+	if pos == 2 {
+		return "Waiting for a free slot: 1 check is ahead of yours."
+	}
+	return fmt.Sprintf("Waiting for a free slot: %d checks are ahead of yours.", pos-1)
+}
+
+// secondsWords says a wait for people: "20 seconds", "1 minute 5 seconds".
+func secondsWords(d time.Duration) string {
+	s := int(math.Ceil(d.Seconds()))
+	plural := func(n int, one string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", n, one)
+	}
+	switch {
+	case s < 60:
+		return plural(max(s, 1), "second")
+	case s%60 == 0:
+		return plural(s/60, "minute")
+	}
+	return plural(s/60, "minute") + " " + plural(s%60, "second")
+}
+
+// tookKept is how many recent probe durations the runner keeps to say how
+// long a check usually takes.
+const tookKept = 20
+
+// Usually is how long a check usually takes here: the median of the last
+// probes, once there are three; ok is false before.
+func (r *Runner) Usually() (d time.Duration, ok bool) {
+	r.mu.Lock()
+	took := slices.Clone(r.took)
+	r.mu.Unlock()
+	if len(took) < 3 {
+		return 0, false
+	}
+	slices.Sort(took)
+	return took[len(took)/2], true
 }
 
 // positionLocked is a job's place in the queue, 0 when it runs.

@@ -65,17 +65,21 @@ var falseUnless = []struct {
 	phrase *regexp.Regexp
 	holds  []probes.Code
 }{
-	{regexp.MustCompile(`(?i)works from gatecheck's server|without trouble|reach(es|ed) \S+ normally|answers normally`), []probes.Code{probes.Healthy}},
-	{regexp.MustCompile(`(?i)gatecheck's server could not connect|does not accept connections|refused or go unanswered`), []probes.Code{probes.TCPRefused, probes.TCPTimeout}},
-	{regexp.MustCompile(`(?i)site refused|refuses the connection|refused gatecheck`), []probes.Code{probes.AccessBlocked}},
-	{regexp.MustCompile(`(?i)fails some of the time|some of gatecheck's requests`), []probes.Code{probes.Intermittent}},
-	{regexp.MustCompile(`(?i)overloaded or too slow`), []probes.Code{probes.GatewayTimeout, probes.ServiceUnavailable}},
-	{regexp.MustCompile(`(?i)could not be resolved`), []probes.Code{probes.DNSNXDomain, probes.DNSFailure}},
-	{regexp.MustCompile(`(?i)presents is not acceptable`), []probes.Code{probes.TLSExpired, probes.TLSHostnameMismatch, probes.TLSUntrusted}},
-	{regexp.MustCompile(`(?i)does not work over https`), []probes.Code{probes.HTTPSUnavailable, probes.TLSHandshakeFailed}},
+	{regexp.MustCompile(`(?i)works from gatecheck's server|without trouble|reach(es|ed) \S+ normally|answers (gatecheck )?normally`), []probes.Code{probes.Healthy}},
+	{regexp.MustCompile(`(?i)gatecheck's server could not connect|does not accept connections|refused or go unanswered|not taking connections`), []probes.Code{probes.TCPRefused, probes.TCPTimeout}},
+	{regexp.MustCompile(`(?i)site refused|refuses the connection|refused gatecheck|refuses access|turns gatecheck away`), []probes.Code{probes.AccessBlocked}},
+	{regexp.MustCompile(`(?i)fails some of the time|some of gatecheck's (requests|tries)|works only some of the time|\d+ of \d+ tries failed`), []probes.Code{probes.Intermittent}},
+	{regexp.MustCompile(`(?i)overloaded or too slow|gave up waiting|cannot serve anyone|did not answer in time`), []probes.Code{probes.GatewayTimeout, probes.ServiceUnavailable}},
+	{regexp.MustCompile(`(?i)could not be resolved|name does not exist|name cannot be found`), []probes.Code{probes.DNSNXDomain, probes.DNSFailure}},
+	{regexp.MustCompile(`(?i)presents is not acceptable|security certificate (has expired|expired on|is for another name|is not trusted|is only valid from|is not valid)`),
+		[]probes.Code{probes.TLSExpired, probes.TLSHostnameMismatch, probes.TLSUntrusted}},
+	{regexp.MustCompile(`(?i)does not work over https|secure address \(https\) does not work|secure connection fails|secure \(https\) connection does not work`),
+		[]probes.Code{probes.HTTPSUnavailable, probes.TLSHandshakeFailed}},
+	{regexp.MustCompile(`(?i)could not get an answer from the server behind`), []probes.Code{probes.Gateway502}},
+	{regexp.MustCompile(`(?i)server behind the site's gateway fails|application failed|garbled answer`), []probes.Code{probes.Gateway502, probes.ProtocolError, probes.ServerError}},
 	{regexp.MustCompile(`(?i)round in circles|every hop of the loop`), []probes.Code{probes.RedirectLoop}},
-	{regexp.MustCompile(`(?i)not on the public internet`), []probes.Code{probes.BlockedTarget}},
-	{regexp.MustCompile(`(?i)answers over http|http works but`), []probes.Code{probes.HTTPSUnavailable}},
+	{regexp.MustCompile(`(?i)not on the public internet|on an internal network`), []probes.Code{probes.BlockedTarget}},
+	{regexp.MustCompile(`(?i)answers over http|http works but|answers at its plain http`), []probes.Code{probes.HTTPSUnavailable}},
 	// The hand-off's request speaks for the person: it may not claim a
 	// 502 the probes did not see.
 	{regexp.MustCompile(`(?i)I get .{0,6}502 Bad Gateway`), []probes.Code{probes.Gateway502}},
@@ -157,6 +161,8 @@ func zooSite(t *testing.T, code probes.Code) string {
 			}
 		}()
 		return "http://" + ln.Addr().String() + "/"
+	case probes.TLSExpired:
+		return expiredCertSite(t)
 	case probes.TLSUntrusted:
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello") }))
 		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the probes' refusals of its certificate

@@ -151,7 +151,7 @@ func (s *Server) browserTooLate(st *caseState) bool {
 // person gave: the answers in force no longer fit the walk.
 func (s *Server) browserMoves(st *caseState, v wizard.Vantage) bool {
 	facts := st.facts
-	facts.Vantages = append(slices.Clip(st.views), v)
+	facts.Vantages = append(slices.Clip(st.facts.Vantages), v)
 	var ae *wizard.AnswerError
 	_, err := st.tree.Next(s.cfg.Settings, facts, st.answers)
 	return errors.As(err, &ae)

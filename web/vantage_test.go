@@ -205,7 +205,7 @@ func TestVantageFromTheBrowser(t *testing.T) {
 
 // templatesNote is the start of the plain statement of what the browser's
 // check can tell.
-const templatesNote = "Your browser&#39;s check asks the site for a page without cookies"
+const templatesNote = "Your browser&#39;s check can tell only whether the site answered"
 
 func TestVantageBranches(t *testing.T) {
 	a := newApp(t)

@@ -180,7 +180,7 @@ func TestWizardJourney(t *testing.T) {
 		t.Errorf("case = %v", doc)
 	}
 	_, page := a.do("GET", "/c/"+token, nil)
-	for _, want := range []string{"Who are you in this?", "What gatecheck found", "gateway_502", "Not right?", "/c/" + token} {
+	for _, want := range []string{"Who are you in this?", "What gatecheck found", "The site&#39;s gateway (nginx) could not get an answer", "Not right?", "/c/" + token} {
 		if !strings.Contains(page, want) {
 			t.Errorf("step page lacks %q", want)
 		}
@@ -201,7 +201,7 @@ func TestWizardJourney(t *testing.T) {
 		t.Fatal("back did not return to the question")
 	}
 	_, page = a.do("GET", "/c/"+token+"/at/probe", nil)
-	if !strings.Contains(page, "The site is overloaded or too slow") || !strings.Contains(page, "Keep my answers") {
+	if !strings.Contains(page, "The site is very slow, or says it is busy") || !strings.Contains(page, "Keep my answers") {
 		t.Fatalf("revisit page: %s", page)
 	}
 	page = a.answer(token, "probe", "overload")

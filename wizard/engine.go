@@ -64,8 +64,11 @@ type PathEntry struct {
 	Auto   bool   `json:"auto"`
 	Reason string `json:"reason,omitempty"`
 	// Found is what the report said at a check, even when the person
-	// overrode it; Disagreed marks that override.
+	// overrode it; Disagreed marks that override. Words says the same as
+	// Reason or Found for the person on the visitor's pages: no verdict
+	// codes, error strings or settings names.
 	Found     string    `json:"found,omitempty"`
+	Words     string    `json:"words,omitempty"`
 	Disagreed bool      `json:"disagreed,omitempty"`
 	At        time.Time `json:"at,omitzero"`
 	// Answer is the index of the answer taken here, -1 when automatic.
@@ -111,8 +114,10 @@ type Step struct {
 	Steps   []string     `json:"steps,omitempty"`
 	Choices []StepChoice `json:"choices,omitempty"`
 	// Found is, on a check the person must answer, what the report says
-	// (empty when there is no report).
+	// (empty when there is no report); FoundWords says it in words for
+	// the person.
 	Found      string      `json:"found,omitempty"`
+	FoundWords string      `json:"found_words,omitempty"`
 	Escalation *Escalation `json:"escalation,omitempty"`
 	Outcome    Outcome     `json:"outcome,omitempty"`
 	Done       bool        `json:"done"`
@@ -189,7 +194,7 @@ func (t *Tree) Next(s Settings, f Facts, answers []Answer) (*Step, error) {
 			auto := ""
 			if known {
 				auto = cur.pick(value, f)
-				entry.Found = reason
+				entry.Found, entry.Words = reason, t.said(cur.Field, value, f, s)
 				// A value the tree predates (a verdict code added since
 				// it was written) with no default: the person is asked.
 				known = auto != ""
@@ -475,7 +480,7 @@ func (t *Tree) step(n *Node, r renderer, path []PathEntry) *Step {
 		suggested := ""
 		if n.Kind == KindCheck {
 			if v, reason, known := t.value(n.Field, r.f, r.s); known {
-				suggested, st.Found = n.pick(v, r.f), reason
+				suggested, st.Found, st.FoundWords = n.pick(v, r.f), reason, t.said(n.Field, v, r.f, r.s)
 			}
 		}
 		for _, c := range n.Choices {
@@ -485,7 +490,11 @@ func (t *Tree) step(n *Node, r renderer, path []PathEntry) *Step {
 		st.Choices = []StepChoice{{ID: ChoiceFixed, Label: "This fixed it"}, {ID: ChoiceBroken, Label: "Still broken"}}
 		st.Confirm = n.Confirm == ConfirmProbe
 	case KindEscalate:
-		e := &Escalation{Team: r.fill(n.Team), Contact: r.fill(n.Contact), Request: r.fill(n.Request)}
+		// The request is for the technicians it goes to: the probes' own
+		// words, status and error.
+		tech := r
+		tech.tech = true
+		e := &Escalation{Team: r.fill(n.Team), Contact: r.fill(n.Contact), Request: tech.fill(n.Request)}
 		bare := r
 		bare.bare = true
 		e.Address = strings.TrimSpace(bare.fill(n.Contact))

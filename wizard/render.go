@@ -16,6 +16,10 @@ type renderer struct {
 	// bare leaves the contacts as the operator set them, empty when unset,
 	// instead of the words that stand in for them.
 	bare bool
+	// tech fills {verdict} and {verdict_summary} with the probes' own
+	// code and summary, for the technicians a hand-off goes to; without
+	// it they are the visitor's words (VisitorWords).
+	tech bool
 }
 
 func or(v, fallback string) string {
@@ -57,15 +61,21 @@ func (r renderer) value(name string) string {
 	case "requester_ip":
 		return or(r.f.RequesterIP, "unknown")
 	case "verdict":
-		if rep == nil {
-			return "not probed yet"
+		switch {
+		case rep == nil:
+			return "not checked yet"
+		case r.tech:
+			return string(rep.Verdict.Code)
 		}
-		return string(rep.Verdict.Code)
+		return lowerFirst(VisitorWords(rep, r.f.Now).Headline)
 	case "verdict_summary":
-		if rep == nil {
-			return "the probes have not run"
+		switch {
+		case rep == nil:
+			return "gatecheck has not checked the site yet"
+		case r.tech:
+			return rep.Verdict.Summary
 		}
-		return rep.Verdict.Summary
+		return lowerFirst(VisitorWords(rep, r.f.Now).Headline)
 	case "gateway":
 		if rep == nil || rep.Gateway.Name == "" {
 			return "an unidentified gateway"
@@ -166,8 +176,12 @@ func (r renderer) body(t *Tree, e *Escalation, path []PathEntry) string {
 		line("")
 	}
 	line("What gatecheck found: %s", r.finding())
-	if rep := r.f.Report; rep != nil && rep.Verdict.Explanation != "" {
-		line("%s", rep.Verdict.Explanation)
+	if rep := r.f.Report; rep != nil {
+		w := VisitorWords(rep, now)
+		line("In plain words: %s. %s", w.Headline, w.Explain)
+		if rep.Verdict.Explanation != "" {
+			line("%s", rep.Verdict.Explanation)
+		}
 	}
 	line("")
 	if r.f.Link != "" {

@@ -1,6 +1,10 @@
 package wizard
 
 import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,17 +20,568 @@ type Words struct {
 	Explain  string
 }
 
+// said is what the words of one verdict are written from: the verdict
+// (the report's own, or one of its findings), the report for its details,
+// and the time the words are read at (for "30 days ago").
+type said struct {
+	v   probes.Verdict
+	r   *probes.Report
+	now time.Time
+}
+
+// verdictWords is the table from verdict to a visitor's words and to what
+// a visitor who sees that problem would say of it ("not right?" offers
+// those). Every code of probes' verdict table has a row: the guard test
+// walks probes.Codes.
+var verdictWords = map[probes.Code]struct {
+	words func(s said) Words
+	// claim is the problem in the words of someone who sees it, for
+	// the answers offered to a person who disagrees with gatecheck.
+	claim string
+}{
+	probes.Healthy: {claim: "The site works for me now", words: func(s said) Words {
+		return Words{Headline: "The site works from gatecheck's server",
+			Explain: fmt.Sprintf("gatecheck got a normal answer from %s, so the error you saw is probably between you and the site: "+
+				"your browser, your network, or a rule that lets gatecheck in but not you.", s.host())}
+	}},
+	probes.DNSNXDomain: {claim: "My browser says it cannot find the site", words: func(s said) Words {
+		return Words{Headline: "The site's name does not exist",
+			Explain: fmt.Sprintf("gatecheck asked for %s and no such name is registered: the address may be mistyped, "+
+				"or the domain's records were removed or have expired.", s.host())}
+	}},
+	probes.DNSFailure: {claim: "My browser says it cannot find the site", words: func(s said) Words {
+		return Words{Headline: "The site's name cannot be found right now",
+			Explain: fmt.Sprintf("The name servers responsible for %s did not answer properly, so no browser can find the site's server; "+
+				"this is often temporary.", s.host())}
+	}},
+	probes.TCPRefused: {claim: "My browser says it cannot connect to the site", words: func(s said) Words {
+		return Words{Headline: "The site's server is not taking connections",
+			Explain: fmt.Sprintf("gatecheck found the address of %s, but nothing answered there: the web server, "+
+				"or the gateway in front of it, is not running.", s.host())}
+	}},
+	probes.TCPTimeout: {claim: "My browser says it cannot connect to the site", words: func(s said) Words {
+		return Words{Headline: "The site's server does not answer",
+			Explain: fmt.Sprintf("gatecheck found the address of %s, but its attempts to connect went unanswered: the server may be "+
+				"down or overloaded, or a firewall is dropping the traffic.", s.host())}
+	}},
+	probes.HTTPSUnavailable: {claim: "My browser cannot make a secure connection to the site", words: func(s said) Words {
+		return Words{Headline: "The site's secure address (https) does not work",
+			Explain: fmt.Sprintf("%s answers at its plain http:// address but not at https://, which browsers use by default: "+
+				"the site's secure setup is missing or broken.", s.host())}
+	}},
+	probes.TLSExpired: {claim: "My browser warns that the site's certificate is not valid", words: func(s said) Words {
+		return s.expired()
+	}},
+	probes.TLSHostnameMismatch: {claim: "My browser warns that the site's certificate is not valid", words: func(s said) Words {
+		names := "no names at all"
+		if c := s.leaf(); c != nil {
+			if n := append(append([]string{}, c.DNSNames...), c.IPAddresses...); len(n) > 0 {
+				names = list(n, 4)
+			}
+		}
+		return Words{Headline: "The site's security certificate is for another name",
+			Explain: fmt.Sprintf("The certificate %s presents covers %s, not %s, so browsers refuse it; "+
+				"the site's owner must install one that covers this name.", s.host(), names, s.host())}
+	}},
+	probes.TLSUntrusted: {claim: "My browser warns that the site's certificate is not valid", words: func(s said) Words {
+		w := Words{Headline: "The site's security certificate is not trusted"}
+		issuer := "an authority browsers do not know"
+		if c := s.leaf(); c != nil && c.Issuer != "" {
+			issuer = issuerName(c.Issuer)
+		}
+		switch problem := s.tlsProblem(); problem {
+		case "self_signed":
+			w.Explain = fmt.Sprintf("The certificate %s presents was made by the server itself rather than issued by an authority "+
+				"browsers trust, so browsers warn about it or refuse it.", s.host())
+		case "incomplete_chain":
+			w.Explain = fmt.Sprintf("%s does not send the certificates that link its own to a trusted authority (it names %s), "+
+				"so many browsers refuse it.", s.host(), issuer)
+		default:
+			w.Explain = fmt.Sprintf("The certificate %s presents was issued by %s, which browsers do not trust, so they warn about it "+
+				"or refuse it.", s.host(), issuer)
+		}
+		return w
+	}},
+	probes.TLSHandshakeFailed: {claim: "My browser cannot make a secure connection to the site", words: func(s said) Words {
+		w := Words{Headline: "The site's secure connection fails",
+			Explain: fmt.Sprintf("%s accepted the connection, but the secure (https) greeting that should follow broke off, so "+
+				"browsers cannot open the page: the site's secure setup is broken.", s.host())}
+		if t := s.r.TLS; t != nil && (t.Version == "TLS 1.0" || t.Version == "TLS 1.1" || t.Version == "SSL 3.0") {
+			w.Explain = fmt.Sprintf("%s only offers an outdated kind of secure connection that browsers no longer accept.", s.host())
+		}
+		return w
+	}},
+	probes.AccessBlocked: {claim: "The site says I am not allowed in", words: func(s said) Words {
+		w := Words{Headline: "The site refuses access"}
+		if st := s.status(); st != "" {
+			w.Explain = fmt.Sprintf("%s answered %s: the site, or a firewall in front of it, does not let gatecheck's server in, "+
+				"and may be turning you away too.", s.host(), st)
+		} else {
+			w.Explain = fmt.Sprintf("%s accepted the connection and then cut it off before answering, the way firewalls and lists "+
+				"of allowed addresses turn away addresses they do not know.", s.host())
+		}
+		return w
+	}},
+	probes.Gateway502: {claim: "The site shows an error page, such as 502 Bad Gateway", words: func(s said) Words {
+		return Words{Headline: "The site's gateway" + s.product() + " could not get an answer from the server behind it",
+			Explain: fmt.Sprintf("%s answered %s: the gateway in front of the site is running, but the application behind it is "+
+				"down, crashing or overloaded; nothing on your side can fix it.", s.host(), or(s.status(), "with an error"))}
+	}},
+	probes.GatewayTimeout: {claim: "The site is very slow, or says it is busy", words: func(s said) Words {
+		if st := s.status(); st != "" {
+			return Words{Headline: "The site's gateway" + s.product() + " gave up waiting for the server behind it",
+				Explain: fmt.Sprintf("%s answered %s: the application behind the gateway is too slow or stuck; "+
+					"trying again in a few minutes often works.", s.host(), st)}
+		}
+		w := Words{Headline: "The site did not answer in time",
+			Explain: fmt.Sprintf("%s accepted the connection but sent no answer in time: the application is too slow or stuck.", s.host())}
+		if h := s.r.HTTP; h != nil && h.DurationMS >= 1000 {
+			w.Explain = fmt.Sprintf("%s accepted the connection but sent no answer within %.0f seconds: the application is too slow or stuck.",
+				s.host(), h.DurationMS/1000)
+		}
+		return w
+	}},
+	probes.ServiceUnavailable: {claim: "The site is very slow, or says it is busy", words: func(s said) Words {
+		w := Words{Headline: "The site says it cannot serve anyone right now",
+			Explain: fmt.Sprintf("%s answered %s: it is overloaded or down for maintenance", s.host(), or(s.status(), "that it is unavailable"))}
+		if h := s.r.HTTP.Final(); h != nil && s.main() {
+			if when := retryAfter(h.Header.Get("Retry-After"), s.now); when != "" {
+				w.Explain += ", and asks to try again " + when
+			}
+		}
+		w.Explain += "."
+		return w
+	}},
+	probes.ServerError: {claim: "The site shows an error page, such as 502 Bad Gateway", words: func(s said) Words {
+		return Words{Headline: "The site's application failed",
+			Explain: fmt.Sprintf("%s answered %s: the site's own software broke while handling the request; "+
+				"only its developers or administrators can fix it.", s.host(), or(s.status(), "with an error"))}
+	}},
+	probes.ProtocolError: {claim: "The site shows an error page, such as 502 Bad Gateway", words: func(s said) Words {
+		return Words{Headline: "The site's server sent a garbled answer",
+			Explain: fmt.Sprintf("%s answered with something that is not a proper web page, or hung up without answering: "+
+				"the server is misconfigured or crashing.", s.host())}
+	}},
+	probes.RedirectLoop: {claim: "My browser says the site redirected too many times", words: func(s said) Words {
+		w := Words{Headline: "The site sends browsers round in circles",
+			Explain: fmt.Sprintf("%s kept sending gatecheck from one of its addresses to another without ever showing a page: "+
+				"the site's redirect rules undo each other.", s.host())}
+		if h := s.r.HTTP; h != nil && len(h.Hops) > 2 && s.main() {
+			w.Explain = fmt.Sprintf("%s sent gatecheck from one of its addresses to another %d times without ever showing a page: "+
+				"the site's redirect rules undo each other.", s.host(), len(h.Hops)-1)
+		}
+		return w
+	}},
+	probes.Intermittent: {claim: "It works sometimes and fails at other times", words: func(s said) Words {
+		w := Words{Headline: "The site works only some of the time",
+			Explain: "Some of gatecheck's tries failed and others worked: usually one of several servers behind the site is failing, or the site is overloaded."}
+		if bad, n := s.tries(); n > 1 && bad > 0 {
+			w.Headline += fmt.Sprintf(": %d of %d tries failed", bad, n)
+			w.Explain = "The others worked: usually one of several servers behind the site is failing, or the site is overloaded."
+			if got := s.failedWith(); got != "" {
+				w.Explain = "The failed tries " + got + ", the others worked: usually one of several servers behind the site is failing, " +
+					"or the site is overloaded."
+			}
+		}
+		return w
+	}},
+	probes.BlockedTarget: {claim: "It is an internal site of my organisation", words: func(s said) Words {
+		return Words{Headline: "This address is not on the public internet",
+			Explain: fmt.Sprintf("%s points to a private or internal address, so gatecheck does not check it; "+
+				"if it is one of your organisation's internal sites, ask your IT team.", s.host())}
+	}},
+	probes.InvalidURL: {claim: "The address I typed was wrong", words: func(s said) Words {
+		return Words{Headline: "That is not a web address gatecheck can check",
+			Explain: "Start again with the full address of the page that showed the error, such as https://shop.example.com/."}
+	}},
+}
+
 // VisitorWords says in plain words what the report found, as of now.
-//
-// TODO(words helper): replace with the table from verdict (and its
-// details) to words; this first version only sentence-cases the summary.
 func VisitorWords(r *probes.Report, now time.Time) Words {
 	if r == nil {
-		return Words{Headline: "Checking the site"}
+		return Words{Headline: "Checking the site", Explain: "gatecheck is checking the site from its server."}
 	}
-	s := strings.TrimSpace(r.Verdict.Summary)
-	if s != "" {
-		s = strings.ToUpper(s[:1]) + s[1:]
+	return wordsOf(r.Verdict, r, now)
+}
+
+// wordsOf says one verdict of r (its own or a finding) in words.
+func wordsOf(v probes.Verdict, r *probes.Report, now time.Time) Words {
+	row, ok := verdictWords[v.Code]
+	if !ok {
+		// A code added to the probes after these words were written.
+		return Words{Headline: "Something is wrong with the site",
+			Explain: "gatecheck found a problem it cannot name in plain words yet; the details are under the evidence."}
 	}
-	return Words{Headline: s}
+	s := said{v: v, r: r, now: now}
+	w := row.words(s)
+	if v.Code == probes.Healthy && s.main() {
+		// A site that works may still fail on its other scheme, or on
+		// some of its addresses: that explains an error others see.
+		if also := s.also(); also != "" {
+			w.Explain += " " + also
+		}
+	}
+	return w
+}
+
+// Claim is a verdict in the words of someone who sees that problem, or ""
+// for a code without words.
+func Claim(c probes.Code) string { return verdictWords[c].claim }
+
+// main reports whether the words are of the report's own verdict, whose
+// details (status, hops, retry) the report's main request holds.
+func (s said) main() bool { return s.r != nil && s.v.Code == s.r.Verdict.Code }
+
+// host is the site's name: the host of the request's last hop when the
+// verdict is the main request's (a redirect may have moved it), else the
+// name typed.
+func (s said) host() string {
+	if s.main() {
+		if h := s.r.HTTP.Final(); h != nil {
+			if u, err := url.Parse(h.URL); err == nil && u.Hostname() != "" {
+				return u.Hostname()
+			}
+		}
+	}
+	if s.r != nil && s.r.Host != "" {
+		return s.r.Host
+	}
+	if s.r != nil {
+		if h := hostOf(s.r.URL); h != "" {
+			return h
+		}
+	}
+	return "the site"
+}
+
+// status is the main answer's status line ("502 Bad Gateway"), or "".
+func (s said) status() string {
+	if !s.main() || !s.r.HTTP.Answered() {
+		return ""
+	}
+	if t := http.StatusText(s.r.HTTP.Status); t != "" {
+		return strconv.Itoa(s.r.HTTP.Status) + " " + t
+	}
+	return strconv.Itoa(s.r.HTTP.Status)
+}
+
+// product names the gateway in brackets, " (nginx)", when it is known.
+func (s said) product() string {
+	if s.r == nil || s.r.Gateway.Name == "" || !s.main() {
+		return ""
+	}
+	return " (" + strings.TrimPrefix(strings.TrimPrefix(probes.GatewayLabel(s.r.Gateway.Name), "an "), "a ") + ")"
+}
+
+func (s said) leaf() *probes.Certificate {
+	if s.r == nil || s.r.TLS == nil || len(s.r.TLS.Chain) == 0 {
+		return nil
+	}
+	return &s.r.TLS.Chain[0]
+}
+
+func (s said) tlsProblem() string {
+	if s.r == nil || s.r.TLS == nil {
+		return ""
+	}
+	return s.r.TLS.Problem
+}
+
+// expired says which certificate of the chain is out of its dates, when
+// it ended or begins, and how long ago or ahead that is.
+func (s said) expired() Words {
+	w := Words{Headline: "The site's security certificate has expired",
+		Explain: "Browsers refuse the site's secure connection because its security certificate is out of date; only the site's owner can renew it."}
+	if s.r == nil || s.r.TLS == nil {
+		return w
+	}
+	at := s.r.StartedAt
+	if at.IsZero() {
+		at = s.now
+	}
+	for i, c := range s.r.TLS.Chain {
+		whose := "The site's security certificate"
+		if i > 0 {
+			whose = "A certificate the site's own certificate depends on"
+		}
+		switch {
+		case at.After(c.NotAfter):
+			w.Headline = fmt.Sprintf("%s expired on %s, %s", whose, day(c.NotAfter, s.now), daysFrom(c.NotAfter, s.now))
+			w.Explain = "Browsers refuse the site's secure connection until its owner renews the certificate; nothing on your side can fix it."
+			return w
+		case at.Before(c.NotBefore):
+			w.Headline = fmt.Sprintf("%s is only valid from %s, %s", whose, day(c.NotBefore, s.now), daysFrom(c.NotBefore, s.now))
+			w.Explain = "Browsers refuse it until then: it was installed too early, or a clock is wrong."
+			return w
+		}
+	}
+	return w
+}
+
+// tries counts the main request and the repeated ones that were not cut
+// off, and how many of them failed.
+func (s said) tries() (bad, n int) {
+	if !s.main() {
+		return 0, 0
+	}
+	c := s.r.Counts
+	n, bad = c.Total, c.Total-c.OK
+	if h := s.r.HTTP; h != nil && (h.Status != 0 || h.Error != "") {
+		n++
+		if !h.Answered() || !answerOK(h.Status) {
+			bad++
+		}
+	}
+	return bad, n
+}
+
+// answerOK is a status the samples count as working (probes.SampleCounts).
+func answerOK(status int) bool {
+	switch status {
+	case 401, 403, 451, 429:
+		return false
+	}
+	return status > 0 && status < 500
+}
+
+// failedWith says what the failing tries got, the main request's first:
+// "got 502 Bad Gateway from nginx", "got no answer", or "" when the report
+// does not say.
+func (s said) failedWith() string {
+	got := func(status int) string {
+		st := strconv.Itoa(status)
+		if t := http.StatusText(status); t != "" {
+			st += " " + t
+		}
+		if g := s.r.Gateway.Name; g != "" {
+			st += " from " + probes.GatewayLabel(g)
+		}
+		return "got " + st
+	}
+	if h := s.r.HTTP; h != nil {
+		switch {
+		case h.Answered() && !answerOK(h.Status):
+			return got(h.Status)
+		case !h.Answered() && h.Error != "":
+			return "got no answer"
+		}
+	}
+	for _, sm := range s.r.Samples {
+		switch {
+		case sm.CutOff:
+		case sm.Status != 0 && !answerOK(sm.Status):
+			return got(sm.Status)
+		case sm.Status == 0 && sm.Error != "":
+			return "got no answer"
+		}
+	}
+	return ""
+}
+
+// also says, for a site that works, what else gatecheck found: the other
+// scheme failing, or some of its addresses not taking connections.
+func (s said) also() string {
+	if s.r == nil || len(s.r.Findings) == 0 {
+		return ""
+	}
+	f := s.r.Findings[0]
+	if probes.LayerOf(f.Code) == probes.LayerTCP && f.Code != probes.BlockedTarget {
+		ok, bad := 0, 0
+		for _, c := range s.r.TCP {
+			switch c.Outcome {
+			case "connected":
+				ok++
+			case "blocked":
+			default:
+				bad++
+			}
+		}
+		if ok > 0 && bad > 0 {
+			return fmt.Sprintf("But %d of the site's %d addresses do not take connections, so it may fail for some people and not others.", bad, ok+bad)
+		}
+	}
+	// The other scheme: the one a browser did not show for a name typed
+	// without one, or https beside an http address.
+	other := ""
+	if s.r.Twin != nil {
+		if u, err := url.Parse(s.r.Twin.URL); err == nil && u.Scheme != "" {
+			other = u.Scheme
+		}
+	}
+	switch {
+	case f.Code == probes.HTTPSUnavailable:
+		return "But its secure https:// address does not work, so a browser that tries it first may show an error."
+	case other != "" && probes.LayerOf(f.Code) != probes.LayerTLS:
+		return "But its " + other + ":// address fails: " + lowerFirst(findingHeadline(f, s)) + "."
+	case probes.LayerOf(f.Code) == probes.LayerTLS:
+		return "But its secure https:// address has a problem: " + lowerFirst(findingHeadline(f, s)) + "."
+	}
+	return "But gatecheck also found that " + lowerFirst(findingHeadline(f, s)) + "."
+}
+
+// findingHeadline is a finding's headline (never the healthy row, whose
+// words call this).
+func findingHeadline(f probes.Verdict, s said) string {
+	if row, ok := verdictWords[f.Code]; ok && f.Code != probes.Healthy {
+		return row.words(said{v: f, r: s.r, now: s.now}).Headline
+	}
+	return "something else is wrong"
+}
+
+// issuerName is the readable part of a certificate issuer's name: its
+// common name, else its organisation, else the whole.
+func issuerName(dn string) string {
+	var org string
+	for _, part := range strings.Split(dn, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		switch {
+		case !ok:
+		case k == "CN" && v != "":
+			return v
+		case k == "O" && org == "":
+			org = v
+		}
+	}
+	if org != "" {
+		return org
+	}
+	return dn
+}
+
+// day is a date for people: "3 November", with the year when it is not
+// now's.
+func day(t, now time.Time) string {
+	t = t.UTC()
+	if t.Year() == now.UTC().Year() {
+		return t.Format("2 January")
+	}
+	return t.Format("2 January 2006")
+}
+
+// daysFrom says how far t is from now in whole days: "30 days ago",
+// "yesterday", "today", "tomorrow", "in 33 days".
+func daysFrom(t, now time.Time) string {
+	d := int(now.Sub(t).Hours() / 24)
+	switch {
+	case d == 0:
+		return "today"
+	case d == 1:
+		return "yesterday"
+	case d == -1:
+		return "tomorrow"
+	case d > 1:
+		return strconv.Itoa(d) + " days ago"
+	}
+	return "in " + strconv.Itoa(-d) + " days"
+}
+
+// retryAfter says when a Retry-After header asks to come back: "in 2
+// minutes", "after 15:04 UTC"; "" when it says nothing readable.
+func retryAfter(v string, now time.Time) string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return ""
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		switch {
+		case n < 90:
+			return "in a minute or so"
+		case n < 90*60:
+			return fmt.Sprintf("in %d minutes", (n+30)/60)
+		}
+		return fmt.Sprintf("in about %d hours", (n+1800)/3600)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return "after " + t.UTC().Format("15:04") + " UTC"
+	}
+	return ""
+}
+
+// list joins names for a sentence: "a, b and c", or "a, b, c, d and 3
+// more" past max.
+func list(names []string, max int) string {
+	more := 0
+	if len(names) > max {
+		names, more = names[:max], len(names)-max
+	}
+	if more > 0 {
+		return strings.Join(names, ", ") + fmt.Sprintf(" and %d more", more)
+	}
+	if len(names) == 1 {
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+func lowerFirst(s string) string {
+	if s == "" || strings.HasPrefix(s, "HTTP") {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// said is what a check read, in words for the person: the facts the
+// engine's reason records, without verdict codes or settings names. It
+// reads as what follows "found:".
+func (t *Tree) said(field, value string, f Facts, s Settings) string {
+	switch {
+	case strings.HasPrefix(field, "setting."):
+		if value == "yes" {
+			return "this gatecheck is set up for a site that lets in only known IP addresses"
+		}
+		return "this gatecheck is not set up for a site that lets in only known IP addresses"
+	case field == "requester_ip", field == "vantage.browser":
+		_, reason, _ := t.value(field, f, s)
+		return reason
+	case field == "vantage.agent":
+		_, _, v := agentValue(f)
+		if v == nil {
+			return "no agent inside your network has checked the site"
+		}
+		return "gatecheck's agent " + strings.TrimPrefix(v.From, "agent:") + " inside your network found that " +
+			lowerFirst(VisitorWords(v.Report, f.Now).Headline)
+	}
+	r := f.Report
+	if r == nil {
+		return "nothing yet: gatecheck has not checked the site"
+	}
+	switch field {
+	case "verdict":
+		return lowerFirst(VisitorWords(r, f.Now).Headline)
+	case "findings":
+		if len(r.Findings) == 0 {
+			return "nothing else"
+		}
+		var hs []string
+		for _, fd := range r.Findings {
+			hs = append(hs, lowerFirst(wordsOf(fd, r, f.Now).Headline))
+		}
+		return "also that " + strings.Join(hs, "; and that ")
+	case "gateway":
+		if r.Gateway.Name == "" {
+			return "gatecheck could not tell which kind of gateway answered"
+		}
+		if r.Gateway.Certainty == "high" {
+			return "the answer came from " + probes.GatewayLabel(r.Gateway.Name)
+		}
+		return "the answer probably came from " + probes.GatewayLabel(r.Gateway.Name)
+	}
+	if name, ok := strings.CutPrefix(field, "check."); ok {
+		what := map[string]string{"url": "reading the address", "dns": "finding the site's name", "guard": "making sure the address is public",
+			"tcp": "connecting", "tls": "the secure connection", "http": "asking the site for the page", "twin": "trying the other of http and https",
+			"samples": "repeating the request", "gateway": "naming the gateway"}[name]
+		if what == "" {
+			what = "one of the checks"
+		}
+		switch value {
+		case "ok":
+			return what + " worked"
+		case "warn":
+			return what + " had a problem"
+		case "fail":
+			return what + " failed"
+		}
+		return what + " did not run"
+	}
+	return "something gatecheck cannot say in words"
 }

@@ -36,7 +36,7 @@ func TestWizardWalksToAFix(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 	for _, want := range []string{
-		"gateway_502", "◇ What gatecheck found: The gateway is up but the server behind it fails",
+		"gateway_502", "◇ What gatecheck found: The server behind the site's gateway fails",
 		"── Who are you in this?", "── Back up before changing anything", "── Read the gateway's and the application's logs",
 		"Outcome: resolved.",
 	} {
