@@ -184,7 +184,7 @@
       var t = new Date(el.getAttribute("datetime"));
       if (isNaN(t.getTime())) return;
       var today = new Date().toDateString() === t.toDateString();
-      var opts = {hour: "2-digit", minute: "2-digit", timeZoneName: "short"};
+      var opts = {hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"};
       if (!today) { opts.day = "numeric"; opts.month = "short"; }
       try {
         el.textContent = new Intl.DateTimeFormat(undefined, opts).format(t);

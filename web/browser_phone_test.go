@@ -333,7 +333,7 @@ func TestBrowserPhonePages(t *testing.T) {
 	}
 	local := tb.text(`[data-testid="reply"] time[data-local]`)
 	at := n.At.In(tokyo)
-	if strings.Contains(local, "UTC") || !(strings.Contains(local, at.Format("15:04")) || strings.Contains(local, at.Format("3:04"))) {
+	if strings.Contains(local, "UTC") || !strings.Contains(local, at.Format("15:04")) {
 		t.Errorf("the reply's time in Tokyo reads %q, want %s", local, at.Format("15:04 MST"))
 	}
 	tb.snapshot(dir, "pages-case-reply-390x844")
