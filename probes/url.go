@@ -94,6 +94,20 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Reason }
 
+// plainParseError says in a few words what url.Parse refused.
+func plainParseError(err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "invalid port"):
+		return "the number after the colon is not a valid port"
+	case strings.Contains(msg, "invalid character"), strings.Contains(msg, "invalid URL escape"):
+		return "it has a character that web addresses cannot have"
+	case strings.Contains(msg, "missing ']'"), strings.Contains(msg, "invalid IP-literal"):
+		return "the address in square brackets is not complete"
+	}
+	return "it is not written the way web addresses are"
+}
+
 // Normalize turns what a person typed into a Target: a URL without a scheme
 // means https (and the Target is Bare); only http and https are accepted; credentials and fragments
 // are dropped; internationalised names become their ASCII form; and the odd
@@ -112,10 +126,13 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 		return nil, bad("that address is %d characters long; gatecheck takes addresses of up to 4096", len(s))
 	}
 	if !utf8.ValidString(s) {
-		return nil, bad("the address contains bytes that are not valid text")
+		return nil, bad("the address has characters in it that cannot be read; type it again, or copy it from the browser's address bar")
 	}
-	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 {
-		return nil, bad("the address contains spaces or control characters")
+	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
+		return nil, bad("web addresses have no spaces, and this one has a space in it; remove it, or copy the address from the browser's address bar")
+	}
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return nil, bad("the address has invisible characters in it (such as a line break); copy it again from the browser's address bar")
 	}
 	bare := false
 	if strings.HasPrefix(s, "//") {
@@ -129,7 +146,7 @@ func Normalize(raw string, ports Ports) (*Target, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, bad("that is not a valid web address (%v)", err)
+		return nil, bad("that does not look like a web address; check it for typing mistakes (%s)", plainParseError(err))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	if u.Scheme != "http" && u.Scheme != "https" {

@@ -50,7 +50,7 @@ func TestNormalizeRejects(t *testing.T) {
 		{"https://", "no host name"},
 		{"https://shop.example.com:99999/", "not a valid port"},
 		{"https://shop example.com/", "spaces"},
-		{"https://shop.example.com/\x00", "control characters"},
+		{"https://shop.example.com/\x00", "invisible characters"},
 		{"http://256.1.1.1/", "not a valid one"},
 		{"http://0x1ffffffff/", "not a valid one"},
 		{"https://" + strings.Repeat("a", 5000) + ".com/", "4096"},

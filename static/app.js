@@ -1,5 +1,6 @@
 // gatecheck's only script: live probe progress, the browser's own check of
-// the site, and the copy button. Every page works without it.
+// the site, times in the reader's time zone, evidence opened for printing,
+// and the copy button. Every page works without it.
 (function () {
   "use strict";
 
@@ -174,6 +175,38 @@
       agos.forEach(function (el) { el.textContent = ago(el.getAttribute("datetime")); });
     }, 5000);
   }
+
+  // Times are written in UTC (the exact value in datetime): shown in the
+  // reader's own time zone where the browser can say which, with the date
+  // when it is not today's.
+  if (window.Intl && Intl.DateTimeFormat) {
+    document.querySelectorAll("time[data-local]").forEach(function (el) {
+      var t = new Date(el.getAttribute("datetime"));
+      if (isNaN(t.getTime())) return;
+      var today = new Date().toDateString() === t.toDateString();
+      var opts = {hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"};
+      if (!today) { opts.day = "numeric"; opts.month = "short"; }
+      try {
+        el.textContent = new Intl.DateTimeFormat(undefined, opts).format(t);
+        el.title = el.getAttribute("datetime").replace("T", " ").replace("Z", " UTC");
+        el.setAttribute("data-localised", "true");
+      } catch (e) { /* keep the UTC text */ }
+    });
+  }
+
+  // Printed, a case shows its evidence: the closed details are opened for
+  // the print and closed again after.
+  var opened = [];
+  window.addEventListener("beforeprint", function () {
+    document.querySelectorAll("details:not([open])").forEach(function (d) {
+      d.open = true;
+      opened.push(d);
+    });
+  });
+  window.addEventListener("afterprint", function () {
+    opened.forEach(function (d) { d.open = false; });
+    opened = [];
+  });
 
   // Copy buttons copy the text of the element their data-copy names.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {

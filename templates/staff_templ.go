@@ -95,7 +95,7 @@ func Login(m PageMeta, v LoginView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\"> <label for=\"password\">Password</label> <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required><p><button type=\"submit\">Sign in</button></p></form><p class=\"muted small\">Accounts are made by an admin, on the Users page or with <code>gatecheck user add NAME</code> on the server.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\"> <label for=\"password\">Password</label> <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required><p><button type=\"submit\">Sign in</button></p></form><p class=\"muted small\">This sign-in is for the helpdesk's staff. If you came to check a site, you do not need an account: <a href=\"/\">start here</a>.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -5,10 +5,13 @@ package templates
 import (
 	"fmt"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 
@@ -27,11 +30,80 @@ type PageMeta struct {
 	Staff string
 	Admin bool
 	Wide  bool
+	// Description is the page's finding in one line, for the link
+	// previews chat apps and ticket systems show (Open Graph and Twitter
+	// card tags); empty: the page has none to give.
+	Description string
+	// Help is where a visitor's "Help" link goes (the support contact: a
+	// mailto: or web address, or gatecheck's page showing it); empty: no
+	// contact is set, and no link is shown.
+	Help templ.SafeURL
+}
+
+// PageTitle is a case page's title: the host and what was found there,
+// "shop.example.com: the site's server is down", so that links pasted
+// side by side in a ticket or a chat tell apart.
+func PageTitle(host, finding string) string {
+	finding = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(finding), "."))
+	switch {
+	case host == "":
+		return finding
+	case finding == "":
+		return host
+	}
+	return host + ": " + lowerFirst(finding)
+}
+
+// lowerFirst lowers the first letter of s unless its first word is an
+// abbreviation ("DNS", "HTTPS") or a name that keeps its capital.
+func lowerFirst(s string) string {
+	word, _, _ := strings.Cut(s, " ")
+	if len(word) > 1 && strings.ToUpper(word) == word {
+		return s
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
+}
+
+// HelpLink is where a visitor's "Help" link goes for the support contact
+// the operator set: a mailto: link for an e-mail address, the address
+// itself for a web page, and otherwise gatecheck's own page showing the
+// contact (page); empty without a contact.
+func HelpLink(contact, page string) templ.SafeURL {
+	contact = strings.TrimSpace(contact)
+	if contact == "" {
+		return ""
+	}
+	if u, err := url.Parse(contact); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && !strings.ContainsAny(contact, " \t") {
+		return templ.SafeURL(u.String())
+	}
+	if a, err := mail.ParseAddress(contact); err == nil && a.Name == "" && !strings.ContainsAny(contact, "<>") {
+		return templ.SafeURL("mailto:" + a.Address)
+	}
+	if strings.HasPrefix(strings.ToLower(contact), "mailto:") {
+		if a, err := mail.ParseAddress(contact[len("mailto:"):]); err == nil {
+			return templ.SafeURL("mailto:" + a.Address)
+		}
+	}
+	return templ.SafeURL(page)
+}
+
+// HelpView is the page that shows the support contact when it is
+// neither an e-mail nor a web address ("the IT helpdesk, extension 4711").
+type HelpView struct {
+	Contact string
 }
 
 // HomeView is the start page's form.
 type HomeView struct {
 	URL, Ticket, Error string
+	// Wait, when set, says the visitor has to wait before starting
+	// another check ("you can start another in 40 seconds"); the form
+	// keeps what they typed.
+	Wait string
 	// Email is the visitor's address for the helpdesk's answers, asked
 	// for when AskEmail (gatecheck can send mail).
 	Email    string
@@ -102,9 +174,10 @@ type StepView struct {
 	// Replies are the helpdesk's notes meant for the visitor, oldest
 	// first; HelpdeskStatus says where the helpdesk put the case, when a
 	// staff member changed its status after the visitor's own walk ended
-	// ("Resolved by the helpdesk at 15:02"); empty otherwise.
+	// ("Resolved by the helpdesk", at HelpdeskAt); empty otherwise.
 	Replies        []wizard.Note
 	HelpdeskStatus string
+	HelpdeskAt     time.Time // when the helpdesk gave that status
 	// CanSend is set when gatecheck can send the escalation's summary
 	// itself (a mail server is set up and the contact is an e-mail
 	// address), from MailFrom; Mails are what it sent for the case.
@@ -289,6 +362,9 @@ type APIKeyLine struct {
 type ErrorView struct {
 	Status  int
 	Message string
+	// Back, when set, is where the page's way back leads instead of the
+	// start (BackText says where: "Back to your case").
+	Back, BackText string
 }
 
 // Since says how long ago t was, for people.
@@ -527,4 +603,31 @@ func noteTestID(n wizard.Note) string {
 		return "reply"
 	}
 	return "note"
+}
+
+// wideMeta widens a page that sets its evidence beside the question on a
+// wide screen.
+func wideMeta(m PageMeta) PageMeta {
+	m.Wide = true
+	return m
+}
+
+// findingClass marks the one-line finding above a step's question.
+func findingClass(r *probes.Report) string {
+	if r != nil && r.Verdict.Code == probes.Healthy {
+		return "finding healthy"
+	}
+	return "finding"
+}
+
+// answersClass lays out a step's answers. A step with instructions, a
+// summary to send or a check's result, and few answers, keeps them in a bar
+// at the bottom of the screen while the rest scrolls by, so that on a phone the first screen holds the question
+// and its answers however long the instructions are.
+func answersClass(st *wizard.Step) string {
+	long := len(st.Steps) > 0 || st.Escalation != nil || st.Confirmation != nil
+	if long && len(st.Choices) <= 3 {
+		return "choices answers stick"
+	}
+	return "choices answers"
 }

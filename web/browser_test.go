@@ -965,6 +965,7 @@ func TestBrowser(t *testing.T) {
 			{"api-case", visitor, "/c/" + fromAPI, `[data-testid="claim-browser"]`},
 			{"not-found", visitor, "/c/no-such-case", "h1"},
 			{"staff-login", visitor, "/staff/login", "#password"},
+			{"help", visitor, "/help", `[data-testid="support-contact"]`},
 			{"staff-list", staff, "/staff", "table"},
 			{"staff-case", staff, "/staff/c/" + escalation, "#note"},
 			{"staff-incidents", staff, "/staff/incidents", "h1"},

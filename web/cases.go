@@ -23,8 +23,13 @@ import (
 
 // handleHome answers GET /: the form.
 func (s *Server) handleHome(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, http.StatusOK, templates.Home(s.meta(r, "Get past a 502 Bad Gateway"), templates.HomeView{AskEmail: s.canMailVisitors()}))
+	m := s.meta(r, "Get past a 502 Bad Gateway")
+	m.Description = homeDescription
+	s.render(w, r, http.StatusOK, templates.Home(m, templates.HomeView{AskEmail: s.canMailVisitors()}))
 }
+
+// homeDescription is what a link to the start page previews.
+const homeDescription = "Type the address of the page that shows the error: gatecheck checks the site and walks you to the fix, or to the people who can fix it."
 
 // handleStart answers GET /start?url=...&ticket=...: the form, filled in,
 // for links from ticket systems. Starting the probes stays a POST.
@@ -63,7 +68,12 @@ func (s *Server) handleCreateCase(w http.ResponseWriter, r *http.Request) {
 	var limited *limitedError
 	switch {
 	case errors.As(err, &limited):
-		s.tooMany(w, r, limited.wait, limited.what)
+		// The form again, as typed, with when another check can start.
+		secs := waitSeconds(limited.wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Email: clip(email, 4*maxEmail),
+			AskEmail: s.canMailVisitors() || email != "", Wait: limitWords(limited.what, secs)}
+		s.render(w, r, http.StatusTooManyRequests, templates.Home(s.meta(r, "Please wait a moment"), v))
 		return
 	case wizard.ErrorCode(err) == wizard.EINVALID:
 		v := templates.HomeView{URL: clip(rawURL, 4096), Ticket: clip(ticket, 4*maxTicket), Email: clip(email, 4*maxEmail),
@@ -111,7 +121,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 		ok, wait = s.probeLimit.allow(bucketOf(ip))
 	}
 	if !ok {
-		return nil, &limitedError{wait, "checks started"}
+		return nil, &limitedError{wait, limitChecks}
 	}
 	c := &wizard.Case{URL: t.String(), Host: t.Host, NoScheme: t.Bare, Ticket: ticket, RequesterIP: addrString(ip), TreeVersion: s.cfg.Tree.ID(), ReporterHash: reporterHash, VisitorEmail: email}
 	held, err := s.runner.Reserve(targetOf(c), anyRecent)
@@ -361,7 +371,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		v.Claim = "/c/" + st.c.Token + "/reporter"
 	}
 	var buf bytes.Buffer
-	if err := templates.Step(s.meta(r, st.step.Title), v).Render(r.Context(), &buf); err != nil {
+	if err := templates.Step(s.stepMeta(r, st), v).Render(r.Context(), &buf); err != nil {
 		s.Error(w, r, err)
 		return
 	}
@@ -463,7 +473,7 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
-	v.Replies, v.HelpdeskStatus = s.helpdeskWord(r.Context(), st.c)
+	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
 	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
 	v.Email = s.emailForm(r, st.c)
 	if v.CanSend {
@@ -473,10 +483,10 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 }
 
 // helpdeskWord returns what the helpdesk told the visitor: its replies,
-// and the status a staff member last gave the case, in words, with the
-// time in the operator's zone. Errors leave them out: the page shows the
+// and the status a staff member last gave the case, in words, with when
+// (the page shows it in the reader's time zone). Errors leave them out: the page shows the
 // wizard all the same.
-func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wizard.Note, status string) {
+func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wizard.Note, status string, at time.Time) {
 	notes, err := s.cfg.Store.Notes(ctx, c.ID)
 	if err != nil {
 		s.log.Error("reading replies", "case", c.Token, "err", err)
@@ -491,32 +501,23 @@ func (s *Server) helpdeskWord(ctx context.Context, c *wizard.Case) (replies []wi
 		s.log.Error("reading status changes", "case", c.Token, "err", err)
 	}
 	if len(changes) == 0 {
-		return replies, ""
+		return replies, "", time.Time{}
 	}
 	last := changes[len(changes)-1]
 	if last.Actor == "" || last.Actor == "wizard" || last.To != c.Status {
-		return replies, ""
-	}
-	loc := s.cfg.Settings.Location
-	if loc == nil {
-		loc = time.UTC
-	}
-	at := last.At.In(loc)
-	when := at.Format("15:04 MST")
-	if now := s.cfg.Now().In(loc); at.YearDay() != now.YearDay() || at.Year() != now.Year() {
-		when = at.Format("2 January 2006, 15:04 MST")
+		return replies, "", time.Time{}
 	}
 	switch last.To {
 	case wizard.StatusResolved:
-		status = "Resolved by the helpdesk at " + when
+		status = "Resolved by the helpdesk"
 	case wizard.StatusEscalated:
-		status = "Passed on by the helpdesk to the people who can fix it at " + when
+		status = "Passed on by the helpdesk to the people who can fix it"
 	case wizard.StatusUnresolved:
-		status = "Closed by the helpdesk without a fix at " + when
+		status = "Closed by the helpdesk without a fix"
 	case wizard.StatusOpen:
-		status = "Reopened by the helpdesk at " + when
+		status = "Reopened by the helpdesk"
 	}
-	return replies, status
+	return replies, status, last.At
 }
 
 // handleRecheck answers POST /c/{token}/recheck: the visitor asks for a
@@ -559,7 +560,7 @@ func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Ca
 // does, and returns a *limitedError when the client's limit refuses it.
 func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, error) {
 	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
-		return nil, &limitedError{wait, "checks started"}
+		return nil, &limitedError{wait, limitChecks}
 	}
 	held, err := s.runner.Reserve(targetOf(c), fresh)
 	if err != nil {
@@ -642,7 +643,7 @@ func (s *Server) handleAnswer(w http.ResponseWriter, r *http.Request) {
 func (s *Server) answerRefused(w http.ResponseWriter, r *http.Request, st *caseState, msg string) {
 	v := s.stepView(r, st)
 	v.Error = msg
-	s.render(w, r, http.StatusConflict, templates.Step(s.meta(r, st.step.Title), v))
+	s.render(w, r, http.StatusConflict, templates.Step(s.stepMeta(r, st), v))
 }
 
 // saveAnswers appends the records that turn the case's answers into next

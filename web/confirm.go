@@ -197,7 +197,7 @@ func (s *Server) confirmFix(w http.ResponseWriter, r *http.Request, st *caseStat
 	}
 	v := s.stepView(r, st)
 	v.Error = fmt.Sprintf("gatecheck could not check %s again just now (%s), so your word is recorded as it is: not confirmed by a check.", st.c.Host, why)
-	s.render(w, r, http.StatusOK, templates.Step(s.meta(r, st.step.Title), v))
+	s.render(w, r, http.StatusOK, templates.Step(s.stepMeta(r, st), v))
 	return true
 }
 

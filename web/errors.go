@@ -59,8 +59,32 @@ func (s *Server) errorStatus(w http.ResponseWriter, r *http.Request, status int,
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
 	}
-	title := http.StatusText(status)
-	s.render(w, r, status, templates.ErrorPage(s.meta(r, title), templates.ErrorView{Status: status, Message: msg}))
+	s.render(w, r, status, templates.ErrorPage(s.meta(r, statusTitle(status)), templates.ErrorView{Status: status, Message: msg}))
+}
+
+// statusTitles head the error pages in words people use; the status code
+// itself stays in the response.
+var statusTitles = map[int]string{
+	http.StatusBadRequest:            "That request could not be read",
+	http.StatusUnauthorized:          "Please sign in",
+	http.StatusForbidden:             "This is not open to you",
+	http.StatusNotFound:              "There is nothing at this address",
+	http.StatusMethodNotAllowed:      "That cannot be done here",
+	http.StatusConflict:              "This changed in the meantime",
+	http.StatusRequestEntityTooLarge: "That is too much to send at once",
+	http.StatusUnsupportedMediaType:  "That request could not be read",
+	http.StatusUnprocessableEntity:   "Please check what you typed",
+	http.StatusTooManyRequests:       "Please wait a moment",
+	http.StatusInternalServerError:   "Something went wrong on gatecheck's side",
+	http.StatusServiceUnavailable:    "gatecheck is busy right now",
+}
+
+// statusTitle is an error page's title for status.
+func statusTitle(status int) string {
+	if t, ok := statusTitles[status]; ok {
+		return t
+	}
+	return http.StatusText(status)
 }
 
 func isAPI(r *http.Request) bool {

@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"golang.org/x/time/rate"
+
+	"github.com/gatecheck/gatecheck/templates"
 )
 
 // hstsMaxAge is how long browsers keep to https once told: two years, the
@@ -227,13 +230,58 @@ func bucketOf(a netip.Addr) netip.Addr {
 	return a
 }
 
-// tooMany answers 429 with Retry-After.
+// tooMany answers 429 with Retry-After: JSON to the API, and to people a
+// page that says in plain words how long to wait.
 func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, wait time.Duration, what string) {
-	secs := int(wait.Seconds() + 0.999)
-	from := "from your address"
-	if k := apiKeyFrom(r.Context()); k != nil {
-		from = "with the API key " + k.Name
-	}
+	secs := waitSeconds(wait)
 	w.Header().Set("Retry-After", fmt.Sprint(secs))
-	s.errorStatus(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many %s %s. Please wait %d seconds and try again.", what, from, secs))
+	if k := apiKeyFrom(r.Context()); k != nil || isAPI(r) {
+		from := "from your address"
+		if k != nil {
+			from = "with the API key " + k.Name
+		}
+		s.errorStatus(w, r, http.StatusTooManyRequests, fmt.Sprintf("Too many %s %s. Please wait %d seconds and try again.", what, from, secs))
+		return
+	}
+	v := templates.ErrorView{Status: http.StatusTooManyRequests, Message: limitWords(what, secs)}
+	if token := chi.URLParam(r, "token"); token != "" {
+		v.Back, v.BackText = "/c/"+token, "Back to your case"
+	}
+	s.render(w, r, http.StatusTooManyRequests, templates.ErrorPage(s.meta(r, "Please wait a moment"), v))
 }
+
+// waitSeconds rounds a wait up to whole seconds, as Retry-After has it.
+func waitSeconds(wait time.Duration) int {
+	return max(1, int(wait.Seconds()+0.999))
+}
+
+// limitWords says to a person what the limit refused and when they can
+// try again: "You started several checks in a minute; you can start
+// another in 40 seconds."
+func limitWords(what string, secs int) string {
+	in := inWords(secs)
+	switch what {
+	case limitChecks:
+		return "You started several checks in a minute; you can start another " + in + "."
+	case limitSignIns:
+		return "There were several sign-in attempts from your address in a minute; you can try again " + in + "."
+	}
+	return "There were several requests from your address in a minute; you can try again " + in + "."
+}
+
+// inWords is a wait as people say it: "in 40 seconds", "in 2 minutes".
+func inWords(secs int) string {
+	switch {
+	case secs <= 1:
+		return "in a second"
+	case secs < 120:
+		return fmt.Sprintf("in %d seconds", secs)
+	}
+	return fmt.Sprintf("in %d minutes", (secs+59)/60)
+}
+
+// The limits' names, as limitedError and tooMany take them.
+const (
+	limitChecks  = "checks started"
+	limitSignIns = "sign-in attempts"
+)

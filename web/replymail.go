@@ -81,7 +81,7 @@ func (s *Server) handleVisitorEmail(w http.ResponseWriter, r *http.Request) {
 			v.Email = &templates.EmailForm{Action: "/c/" + c.Token + "/email", Email: c.VisitorEmail}
 		}
 		v.EmailError, v.EmailDraft = wizard.ErrorMessage(err), clip(raw, 4*maxEmail)
-		s.render(w, r, http.StatusUnprocessableEntity, templates.Step(s.meta(r, st.step.Title), v))
+		s.render(w, r, http.StatusUnprocessableEntity, templates.Step(s.stepMeta(r, st), v))
 		return
 	}
 	if err := s.cfg.Store.SetVisitorEmail(r.Context(), c.ID, addr); err != nil {

@@ -468,6 +468,7 @@ func (s *Server) routes() http.Handler {
 
 	r.Get("/", s.handleHome)
 	r.Get("/start", s.handleStart)
+	r.Get("/help", s.handleHelp)
 	r.Post("/cases", s.handleCreateCase)
 	r.Get("/c/{token}", s.handleCase)
 	r.Get("/c/{token}/events", s.handleEvents)
@@ -583,11 +584,32 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 
 // meta is the layout's data for a page.
 func (s *Server) meta(r *http.Request, title string) templates.PageMeta {
-	m := templates.PageMeta{Title: title}
+	m := templates.PageMeta{Title: title, Help: templates.HelpLink(s.cfg.Settings.SupportContact, "/help")}
 	if u := staffFrom(r.Context()); u != nil {
 		m.Staff, m.Admin = u.Name, u.IsAdmin()
 	}
 	return m
+}
+
+// stepMeta is a case step page's meta: titled with the host and the
+// finding in plain words, which link previews show too.
+func (s *Server) stepMeta(r *http.Request, st *caseState) templates.PageMeta {
+	words := wizard.VisitorWords(st.facts.Report, st.facts.Now)
+	m := s.meta(r, templates.PageTitle(st.c.Host, words.Headline))
+	m.Description = words.Headline
+	return m
+}
+
+// handleHelp answers GET /help: the support contact, for one that is
+// neither an e-mail nor a web address (the header links to those
+// directly); without a contact there is no such page.
+func (s *Server) handleHelp(w http.ResponseWriter, r *http.Request) {
+	contact := strings.TrimSpace(s.cfg.Settings.SupportContact)
+	if contact == "" {
+		s.Error(w, r, wizard.Errorf(wizard.ENOTFOUND, "This gatecheck has no helpdesk contact set."))
+		return
+	}
+	s.render(w, r, http.StatusOK, templates.Help(s.meta(r, "Help"), templates.HelpView{Contact: contact}))
 }
 
 // baseURL is gatecheck's public address.

@@ -109,11 +109,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, formError(err))
 		return
 	}
+	name, pw, next := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	if ok, wait := s.loginLimit.allow(bucketOf(s.clientIP(r))); !ok {
-		s.tooMany(w, r, wait, "sign-in attempts")
+		// The form again, the name kept, with when to try again.
+		secs := waitSeconds(wait)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		v := templates.LoginView{Name: clip(name, 100), Next: next, Error: limitWords(limitSignIns, secs)}
+		s.render(w, r, http.StatusTooManyRequests, templates.Login(s.meta(r, "Sign in"), v))
 		return
 	}
-	name, pw, next := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
 	// Each account, existing or not (so that a refusal tells nothing),
 	// has its own budget of failed attempts, however many addresses the
 	// guesses come from; a sign-in that succeeds gives its token back.

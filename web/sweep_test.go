@@ -33,6 +33,7 @@ var publicRoutes = map[string]string{
 	"GET /static/{name}":       "CSS, JS and icons",
 	"GET /":                    "the visitor's form",
 	"GET /start":               "the form, filled in from a ticket system's link",
+	"GET /help":                "the support contact, for visitors",
 	"POST /cases":              "a visitor opens a case",
 	"GET /c/{token}":           "the case link is the visitor's key (160 random bits)",
 	"GET /c/{token}/events":    "the case's progress, by its link",
