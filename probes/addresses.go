@@ -26,6 +26,9 @@ type AddressResult struct {
 	CutOff     bool    `json:"cut_off,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 	hop        *Hop
+	// main is set when the entry is the main request's answer (a name
+	// with one address), not a request of its own.
+	main bool
 }
 
 // familyOf names an address's family as the report does.

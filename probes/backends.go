@@ -201,7 +201,7 @@ func countBackends(r *Report) []Backend {
 		}
 	}
 	for _, a := range r.Addresses {
-		if a.Status != 0 {
+		if a.Status != 0 && !a.main {
 			add(a.hop, a.Status, a.Verdict)
 		}
 	}
@@ -229,18 +229,26 @@ func failingBackends(bs []Backend) string {
 	}
 	others := fmt.Sprintf("; %d other %s answered normally", clean, plural(clean, "backend", "backends"))
 	if len(failing) == 1 {
-		all := "all "
-		if failed == 1 {
-			all = "the "
-		}
 		b := failing[0]
-		return fmt.Sprintf("%s%d %s came from %s (%s)", all, failed, plural(failed, "failure", "failures"), b.ID, b.Source) + others
+		return fmt.Sprintf("%s came from %s (%s)", allOf(failed), b.ID, b.Source) + others
 	}
 	ids := make([]string, len(failing))
 	for i, b := range failing {
 		ids[i] = b.ID + " (" + b.Source + ")"
 	}
 	return fmt.Sprintf("the %d failures came from %d of %d backends: %s", failed, len(failing), len(bs), joinMax(ids, 4)) + others
+}
+
+// allOf counts failures as people do: "the failure", "both failures",
+// "all 3 failures".
+func allOf(n int) string {
+	switch n {
+	case 1:
+		return "the failure"
+	case 2:
+		return "both failures"
+	}
+	return fmt.Sprintf("all %d failures", n)
 }
 
 func plural(n int, one, many string) string {

@@ -245,7 +245,9 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	}
 	if len(addrs) == 1 && r.HTTP != nil {
 		// One address: the main request was its answer.
-		r.Addresses = []AddressResult{addressResult(ctx, addrs[0], r.HTTP)}
+		a := addressResult(ctx, addrs[0], r.HTTP)
+		a.main = true
+		r.Addresses = []AddressResult{a}
 	}
 	r.Backends = countBackends(r)
 	r.Verdict, r.Findings = decide(r, t)

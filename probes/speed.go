@@ -112,21 +112,17 @@ func (p *Prober) speedNote(ss []Sample, g Gateway) string {
 	if reused > 0 {
 		conns = fmt.Sprintf("%d of them on reused connections", reused)
 	}
-	all := "all "
-	if n == 1 {
-		all = "the "
-	}
-	failures := plural(n, "failure", "failures")
+	all := allOf(n)
 	switch {
 	case fast == n:
-		return fmt.Sprintf("%s%d %s came fast (within %.0f ms, %s): the server behind the gateway refused or reset the connection, "+
-			"or a kept-alive connection closed under it, rather than answering slowly", all, n, failures, max(fastMax, 1), conns)
+		return fmt.Sprintf("%s came fast (within %.0f ms, %s): the server behind the gateway refused or reset the connection, "+
+			"or a kept-alive connection closed under it, rather than answering slowly", all, max(fastMax, 1), conns)
 	case atTimeout == n:
 		t := p.gatewayTimeout(g.Name)
-		return fmt.Sprintf("%s%d %s came after about %s, %s's timeout for the server behind it: that server is too slow or stuck",
-			all, n, failures, seconds(t), GatewayLabel(g.Name))
+		return fmt.Sprintf("%s came after about %s, %s's timeout for the server behind it: that server is too slow or stuck",
+			all, seconds(t), GatewayLabel(g.Name))
 	case slow == n:
-		return fmt.Sprintf("%s%d %s took up to %s (%s): slow, but not at a known gateway timeout", all, n, failures, seconds(time.Duration(slowMax*float64(time.Millisecond))), conns)
+		return fmt.Sprintf("%s took up to %s (%s): slow, but not at a known gateway timeout", all, seconds(time.Duration(slowMax*float64(time.Millisecond))), conns)
 	}
 	var parts []string
 	if fast > 0 {
@@ -138,7 +134,7 @@ func (p *Prober) speedNote(ss []Sample, g Gateway) string {
 	if slow > 0 {
 		parts = append(parts, fmt.Sprintf("%d slow (up to %s)", slow, seconds(time.Duration(slowMax*float64(time.Millisecond)))))
 	}
-	return fmt.Sprintf("of %d %s, %s; %s", n, failures, strings.Join(parts, ", "), conns)
+	return fmt.Sprintf("of %d %s, %s; %s", n, plural(n, "failure", "failures"), strings.Join(parts, ", "), conns)
 }
 
 func seconds(d time.Duration) string {
