@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -336,5 +337,43 @@ func TestFailureRate(t *testing.T) {
 	}
 	if want := float64(samplesFailed) / 10; r.Counts.Total != 10 || r.Counts.FailureRate != want || want == 0 {
 		t.Errorf("counts = %+v, want 10 samples with a failure rate of %v", r.Counts, want)
+	}
+}
+
+// A server that fails requests on kept-alive connections: with
+// ReuseSamples, every other sample reuses one, and the verdict says the
+// failures came on reused connections while fresh ones worked.
+func TestReusedConnectionsFail(t *testing.T) {
+	ln := listen(t)
+	type seen struct{ n atomic.Int32 }
+	srv := &http.Server{ErrorLog: discardLogger,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, seen{}, &seen{}) },
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Context().Value(seen{}).(*seen).n.Add(1) > 1 {
+				nginx502(t)(w, r)
+				return
+			}
+			okPage(w, r)
+		})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	e := newEnv(t)
+	e.cfg.Samples = 6
+	e.cfg.SampleSpacing = 50 * time.Millisecond
+	e.cfg.ReuseSamples = true
+	e.name("ka.test")
+	e.cfg.Ports = Ports{HTTP: portOf(ln), HTTPS: closedPort(t)}
+	r := e.diagnose("http://ka.test/")
+	failed := 0
+	for i, s := range r.Samples {
+		if s.Status == 502 {
+			failed++
+			if !s.Reused || i%2 == 0 {
+				t.Errorf("sample %d failed on a fresh connection: %+v", i, s)
+			}
+		}
+	}
+	if failed == 0 || r.Verdict.Code != Intermittent || !strings.Contains(r.Verdict.Summary, "on a reused connection, while fresh connections worked") {
+		t.Errorf("%d failed; verdict %s: %s", failed, r.Verdict.Code, r.Verdict.Summary)
 	}
 }

@@ -24,8 +24,13 @@ type Config struct {
 	TLSTimeout     time.Duration // each TLS handshake
 	Samples        int           // repeated requests on fresh connections
 	SampleSpacing  time.Duration // between the starts of two samples
-	MaxBody        int64         // bytes of body kept as evidence, after decompression
-	MaxHeaderBytes int64         // response header bytes accepted
+	// ReuseSamples sends every other sample on a kept-alive connection
+	// (one kept for the run) instead of a fresh one: failures that only
+	// reused connections meet (a keep-alive race, a per-connection limit)
+	// show then. The longer staff run sets it.
+	ReuseSamples   bool
+	MaxBody        int64 // bytes of body kept as evidence, after decompression
+	MaxHeaderBytes int64 // response header bytes accepted
 	MaxRedirects   int
 	MaxAddresses   int // addresses the TCP probe connects to
 
@@ -381,6 +386,12 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 		}
 	}
 	r.Samples = make([]Sample, p.cfg.Samples)
+	kept := d.tr
+	if p.cfg.ReuseSamples {
+		kept = p.newTransport()
+		kept.DisableKeepAlives = false
+		defer kept.CloseIdleConnections()
+	}
 	var wg sync.WaitGroup
 	for i := range r.Samples {
 		wg.Go(func() {
@@ -390,7 +401,11 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 				r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
 				return
 			}
-			r.Samples[i] = p.sample(ctx, d.tr, target)
+			tr := d.tr
+			if i%2 == 1 {
+				tr = kept
+			}
+			r.Samples[i] = p.sample(ctx, tr, target)
 			p.timeSample(&r.Samples[i])
 		})
 	}

@@ -60,6 +60,9 @@ func (p *Prober) failureSpeed(elapsed time.Duration, gateway string) string {
 // timeSample records, for a failed sample, how long the failure took and
 // its speed.
 func (p *Prober) timeSample(s *Sample) {
+	if s.hop != nil {
+		s.Reused = s.hop.Reused
+	}
 	switch {
 	case s.CutOff:
 		return
@@ -68,10 +71,9 @@ func (p *Prober) timeSample(s *Sample) {
 	case s.Status == 0 && s.Error == "":
 		return
 	}
-	s.ErrorMS, s.Reused = s.DurationMS, false
+	s.ErrorMS = s.DurationMS
 	gw := ""
 	if h := s.hop; h != nil {
-		s.Reused = h.Reused
 		if s.Status != 0 {
 			if h.Timing.WaitMS > 0 {
 				s.ErrorMS = h.Timing.WaitMS
@@ -85,10 +87,15 @@ func (p *Prober) timeSample(s *Sample) {
 // speedNote says how fast the failed samples failed, and on which
 // connections, or "" when none failed.
 func (p *Prober) speedNote(ss []Sample, g Gateway) string {
-	var fast, atTimeout, slow, reused, n int
+	var fast, atTimeout, slow, reused, n, freshOK int
 	var fastMax, slowMax float64
 	for _, s := range ss {
 		switch s.Speed {
+		case "":
+			if !s.CutOff && !s.Reused && s.Status != 0 && statusCode(s.Status) == Healthy {
+				freshOK++
+			}
+			continue
 		case SpeedFast:
 			fast++
 			fastMax = max(fastMax, s.ErrorMS)
@@ -109,7 +116,11 @@ func (p *Prober) speedNote(ss []Sample, g Gateway) string {
 		return ""
 	}
 	conns := "on fresh connections"
-	if reused > 0 {
+	switch {
+	case reused == n && freshOK > 0:
+		conns = "every one on a reused connection, while fresh connections worked: requests on kept-alive connections fail " +
+			"(a keep-alive race, or a limit per connection)"
+	case reused > 0:
 		conns = fmt.Sprintf("%d of them on reused connections", reused)
 	}
 	all := allOf(n)
