@@ -230,7 +230,7 @@ func failingBackends(bs []Backend) string {
 	others := fmt.Sprintf("; %d other %s answered normally", clean, plural(clean, "backend", "backends"))
 	if len(failing) == 1 {
 		b := failing[0]
-		return fmt.Sprintf("%s came from %s (%s)", allOf(failed), b.ID, b.Source) + others
+		return fmt.Sprintf("%s came from %s (%s)", allOf(failed, "failure", "failures"), b.ID, b.Source) + others
 	}
 	ids := make([]string, len(failing))
 	for i, b := range failing {
@@ -239,16 +239,16 @@ func failingBackends(bs []Backend) string {
 	return fmt.Sprintf("the %d failures came from %d of %d backends: %s", failed, len(failing), len(bs), joinMax(ids, 4)) + others
 }
 
-// allOf counts failures as people do: "the failure", "both failures",
+// allOf counts things as people do: "the failure", "both failures",
 // "all 3 failures".
-func allOf(n int) string {
+func allOf(n int, one, many string) string {
 	switch n {
 	case 1:
-		return "the failure"
+		return "the " + one
 	case 2:
-		return "both failures"
+		return "both " + many
 	}
-	return fmt.Sprintf("all %d failures", n)
+	return fmt.Sprintf("all %d %s", n, many)
 }
 
 func plural(n int, one, many string) string {

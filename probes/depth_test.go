@@ -377,3 +377,33 @@ func TestReusedConnectionsFail(t *testing.T) {
 		t.Errorf("%d failed; verdict %s: %s", failed, r.Verdict.Code, r.Verdict.Summary)
 	}
 }
+
+// What the verdict says of the failed samples, from recorded values.
+func TestSpeedNote(t *testing.T) {
+	p := New(Config{})
+	ok := Sample{Status: 200}
+	fast := Sample{Status: 502, Speed: SpeedFast, ErrorMS: 3}
+	reusedFast := Sample{Status: 502, Speed: SpeedFast, ErrorMS: 2, Reused: true}
+	timedOut := Sample{Status: 504, Speed: SpeedAtTimeout, ErrorMS: 60000}
+	slow := Sample{Status: 502, Speed: SpeedSlow, ErrorMS: 12000}
+	nginx := Gateway{Name: "nginx"}
+	for _, c := range []struct {
+		name    string
+		samples []Sample
+		says    string
+	}{
+		{"none failed", []Sample{ok, ok}, ""},
+		{"one fast", []Sample{ok, fast}, "the failed sample came fast (within 3 ms, on fresh connections)"},
+		{"all fast", []Sample{fast, fast, fast}, "all 3 failed samples came fast"},
+		{"at nginx's timeout", []Sample{ok, timedOut, timedOut}, "both failed samples came after about 60 s, nginx's timeout"},
+		{"slow", []Sample{slow, ok}, "the failed sample took up to 12 s"},
+		{"mixed", []Sample{fast, timedOut, slow}, "of 3 failed samples, 1 fast (within 3 ms), 1 at nginx's timeout (60 s), 1 slow (up to 12 s)"},
+		{"reused only", []Sample{ok, reusedFast, reusedFast}, "every one on a reused connection, while fresh connections worked"},
+		{"some reused", []Sample{fast, reusedFast}, "1 of them on reused connections"},
+	} {
+		got := p.speedNote(c.samples, nginx)
+		if (c.says == "") != (got == "") || !strings.Contains(got, c.says) {
+			t.Errorf("%s: %q, want it to say %q", c.name, got, c.says)
+		}
+	}
+}

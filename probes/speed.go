@@ -123,7 +123,7 @@ func (p *Prober) speedNote(ss []Sample, g Gateway) string {
 	case reused > 0:
 		conns = fmt.Sprintf("%d of them on reused connections", reused)
 	}
-	all := allOf(n)
+	all := allOf(n, "failed sample", "failed samples")
 	switch {
 	case fast == n:
 		return fmt.Sprintf("%s came fast (within %.0f ms, %s): the server behind the gateway refused or reset the connection, "+
@@ -145,7 +145,7 @@ func (p *Prober) speedNote(ss []Sample, g Gateway) string {
 	if slow > 0 {
 		parts = append(parts, fmt.Sprintf("%d slow (up to %s)", slow, seconds(time.Duration(slowMax*float64(time.Millisecond)))))
 	}
-	return fmt.Sprintf("of %d %s, %s; %s", n, plural(n, "failure", "failures"), strings.Join(parts, ", "), conns)
+	return fmt.Sprintf("of %d failed samples, %s; %s", n, strings.Join(parts, ", "), conns)
 }
 
 func seconds(d time.Duration) string {
