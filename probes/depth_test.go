@@ -407,3 +407,28 @@ func TestSpeedNote(t *testing.T) {
 		}
 	}
 }
+
+// https on every address: the handshake is made with each, under the
+// name's SNI, and one address with an expired certificate is named.
+func TestEveryAddressHandshakes(t *testing.T) {
+	e := newEnv(t)
+	lns := listenSamePort(t, "127.0.0.1", "127.0.0.2")
+	good := e.pki.leaf(t, certSpec{cn: "tls.test", names: []string{"tls.test"}}, true)
+	expired := e.pki.leaf(t, certSpec{cn: "tls.test", names: []string{"tls.test"},
+		notBefore: time.Now().Add(-60 * 24 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)}, true)
+	serveHTTP(t, lns[0], http.HandlerFunc(okPage), &good)
+	serveHTTP(t, lns[1], http.HandlerFunc(okPage), &expired)
+	e.name("tls.test", "127.0.0.1", "127.0.0.2")
+	e.cfg.Ports = Ports{HTTP: closedPort(t), HTTPS: portOf(lns[0])}
+	r := e.diagnose("https://tls.test/")
+	got := map[string]Code{}
+	for _, a := range r.Addresses {
+		got[a.Address] = a.Verdict
+	}
+	if got["127.0.0.1"] != Healthy || got["127.0.0.2"] != TLSExpired {
+		t.Errorf("addresses = %+v, want 127.0.0.2's expired certificate named", r.Addresses)
+	}
+	if r.Verdict.Code != Intermittent || len(r.Findings) == 0 || r.Findings[0].Code != TLSExpired {
+		t.Errorf("verdict %s (%s), findings %+v", r.Verdict.Code, r.Verdict.Summary, r.Findings)
+	}
+}
