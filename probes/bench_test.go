@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -80,5 +82,43 @@ func BenchmarkFingerprint(b *testing.B) {
 		for _, p := range pages {
 			fingerprint(p.status, p.header, p.body)
 		}
+	}
+}
+
+// BenchmarkDiagnoseAddresses is the politeness budget: one diagnosis of a
+// name with 1, 2 and 8 addresses (loopback 127.0.0.x, one healthy server
+// each), with the default five samples unspaced. requests/op is what the
+// site's servers received, all addresses together:
+//
+//	go test ./probes -run XXX -bench DiagnoseAddresses -benchtime 20x
+func BenchmarkDiagnoseAddresses(b *testing.B) {
+	for _, n := range []int{1, 2, 8} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			hosts := make([]string, n)
+			for i := range hosts {
+				hosts[i] = "127.0.0." + strconv.Itoa(i+1)
+			}
+			var requests atomic.Int64
+			lns := listenSamePort(b, hosts...)
+			for _, ln := range lns {
+				serveHTTP(b, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					requests.Add(1)
+					okPage(w, r)
+				}), nil)
+			}
+			e := newEnv(b)
+			e.cfg.Samples = DefaultConfig().Samples
+			e.cfg.SampleSpacing = time.Microsecond
+			e.name("many.test", hosts...)
+			e.cfg.Ports = Ports{HTTP: portOf(lns[0]), HTTPS: closedPort(b)}
+			p := e.prober()
+			b.ResetTimer()
+			for b.Loop() {
+				if r := p.Diagnose(context.Background(), "http://many.test/"); r.Verdict.Code != Healthy || len(r.Addresses) != n {
+					b.Fatalf("verdict %s, %d addresses", r.Verdict.Code, len(r.Addresses))
+				}
+			}
+			b.ReportMetric(float64(requests.Load())/float64(b.N), "requests/op")
+		})
 	}
 }

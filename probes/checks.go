@@ -121,6 +121,9 @@ func countSamples(ss []Sample) SampleCounts {
 			n.Other++
 		}
 	}
+	if n.Total > 0 {
+		n.FailureRate = float64(n.Total-n.OK) / float64(n.Total)
+	}
 	return n
 }
 

@@ -75,6 +75,7 @@ type hopTrace struct {
 	connStart, connDone                 time.Time
 	tlsStart, tlsDone, wrote, firstByte time.Time
 	remote                              string
+	reused                              bool
 }
 
 func (t *hopTrace) set(f *time.Time) {
@@ -104,6 +105,7 @@ func (t *hopTrace) clientTrace() *httptrace.ClientTrace {
 		GotConn: func(i httptrace.GotConnInfo) {
 			t.mu.Lock()
 			t.remote = i.Conn.RemoteAddr().String()
+			t.reused = t.reused || i.Reused
 			t.mu.Unlock()
 		},
 		WroteRequest:         func(httptrace.WroteRequestInfo) { t.set(&t.wrote) },
@@ -160,6 +162,7 @@ func (p *Prober) hop(ctx context.Context, tr *http.Transport, target string) (ho
 	defer func() {
 		hop.Timing = tt.timing(target, time.Now())
 		hop.RemoteAddr = tt.remote
+		hop.Reused = tt.reused
 		if err != nil {
 			hop.Error = plainError(err)
 		}

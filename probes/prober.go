@@ -24,8 +24,13 @@ type Config struct {
 	TLSTimeout     time.Duration // each TLS handshake
 	Samples        int           // repeated requests on fresh connections
 	SampleSpacing  time.Duration // between the starts of two samples
-	MaxBody        int64         // bytes of body kept as evidence, after decompression
-	MaxHeaderBytes int64         // response header bytes accepted
+	// ReuseSamples sends every other sample on a kept-alive connection
+	// (one kept for the run) instead of a fresh one: failures that only
+	// reused connections meet (a keep-alive race, a per-connection limit)
+	// show then. The longer staff run sets it.
+	ReuseSamples   bool
+	MaxBody        int64 // bytes of body kept as evidence, after decompression
+	MaxHeaderBytes int64 // response header bytes accepted
 	MaxRedirects   int
 	MaxAddresses   int // addresses the TCP probe connects to
 
@@ -46,6 +51,10 @@ type Config struct {
 	UserAgent string
 	// Now is the clock certificates are checked against.
 	Now func() time.Time
+	// GatewayTimeouts are how long gateway products wait for the server
+	// behind them, by product name, where they differ from the defaults
+	// of gatewayTimeouts (a failure at that time is the product giving up).
+	GatewayTimeouts map[string]time.Duration
 }
 
 // DefaultConfig returns the settings gatecheck uses unless told otherwise.
@@ -239,7 +248,15 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	if r.Gateway.Name != "" {
 		rec.add(gatewayCheck(r.Gateway))
 	}
+	if len(addrs) == 1 && r.HTTP != nil {
+		// One address: the main request was its answer.
+		a := addressResult(ctx, addrs[0], r.HTTP)
+		a.main = true
+		r.Addresses = []AddressResult{a}
+	}
+	r.Backends = countBackends(r)
 	r.Verdict, r.Findings = decide(r, t)
+	r.Verdict, r.Findings = p.decideDepth(r, r.Verdict, r.Findings)
 	return r
 }
 
@@ -310,6 +327,7 @@ var probesByKind = []struct {
 	{ProbeHTTP, (*Prober).runHTTP},
 	{ProbeTwin, (*Prober).runTwin},
 	{ProbeSamples, (*Prober).runSamples},
+	{ProbeHTTP, (*Prober).runAddresses},
 }
 
 // runTCP connects to every address at once.
@@ -368,6 +386,12 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 		}
 	}
 	r.Samples = make([]Sample, p.cfg.Samples)
+	kept := d.tr
+	if p.cfg.ReuseSamples {
+		kept = p.newTransport()
+		kept.DisableKeepAlives = false
+		defer kept.CloseIdleConnections()
+	}
 	var wg sync.WaitGroup
 	for i := range r.Samples {
 		wg.Go(func() {
@@ -377,7 +401,12 @@ func (p *Prober) runSamples(ctx context.Context, d *diagnosis) {
 				r.Samples[i] = Sample{Error: "not run: out of time", CutOff: true}
 				return
 			}
-			r.Samples[i] = p.sample(ctx, d.tr, target)
+			tr := d.tr
+			if i%2 == 1 {
+				tr = kept
+			}
+			r.Samples[i] = p.sample(ctx, tr, target)
+			p.timeSample(&r.Samples[i])
 		})
 	}
 	wg.Wait()
@@ -406,7 +435,42 @@ func (p *Prober) sample(ctx context.Context, tr *http.Transport, target string) 
 		}
 	}
 	s.hop = res.Final()
+	if s.hop != nil && s.Status != 0 {
+		if b, ok := backendOf(s.hop.Header); ok {
+			s.Backend = b.ID
+		}
+	}
 	return s
+}
+
+// decideDepth refines the verdict with what the addresses, the backends
+// and the failures' timing say: addresses that disagree make the site
+// intermittent (never healthy while one of them fails), and an
+// intermittent verdict says which backend failed and how fast.
+func (p *Prober) decideDepth(r *Report, v Verdict, findings []Verdict) (Verdict, []Verdict) {
+	if f, summary, ok := addressesDisagree(r.Addresses); ok {
+		rest := findings
+		findings = []Verdict{f}
+		if v.Code != Healthy && v.Code != Intermittent && v.Code != f.Code {
+			findings = append(findings, v)
+		}
+		findings = append(findings, rest...)
+		if v.Code == Intermittent {
+			v.Summary += "; " + summary
+		} else {
+			v = newVerdict(Intermittent, LayerHTTP, summary)
+		}
+	}
+	if v.Code == Intermittent {
+		if note := failingBackends(r.Backends); note != "" {
+			v.Summary += "; " + note
+		}
+		if note := p.speedNote(r.Samples, r.Gateway); note != "" {
+			v.Summary += "; " + note
+		}
+		v.Summary = clean(v.Summary)
+	}
+	return v, findings
 }
 
 // redactInput keeps an unusable input for the record without credentials

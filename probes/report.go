@@ -156,6 +156,11 @@ type Report struct {
 	Counts  SampleCounts `json:"sample_counts"`
 	// Timings are the phase timings of each hop of the main request.
 	Timings []HopTiming `json:"timings"`
+	// Addresses are the URL fetched from each address of a name that has
+	// several, one entry per address with its own verdict.
+	Addresses []AddressResult `json:"addresses,omitempty"`
+	// Backends are the servers behind a load balancer its answers named.
+	Backends []Backend `json:"backends,omitempty"`
 }
 
 // Problem reports whether the verdict is anything but healthy.
@@ -253,7 +258,10 @@ type Hop struct {
 	Body          string      `json:"body,omitempty"`
 	BodyTruncated bool        `json:"body_truncated,omitempty"`
 	Error         string      `json:"error,omitempty"`
-	Timing        HopTiming   `json:"timing"`
+	// Reused is true when the request went on a kept-alive connection,
+	// false on a fresh one.
+	Reused bool      `json:"reused"`
+	Timing HopTiming `json:"timing"`
 }
 
 // HopTiming is the phase breakdown of one request, as httpstat shows it.
@@ -275,9 +283,21 @@ type Sample struct {
 	// CutOff marks a sample the diagnosis deadline stopped: it says
 	// nothing about the site and is left out of the counts.
 	CutOff bool `json:"cut_off,omitempty"`
-	kind   Kind
-	phase  string
-	hop    *Hop // the final hop, kept for fingerprinting a failure
+	// Reused says whether a failed sample's connection was kept alive
+	// from an earlier request (a keep-alive race) or fresh.
+	Reused bool `json:"reused"`
+	// ErrorMS is, for a failed sample, how long the failure took: from
+	// the request written to the gateway's error page, or to the error
+	// when no answer came.
+	ErrorMS float64 `json:"error_ms,omitempty"`
+	// Speed classes a failed sample's ErrorMS: fast, at_timeout (about a
+	// gateway product's default timeout) or slow.
+	Speed string `json:"speed,omitempty"`
+	// Backend is the backend its answer names (see Report.Backends).
+	Backend string `json:"backend,omitempty"`
+	kind    Kind
+	phase   string
+	hop     *Hop // the final hop, kept for fingerprinting a failure
 }
 
 // SampleCounts sums the samples up.
@@ -287,6 +307,8 @@ type SampleCounts struct {
 	Gateway int `json:"gateway"` // 502, 503, 504 or 52x
 	Other   int `json:"other"`   // other failing statuses
 	Errors  int `json:"errors"`  // no answer: reset, timeout, refused...
+	// FailureRate is the share of samples that did not work, 0 to 1.
+	FailureRate float64 `json:"failure_rate"`
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -182,6 +182,24 @@ var verdictWords = map[probes.Code]struct {
 				w.Explain = "The failed tries " + got + ", the others worked: usually one of several servers behind the site is failing, " +
 					"or the site is overloaded."
 			}
+			if s.oneBackendFails() {
+				w.Explain = "All the failed tries came from the same one of the servers behind the site, and the others worked: that server needs fixing."
+			}
+		}
+		if good, bad, family := s.addressSplit(); good > 0 && bad > 0 {
+			switch family {
+			case "ipv6":
+				w.Headline = "The site works only some of the time: it fails on newer internet connections"
+				w.Explain = "gatecheck tried each of the site's addresses: the ones that newer internet connections (IPv6) use fail and the others work, " +
+					"so whether the site opens depends on the visitor's connection."
+			case "ipv4":
+				w.Headline = "The site works only some of the time: it fails on older internet connections"
+				w.Explain = "gatecheck tried each of the site's addresses: the ones that older internet connections (IPv4) use fail and the newer ones work, " +
+					"so whether the site opens depends on the visitor's connection."
+			default:
+				w.Headline = fmt.Sprintf("The site works only some of the time: %d of its %d servers %s", bad, good+bad, map[bool]string{true: "fails", false: "fail"}[bad == 1])
+				w.Explain = fmt.Sprintf("gatecheck tried each of the site's %d addresses: %d failed and the others worked, so the site fails for some people and not others.", good+bad, bad)
+			}
 		}
 		return w
 	}},
@@ -333,6 +351,50 @@ func (s said) tries() (bad, n int) {
 		}
 	}
 	return bad, n
+}
+
+// addressSplit counts the site's addresses that worked and that failed,
+// and names the family of the failing ones when every failing address is
+// of one family and every working one of the other.
+func (s said) addressSplit() (good, bad int, family string) {
+	if !s.main() {
+		return 0, 0, ""
+	}
+	fams := map[bool]map[string]bool{true: {}, false: {}}
+	for _, a := range s.r.Addresses {
+		switch a.Verdict {
+		case "":
+			continue
+		case probes.Healthy:
+			good++
+		default:
+			bad++
+		}
+		fams[a.Verdict == probes.Healthy][a.Family] = true
+	}
+	if len(fams[false]) == 1 && len(fams[true]) == 1 {
+		for f := range fams[false] {
+			if !fams[true][f] {
+				family = f
+			}
+		}
+	}
+	return good, bad, family
+}
+
+// oneBackendFails reports whether the failed answers all came from one of
+// the backends the answers named, while others only worked.
+func (s said) oneBackendFails() bool {
+	failing, clean := 0, 0
+	for _, b := range s.r.Backends {
+		switch {
+		case b.Failed > 0:
+			failing++
+		case b.OK > 0:
+			clean++
+		}
+	}
+	return failing == 1 && clean > 0
 }
 
 // answerOK is a status the samples count as working (probes.SampleCounts).

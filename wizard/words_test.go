@@ -215,6 +215,31 @@ func TestWordsFromDetails(t *testing.T) {
 			r.Counts = probes.SampleCounts{Total: 3, OK: 1, Other: 2}
 			return r
 		}(), "The site works only some of the time: 2 of 4 tries failed", []string{"The others worked: usually one of several servers"}},
+		{"one of two addresses", func() *probes.Report {
+			r := answered(probes.Intermittent, 200, "nginx")
+			r.Addresses = []probes.AddressResult{{Address: "192.0.2.1", Family: "ipv4", Verdict: probes.Healthy, Status: 200},
+				{Address: "192.0.2.2", Family: "ipv4", Verdict: probes.Gateway502, Status: 502}}
+			return r
+		}(), "The site works only some of the time: 1 of its 2 servers fails", []string{"gatecheck tried each of the site's 2 addresses: 1 failed"}},
+		{"IPv6 fails", func() *probes.Report {
+			r := answered(probes.Intermittent, 200, "nginx")
+			r.Addresses = []probes.AddressResult{{Address: "192.0.2.1", Family: "ipv4", Verdict: probes.Healthy, Status: 200},
+				{Address: "2001:db8::1", Family: "ipv6", Verdict: probes.Gateway502, Status: 502}}
+			return r
+		}(), "The site works only some of the time: it fails on newer internet connections", []string{"newer internet connections (IPv6) use fail"}},
+		{"IPv4 fails", func() *probes.Report {
+			r := answered(probes.Intermittent, 200, "nginx")
+			r.Addresses = []probes.AddressResult{{Address: "192.0.2.1", Family: "ipv4", Verdict: probes.TCPRefused},
+				{Address: "2001:db8::1", Family: "ipv6", Verdict: probes.Healthy, Status: 200}}
+			return r
+		}(), "The site works only some of the time: it fails on older internet connections", []string{"older internet connections (IPv4) use fail"}},
+		{"one backend fails", func() *probes.Report {
+			r := answered(probes.Intermittent, 200, "nginx")
+			r.Samples = []probes.Sample{{Status: 502}, {Status: 200}, {Status: 502}}
+			r.Counts = probes.SampleCounts{Total: 3, OK: 1, Gateway: 2}
+			r.Backends = []probes.Backend{{ID: "10.0.0.5:8080", Source: "X-Served-By", Failed: 2}, {ID: "10.0.0.6:8080", Source: "X-Served-By", OK: 2}}
+			return r
+		}(), "The site works only some of the time: 2 of 4 tries failed", []string{"All the failed tries came from the same one of the servers behind the site"}},
 		{"a loop", func() *probes.Report {
 			r := richReport(probes.RedirectLoop)
 			r.HTTP.Status, r.HTTP.Hops = 0, make([]probes.Hop, 11)

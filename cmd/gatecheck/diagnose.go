@@ -81,14 +81,18 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) (positional []string, 
 }
 
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL")
+	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N [--over 1m]] [--timeout 15s] [--allow-net CIDR]... URL")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
+	over := fs.Duration("over", 0, "spread the samples over this long, for a failure rate (e.g. --samples 50 --over 1m)")
 	pf := addProbeFlags(fs)
 	positional, code, ok := parseArgs(fs, args, 1)
 	if !ok {
 		return code
 	}
 	cfg, err := pf.config()
+	if err == nil && *over != 0 {
+		err = longRun(&cfg, *over)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck diagnose:", err)
 		return exitUsage
@@ -103,8 +107,28 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	} else {
 		writeReport(stdout, rep)
+		if *over != 0 {
+			c := rep.Counts
+			fmt.Fprintf(stdout, "\nFailure rate: %d of %d samples failed (%.0f%%) over %s\n", c.Total-c.OK, c.Total, c.FailureRate*100, *over)
+		}
 	}
 	return exitStatus(rep)
+}
+
+// longRun spreads cfg's samples evenly over d, the diagnosis deadline
+// stretched to cover them, every other one on a kept-alive connection: a
+// staff member's longer look at a site that fails now and then.
+func longRun(cfg *probes.Config, d time.Duration) error {
+	switch {
+	case d < 0 || d > 5*time.Minute:
+		return errors.New("--over must be between 0 and 5m")
+	case cfg.Samples < 2:
+		return errors.New("--over needs --samples 2 or more")
+	}
+	cfg.SampleSpacing = d / time.Duration(cfg.Samples-1)
+	cfg.Timeout += d
+	cfg.ReuseSamples = true
+	return nil
 }
 
 // runProbes diagnoses url, showing progress on a terminal.

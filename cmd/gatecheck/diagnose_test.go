@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode/utf8"
 )
@@ -127,6 +128,8 @@ func TestDiagnoseUsage(t *testing.T) {
 		{"diagnose", "--timeout", "1ms", "a.example"},
 		{"diagnose", "--allow-net", "intranet", "a.example"},
 		{"diagnose", "--bogus", "a.example"},
+		{"diagnose", "--samples", "0", "--over", "1m", "a.example"},
+		{"diagnose", "--samples", "10", "--over", "6m", "a.example"},
 	} {
 		code, _, errs := runCmd(t, args...)
 		if code != 2 || errs == "" {
@@ -144,5 +147,50 @@ func TestAllowNetsFromEnvironment(t *testing.T) {
 	t.Setenv("GATECHECK_ALLOW_NETS", "10.0.0.0/8, 127.0.0.0/8")
 	if code, out, _ := runCmd(t, "diagnose", "--samples", "0", srv.URL); code != 0 {
 		t.Errorf("exit %d with the range allowed from the environment:\n%s", code, out)
+	}
+}
+
+// A staff member's longer run: the samples spread over --over, and a
+// failure rate, from a server that fails every other request.
+func TestDiagnoseOver(t *testing.T) {
+	var n, failed atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%2 == 0 {
+			failed.Add(1)
+			w.Header().Set("Server", "nginx")
+			w.WriteHeader(502)
+		}
+	}))
+	defer srv.Close()
+	_, out, errs := runCmd(t, "diagnose", "--json", "--samples", "10", "--over", "3s", "--allow-net", "127.0.0.0/8", srv.URL)
+	var got struct {
+		Counts struct {
+			Total       int     `json:"total"`
+			OK          int     `json:"ok"`
+			FailureRate float64 `json:"failure_rate"`
+		} `json:"sample_counts"`
+		HTTP struct {
+			Status int `json:"status"`
+		} `json:"http"`
+		DurationMS float64 `json:"duration_ms"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s%s", err, out, errs)
+	}
+	want := failed.Load()
+	if got.HTTP.Status == 502 {
+		want--
+	}
+	if got.Counts.Total != 10 || got.Counts.FailureRate != float64(want)/10 || want == 0 {
+		t.Errorf("counts = %+v, want 10 samples of which %d failed", got.Counts, want)
+	}
+	// The last sample cannot start before the run's end: a lower bound,
+	// not a timing.
+	if got.DurationMS < 3000 {
+		t.Errorf("the diagnosis took %.0f ms: the samples were not spread over 3s", got.DurationMS)
+	}
+	_, out, _ = runCmd(t, "diagnose", "--samples", "4", "--over", "100ms", "--allow-net", "127.0.0.0/8", srv.URL)
+	if !strings.Contains(out, "Failure rate: ") || !strings.Contains(out, "of 4 samples failed") {
+		t.Errorf("text output lacks the failure rate:\n%s", out)
 	}
 }

@@ -38,6 +38,22 @@ func writeReport(w io.Writer, r *probes.Report) {
 			writeWrapped(w, "  ", g.Note)
 		}
 	}
+	if len(r.Addresses) > 1 {
+		fmt.Fprintln(w, "\nAddresses")
+		for _, a := range r.Addresses {
+			what := fmt.Sprintf("%d", a.Status)
+			if a.Status == 0 {
+				what = a.Error
+			}
+			writeWrapped(w, "  - ", fmt.Sprintf("%s (%s): %s, %s", a.Address, a.Family, a.Verdict, what))
+		}
+	}
+	if len(r.Backends) > 0 {
+		fmt.Fprintln(w, "\nBackends")
+		for _, b := range r.Backends {
+			writeWrapped(w, "  - ", fmt.Sprintf("%s (%s): %d ok, %d failed", b.ID, b.Source, b.OK, b.Failed))
+		}
+	}
 	if len(r.Checks) > 0 {
 		fmt.Fprintln(w, "\nChecks")
 		for _, c := range r.Checks {
