@@ -90,11 +90,25 @@ type apiCase struct {
 	// absent when none is due); RecoveredAt is when one found it working.
 	Watch       wizard.Watch `json:"watch"`
 	RecoveredAt time.Time    `json:"recovered_at,omitzero"`
+	// Confirming is set while gatecheck checks a fix the visitor said
+	// worked ("This fixed it"): the case is not resolved until it ends.
+	Confirming *apiConfirming `json:"confirming,omitempty"`
+}
+
+// apiConfirming is a check of a reported fix under way: the probe run
+// doing it, the fix it checks, and where it stands.
+type apiConfirming struct {
+	RunID         int64             `json:"run_id"`
+	Node          string            `json:"node"`
+	State         wizard.ProbeState `json:"state"`
+	QueuePosition int               `json:"queue_position,omitempty"`
+	QueuedAt      time.Time         `json:"queued_at"`
+	StartedAt     time.Time         `json:"started_at,omitzero"`
 }
 
 func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (*apiCase, error) {
 	inRunner, pos, _, _ := s.runner.Progress(st.c.ID)
-	if !inRunner && st.latest != nil && st.latest.State != wizard.ProbeDone {
+	if !inRunner && (st.latest != nil && st.latest.State != wizard.ProbeDone || st.confirming()) {
 		// The run ended between reading the case and asking the runner:
 		// read the case again rather than report a queued run nobody runs.
 		fresh, err := s.loadCase(ctx, st.c.Token, st.evidence)
@@ -168,6 +182,17 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 			i = len(out.Vantages) - 1
 		}
 		out.Vantages[i].State = state
+	}
+	if st.confirming() {
+		node, _, _ := confirmNode(st.confirm)
+		c := &apiConfirming{RunID: st.confirm.ID, Node: node, State: st.confirm.State, QueuedAt: st.confirm.QueuedAt, StartedAt: st.confirm.StartedAt}
+		if in, pos, _, _ := s.runner.Progress(st.c.ID); in {
+			c.QueuePosition = pos
+			if pos == 0 {
+				c.State = wizard.ProbeRunning
+			}
+		}
+		out.Confirming = c
 	}
 	if !st.probing() {
 		out.Current = &apiCurrent{Node: st.step.Node, Kind: st.step.Kind, Title: st.step.Title, Done: st.step.Done, Outcome: st.step.Outcome, Confirmation: st.step.Confirmation}
