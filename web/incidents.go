@@ -344,7 +344,7 @@ func (s *Server) handleIncidentStatus(w http.ResponseWriter, r *http.Request) {
 		if len(ids) == 0 {
 			return nil, templates.IncidentView{}, wizard.Errorf(wizard.EINVALID, "None of the cases the page showed is in the window any more: nothing was changed.")
 		}
-		n, err := s.cfg.Store.SetStatuses(r.Context(), ids, to, staffFrom(r.Context()).Name)
+		n, err := s.setStatuses(r, ids, to, staffFrom(r.Context()).Name)
 		if err == nil {
 			err = s.watchUnresolved(r.Context(), to, ids...)
 		}

@@ -1,8 +1,12 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,5 +77,108 @@ func TestAPIShowsTheFixBeingChecked(t *testing.T) {
 	doc, body = a.apiConfirming(token)
 	if doc.Confirming != nil || doc.Status != wizard.StatusResolved {
 		t.Errorf("after the check: status %s, confirming %+v: %.400s", doc.Status, doc.Confirming, body)
+	}
+}
+
+// TestIncidentResolvedMailsEachVisitorOnce: staff setting an incident's
+// cases resolved in one go tells each visitor who left an address, once,
+// by a real e-mail through the outbox: one mail for the visitor of two of
+// the cases naming both, one for another visitor, none for the case
+// without an address; setting them resolved again, or another status,
+// sends nothing more.
+func TestIncidentResolvedMailsEachVisitorOnce(t *testing.T) {
+	srv := newSMTPServer(t, nil)
+	a := mailApp(t, &testClock{}, srv, newReceiver(t, ""))
+	gw := brokenGateway(t)
+	const pat, sam = "pat@example.net", "sam@example.net"
+	pat1 := a.reportWithEmail(gw.URL+"/", "INC-1", pat)
+	pat2 := a.reportWithEmail(gw.URL+"/shop", "INC-2", pat)
+	sam1 := a.reportWithEmail(gw.URL+"/", "INC-3", sam)
+	none := a.reportWithEmail(gw.URL+"/", "INC-4", "")
+
+	staff := a.browser()
+	staff.signInAs("ann", wizard.RoleAgent)
+	_, page := staff.do("GET", incident+"?window=10m", nil)
+	m := untilField.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no until bound on the incident page: %s", excerpt(page, "<h1"))
+	}
+	setAll := func(status string) {
+		t.Helper()
+		if resp, body := staff.do("POST", incident+"/status", url.Values{"status": {status}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s/status %s: %d %s", incident, status, resp.StatusCode, excerpt(body, "error"))
+		}
+	}
+	setAll("resolved")
+	waitFor(t, "two e-mails", func() bool { return len(srv.mails()) >= 2 })
+	time.Sleep(150 * time.Millisecond)
+	got := srv.mails()
+	if len(got) != 2 {
+		t.Fatalf("%d e-mails; want one for each visitor with an address, 2", len(got))
+	}
+	link := func(token string) string { return "Case: " + a.ts.URL + "/c/" + token }
+	byTo := map[string]gotMail{}
+	for _, g := range got {
+		if len(g.to) != 1 {
+			t.Fatalf("a mail to %v", g.to)
+		}
+		byTo[g.to[0]] = g
+	}
+	for _, want := range []struct {
+		to       string
+		has, not []string
+	}{
+		{pat, []string{link(pat1), link(pat2), "INC-1", "INC-2", "Status: resolved"}, []string{link(sam1), link(none)}},
+		{sam, []string{link(sam1), "INC-3", "Status: resolved"}, []string{link(pat1), link(pat2), link(none)}},
+	} {
+		g, ok := byTo[want.to]
+		if !ok {
+			t.Errorf("no mail to %s (mails to %v)", want.to, slices.Collect(maps.Keys(byTo)))
+			continue
+		}
+		for _, h := range want.has {
+			if !strings.Contains(g.body, h) {
+				t.Errorf("the mail to %s lacks %q:\n%s", want.to, h, g.body)
+			}
+		}
+		for _, n := range want.not {
+			if strings.Contains(g.body, n) {
+				t.Errorf("the mail to %s has %q:\n%s", want.to, n, g.body)
+			}
+		}
+	}
+	// The mails are the outbox's: each on a case of its visitor, sent.
+	var outbox int
+	for _, token := range []string{pat1, pat2, sam1, none} {
+		ms, err := a.db.CaseMails(context.Background(), mustCase(t, a.db, token).ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mm := range ms {
+			if mm.Kind == wizard.MailReply {
+				outbox++
+				if mm.State != wizard.DeliveryDelivered {
+					t.Errorf("mail %d on %s: %s", mm.ID, token, mm.State)
+				}
+			}
+		}
+	}
+	if outbox != 2 {
+		t.Errorf("%d reply mails in the outbox; want 2", outbox)
+	}
+	for _, token := range []string{pat1, pat2, sam1, none} {
+		if st := mustCase(t, a.db, token).Status; st != wizard.StatusResolved {
+			t.Errorf("case %s is %s", token, st)
+		}
+	}
+
+	// Resolved cases leave the incident: posting again changes nothing
+	// and sends nothing.
+	if resp, _ := staff.do("POST", incident+"/status", url.Values{"status": {"resolved"}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("resolving the resolved incident again: %d", resp.StatusCode)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n := len(srv.mails()); n != 2 {
+		t.Errorf("%d e-mails after posting resolved again; want still 2", n)
 	}
 }

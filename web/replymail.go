@@ -191,6 +191,75 @@ func (s *Server) setStatus(r *http.Request, c *wizard.Case, to wizard.Status, ac
 	return err
 }
 
+// setStatuses sets many cases' status for staff (an incident's bulk
+// change); resolved tells each visitor who left an address once, in the
+// transaction of the change: one mail per address, naming every case of
+// theirs that moved, queued on the first of them.
+func (s *Server) setStatuses(r *http.Request, ids []int64, to wizard.Status, actor string) (int, error) {
+	if to != wizard.StatusResolved || !s.canMailVisitors() {
+		return s.cfg.Store.SetStatuses(r.Context(), ids, to, actor)
+	}
+	cases := make(map[int64]*wizard.Case, len(ids))
+	for _, id := range ids {
+		c, err := s.cfg.Store.CaseByID(r.Context(), id)
+		if err != nil {
+			return 0, err
+		}
+		cases[id] = c
+	}
+	changed, queued, err := s.mails.SetStatusesMail(r.Context(), ids, to, actor, func(moved []int64) []*wizard.Mail {
+		var order []string
+		byAddr := map[string][]*wizard.Case{}
+		for _, id := range moved {
+			c := cases[id]
+			if c == nil || c.VisitorEmail == "" {
+				continue
+			}
+			key := strings.ToLower(c.VisitorEmail)
+			if _, seen := byAddr[key]; !seen {
+				order = append(order, key)
+			}
+			byAddr[key] = append(byAddr[key], c)
+		}
+		mails := make([]*wizard.Mail, 0, len(order))
+		for _, key := range order {
+			m := s.visitorMailMany(r, byAddr[key], to)
+			m.CaseID = byAddr[key][0].ID
+			mails = append(mails, m)
+		}
+		return mails
+	})
+	s.pages.writtenEach(ids)
+	if queued > 0 {
+		s.wakeMail()
+	}
+	return changed, err
+}
+
+// visitorMailMany is the mail that tells a visitor the status of their
+// cases cs changed to status: visitorMail's, for one case.
+func (s *Server) visitorMailMany(r *http.Request, cs []*wizard.Case, status wizard.Status) *wizard.Mail {
+	if len(cs) == 1 {
+		return s.visitorMail(r, cs[0], status, "")
+	}
+	loc := s.cfg.Settings.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	var b strings.Builder
+	b.WriteString("The helpdesk marked your reports resolved:\n\n")
+	for _, c := range cs {
+		b.WriteString("- " + c.URL)
+		if c.Ticket != "" {
+			b.WriteString(" (ticket " + c.Ticket + ")")
+		}
+		b.WriteString("\n  Case: " + s.baseURL(r) + "/c/" + c.Token + "\n")
+	}
+	b.WriteString("\nStatus: " + statusWords(status) + " (" + s.cfg.Now().In(loc).Format("2 January 2006, 15:04 MST") + ")\n\n")
+	b.WriteString("You get this because you left this address with gatecheck for the helpdesk's answers. To stop them, open a case from the browser you reported it with and clear the address.\n")
+	return &wizard.Mail{Kind: wizard.MailReply, To: cs[0].VisitorEmail, Subject: "Your reports about " + cs[0].Host + ": resolved by the helpdesk", Body: b.String(), Actor: staffFromName(r.Context())}
+}
+
 // canMailVisitors reports whether gatecheck can send visitors the
 // helpdesk's answers: the forms then ask for an address.
 func (s *Server) canMailVisitors() bool {

@@ -56,6 +56,12 @@ type MailStore interface {
 	// and, in the same transaction, queues m, only when the status
 	// changed; queued says whether it did.
 	SetStatusMail(ctx context.Context, caseID int64, to Status, actor string, m *Mail) (queued bool, err error)
+	// SetStatusesMail moves many cases to status to (as
+	// CaseStore.SetStatuses) and, in the same transaction, queues the
+	// mails that mails makes of the cases that moved (those whose status
+	// changed), each on its CaseID; it returns how many moved and how
+	// many mails it queued.
+	SetStatusesMail(ctx context.Context, caseIDs []int64, to Status, actor string, mails func(moved []int64) []*Mail) (changed, queued int, err error)
 	// CaseMails returns a case's mails, oldest first.
 	CaseMails(ctx context.Context, caseID int64) ([]*Mail, error)
 	// DueMails returns pending mails due at now, oldest first.

@@ -214,12 +214,21 @@ func (db *DB) AddNotes(ctx context.Context, caseIDs []int64, author, body string
 // SetStatuses moves each case to status in one transaction, recording a
 // change for each case that moves; it returns how many did.
 func (db *DB) SetStatuses(ctx context.Context, caseIDs []int64, to wizard.Status, actor string) (int, error) {
+	changed, _, err := db.SetStatusesMail(ctx, caseIDs, to, actor, nil)
+	return changed, err
+}
+
+// SetStatusesMail moves each case to status as SetStatuses does and, in
+// the same transaction, queues the mails that mails (when not nil) makes
+// of the cases that moved, each on its own case.
+func (db *DB) SetStatusesMail(ctx context.Context, caseIDs []int64, to wizard.Status, actor string, mails func(moved []int64) []*wizard.Mail) (int, int, error) {
 	if !to.Valid() {
-		return 0, wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
+		return 0, 0, wizard.Errorf(wizard.EINVALID, "%q is not a case status", to)
 	}
-	now, changed := nanos(db.Now()), 0
+	now, changed, queued := nanos(db.Now()), 0, 0
 	err := db.inTx(ctx, func(tx *txn) error {
-		changed = 0
+		changed, queued = 0, 0
+		var moved []int64
 		read, err := tx.PrepareContext(ctx, `SELECT status FROM cases WHERE id = ?`)
 		if err != nil {
 			return err
@@ -254,13 +263,23 @@ func (db *DB) SetStatuses(ctx context.Context, caseIDs []int64, to wizard.Status
 				}
 			}
 			changed++
+			moved = append(moved, id)
+		}
+		if mails != nil && len(moved) > 0 {
+			at := db.Now().UTC()
+			for _, m := range mails(moved) {
+				if err := queueMail(ctx, tx, m.CaseID, m, at); err != nil {
+					return err
+				}
+				queued++
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return changed, nil
+	return changed, queued, nil
 }
 
 // PublishNotice makes n the active notice of its host, clearing the one
