@@ -472,6 +472,13 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	if st.checked != nil && st.checked.Report != nil {
 		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
 	}
+	// The newest check is the one shown: a check of a reported fix that
+	// ran after the walk's report says how the site is now (working
+	// again, or still failing), though the walk keeps the facts it was
+	// based on.
+	if c := st.confirm; c != nil && c.State == wizard.ProbeDone && c.Report != nil && (st.checked == nil || c.ID > st.checked.ID) {
+		v.Report, v.CheckedAt, v.Shared = c.Report, c.Report.FinishedAt(), c.SharedFrom != 0
+	}
 	v.Agents, _ = s.agentRows(st)
 	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
 	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"html"
 	"maps"
 	"net/http"
 	"net/url"
@@ -180,5 +181,48 @@ func TestIncidentResolvedMailsEachVisitorOnce(t *testing.T) {
 	time.Sleep(150 * time.Millisecond)
 	if n := len(srv.mails()); n != 2 {
 		t.Errorf("%d e-mails after posting resolved again; want still 2", n)
+	}
+}
+
+// TestConfirmedFixShowsTheHealthyCheck: once gatecheck's check confirmed
+// "This fixed it", the visitor's page shows that check (the site working,
+// in the words the report itself gives), not the old failing report's
+// red box, nor "Keep checking until it works again" above "Solved".
+func TestConfirmedFixShowsTheHealthyCheck(t *testing.T) {
+	a := newApp(t)
+	site := newFixSite(t)
+	token := atFixWait(t, a, site.URL+"/")
+	runs := a.runsOf(token)
+	old := runs[len(runs)-1].Report
+	if old == nil || !old.Problem() {
+		t.Fatalf("the walk's report is not a failure: %+v", old)
+	}
+	_, before := a.do("GET", "/c/"+token, nil)
+	oldWords := html.EscapeString(wizard.VisitorWords(old, time.Now()).Headline)
+	if !strings.Contains(before, oldWords) || !strings.Contains(before, "Keep checking until it works again") {
+		t.Fatalf("before the fix the page lacks the failing report: %s", excerpt(before, "headline"))
+	}
+
+	site.fixed.Store(true)
+	if resp, body := a.postAnswer(token, "fix-wait", wizard.ChoiceFixed); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("this fixed it: %d %.300s", resp.StatusCode, body)
+	}
+	page := a.waitChecked(token)
+	runs = a.runsOf(token)
+	check := runs[len(runs)-1]
+	if !strings.HasPrefix(check.Actor, "confirm:") || check.Report == nil || check.Report.Problem() {
+		t.Fatalf("the newest run is not a passing check of the fix: %s %+v", check.Actor, check.Report)
+	}
+	newWords := html.EscapeString(wizard.VisitorWords(check.Report, time.Now()).Headline)
+	if !strings.Contains(page, `data-testid="confirmation" data-confirmed`) {
+		t.Fatalf("the fix was not confirmed: %s", excerpt(page, "step-title"))
+	}
+	if !strings.Contains(page, `class="card verdict healthy"`) || !strings.Contains(page, newWords) {
+		t.Errorf("the page does not show the check that found the site working (%q): %s", newWords, excerpt(page, "headline"))
+	}
+	for _, stale := range []string{oldWords, "Keep checking until it works again"} {
+		if strings.Contains(page, stale) {
+			t.Errorf("after a confirmed fix the page still shows %q: %s", stale, excerpt(page, stale))
+		}
 	}
 }
