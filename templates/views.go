@@ -178,6 +178,11 @@ type StepView struct {
 	Replies        []wizard.Note
 	HelpdeskStatus string
 	HelpdeskAt     time.Time // when the helpdesk gave that status
+	// HelpdeskDone is set when the helpdesk resolved or closed the case
+	// after the visitor's last answer, while the walk still asks a
+	// question: the page says so first, and offers the question folded
+	// away, for a visitor whose site still does not work.
+	HelpdeskDone bool
 	// CanSend is set when gatecheck can send the escalation's summary
 	// itself (a mail server is set up and the contact is an e-mail
 	// address), from MailFrom; Mails are what it sent for the case.

@@ -481,6 +481,13 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 	}
 	v.Agents, _ = s.agentRows(st)
 	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
+	// The helpdesk resolved or closed the case since the visitor's last
+	// answer: that comes first, and the step's question waits folded
+	// away for a visitor whose site still does not work.
+	if h := st.c.Status; !st.step.Done && !v.HelpdeskAt.IsZero() && (h == wizard.StatusResolved || h == wizard.StatusUnresolved) &&
+		(len(st.log) == 0 || !v.HelpdeskAt.Before(st.log[len(st.log)-1].At)) {
+		v.HelpdeskDone = true
+	}
 	v.CanSend, v.Mails = s.canMail(st.step.Escalation), s.mailRows(st)
 	v.Email = s.emailForm(r, st.c)
 	if v.CanSend {

@@ -226,3 +226,53 @@ func TestConfirmedFixShowsTheHealthyCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpdeskClosedComesFirst: when staff resolve or close a case whose
+// walk still asks a question, the visitor's page says so first and offers
+// the question folded away ("still not working? carry on"); other
+// statuses leave the question as it is. Once the visitor carries on (an
+// answer after the helpdesk's word), the walk is theirs again, unfolded.
+func TestHelpdeskClosedComesFirst(t *testing.T) {
+	a := newApp(t)
+	token := a.createCase(brokenGateway(t).URL, "")
+	a.waitProbed(token)
+	staff := a.browser()
+	staff.signInAs("ann", wizard.RoleAgent)
+	folds := map[wizard.Status]bool{wizard.StatusResolved: true, wizard.StatusUnresolved: true}
+
+	// Each status in turn, the case's own (open) last, so each is a change.
+	order := append(slices.Clone(wizard.Statuses[1:]), wizard.Statuses[0])
+	if wizard.Statuses[0] != wizard.StatusOpen {
+		t.Fatalf("the statuses begin with %s", wizard.Statuses[0])
+	}
+	for _, to := range order {
+		if resp, body := staff.do("POST", "/staff/c/"+token+"/status", url.Values{"status": {string(to)}}); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("set %s: %d %s", to, resp.StatusCode, excerpt(body, "error"))
+		}
+		_, page := a.do("GET", "/c/"+token, nil)
+		status, fold, title := strings.Index(page, `data-testid="helpdesk-status"`), strings.Index(page, `data-testid="carry-on"`), strings.Index(page, `id="step-title"`)
+		if status < 0 || title < 0 {
+			t.Fatalf("%s: no helpdesk status (%d) or no step (%d): %s", to, status, title, excerpt(page, "helpdesk"))
+		}
+		if got := fold >= 0; got != folds[to] {
+			t.Errorf("%s: question folded away %v, want %v: %s", to, got, folds[to], excerpt(page, "step-title"))
+		}
+		if folds[to] && !(status < fold && fold < title && strings.Contains(page[fold:title], "Still not working for you? Carry on")) {
+			t.Errorf("%s: the helpdesk's word does not come first, then the question offered as carry on (status %d, fold %d, question %d)", to, status, fold, title)
+		}
+		if !strings.Contains(page, `value="user"`) {
+			t.Errorf("%s: the question's choices are gone", to)
+		}
+	}
+
+	if resp, body := staff.do("POST", "/staff/c/"+token+"/status", url.Values{"status": {"resolved"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("set resolved: %d %s", resp.StatusCode, excerpt(body, "error"))
+	}
+	if _, page := a.do("GET", "/c/"+token, nil); !strings.Contains(page, `data-testid="carry-on"`) {
+		t.Fatalf("resolved again: not folded")
+	}
+	page := a.answer(token, "role-gateway", "user")
+	if strings.Contains(page, `data-testid="carry-on"`) || !strings.Contains(page, `id="step-title"`) {
+		t.Errorf("after the visitor carried on, the question is still folded: %s", excerpt(page, "step-title"))
+	}
+}
