@@ -48,10 +48,18 @@ type Target struct {
 // String returns the normalised URL.
 func (t *Target) String() string { return t.URL.String() }
 
-// Twin returns the same URL on the other scheme and its default port, or nil
-// when the URL names a non-default port (there is no way to know the twin).
+// Twin returns the same URL on the other scheme and its default port. A
+// URL that names another port has no twin (nil: there is no way to know
+// where the other scheme listens), unless it was typed without a scheme
+// ("shop.example:8443"): its twin is the other scheme on the same port,
+// since that is all a browser given it could try. Chrome takes a typed
+// host:port as http (its https upgrade of typed names leaves other ports
+// alone); a browser that puts https first tries it on that port, then
+// http. A port mostly speaks one of the two, so the probes try both and
+// judge as for any bare name: the scheme that answers is the one the
+// person saw, the other a finding.
 func (t *Target) Twin(ports Ports) *Target {
-	if !t.DefaultPort {
+	if !t.DefaultPort && !t.Bare {
 		return nil
 	}
 	scheme := "https"
@@ -62,7 +70,10 @@ func (t *Target) Twin(ports Ports) *Target {
 	u.Scheme = scheme
 	tw := *t
 	tw.URL = &u
-	tw.Port = ports.of(scheme)
+	if t.DefaultPort {
+		tw.Port = ports.of(scheme)
+	}
+	tw.DefaultPort = tw.Port == ports.of(scheme)
 	u.Host = hostPort(t.Host, tw.Port, tw.Port == defaultPortOf(scheme))
 	return &tw
 }

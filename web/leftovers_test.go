@@ -2,12 +2,16 @@ package web
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"html"
+	"io"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -274,5 +278,52 @@ func TestHelpdeskClosedComesFirst(t *testing.T) {
 	page := a.answer(token, "role-gateway", "user")
 	if strings.Contains(page, `data-testid="carry-on"`) || !strings.Contains(page, `id="step-title"`) {
 		t.Errorf("after the visitor carried on, the question is still folded: %s", excerpt(page, "step-title"))
+	}
+}
+
+// TestBareNameWithPortTriesBothSchemes: a name typed with a port and no
+// scheme ("127.0.0.1:8443") is probed as other bare names are, both
+// schemes, on that port: the scheme that answers there is the report's
+// subject, the other a finding, and a plain http port behind an allowlist
+// is the allowlist, never the https binding nor a handshake failure.
+func TestBareNameWithPortTriesBothSchemes(t *testing.T) {
+	tlsSite := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<h1>shop</h1>") }))
+	t.Cleanup(tlsSite.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(tlsSite.Certificate())
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "<h1>shop over http</h1>") }))
+	t.Cleanup(plain.Close)
+	a := newApp(t, withPorts(t, 0, 0, roots))
+
+	for _, tc := range []struct {
+		name   string
+		port   int
+		scheme string // the report's
+		code   string
+	}{
+		{"http behind an allowlist", portOf(t, iisAllowlist(t).Listener.Addr().String()), "http", "access_blocked"},
+		{"https that works", portOf(t, tlsSite.Listener.Addr().String()), "https", "healthy"},
+		{"http that works", portOf(t, plain.Listener.Addr().String()), "http", "healthy"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hostPort := "127.0.0.1:" + strconv.Itoa(tc.port)
+			token := a.createCase(hostPort, "")
+			a.waitProbed(token)
+			d := a.bareDoc(token)
+			rep := d.Probe.Report
+			want := tc.scheme + "://" + hostPort + "/"
+			if !d.NoScheme || !rep.NoScheme || rep.URL != want || rep.Verdict.Code != tc.code {
+				t.Fatalf("case %s (no_scheme %v): report of %s (no_scheme %v) %s; want %s on %s", d.URL, d.NoScheme, rep.URL, rep.NoScheme, rep.Verdict.Code, tc.code, want)
+			}
+			t.Logf("%s: findings %+v", want, rep.Findings)
+			if tc.scheme == "http" && len(rep.Findings) == 0 {
+				t.Errorf("https on port %d, which does not speak it, is not a finding", tc.port)
+			}
+			for _, f := range rep.Findings {
+				if f.Code == "https_unavailable" {
+					t.Errorf("a finding leads to the https binding: %+v", f)
+				}
+			}
+		})
 	}
 }
