@@ -318,6 +318,20 @@ func (s *Server) loadCaseAt(ctx context.Context, token, base string, evidence bo
 	return st, nil
 }
 
+// shownRun is the check a case's page shows, nil before the first: the
+// newest finished one. A check of a reported fix that ran after the
+// walk's report says how the site is now (working again, or still
+// failing), though the walk keeps the facts it was based on.
+func (st *caseState) shownRun() *wizard.ProbeRun {
+	if c := st.confirm; c != nil && c.State == wizard.ProbeDone && c.Report != nil && (st.checked == nil || c.ID > st.checked.ID) {
+		return c
+	}
+	if st.checked != nil && st.checked.Report != nil {
+		return st.checked
+	}
+	return nil
+}
+
 // probing reports whether the case has no finished probe run yet.
 func (st *caseState) probing() bool { return st.facts.Report == nil }
 
@@ -469,15 +483,8 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Step: st.step, Report: st.facts.Report,
 		Browser: wizard.Browser(st.facts.Vantages), CanGoBack: len(st.answers) > 0, Now: st.facts.Now, Notice: s.hostNotice(r.Context(), st.c),
 	}
-	if st.checked != nil && st.checked.Report != nil {
-		v.CheckedAt, v.Shared = st.checked.Report.FinishedAt(), st.checked.SharedFrom != 0
-	}
-	// The newest check is the one shown: a check of a reported fix that
-	// ran after the walk's report says how the site is now (working
-	// again, or still failing), though the walk keeps the facts it was
-	// based on.
-	if c := st.confirm; c != nil && c.State == wizard.ProbeDone && c.Report != nil && (st.checked == nil || c.ID > st.checked.ID) {
-		v.Report, v.CheckedAt, v.Shared = c.Report, c.Report.FinishedAt(), c.SharedFrom != 0
+	if run := st.shownRun(); run != nil {
+		v.Report, v.CheckedAt, v.Shared = run.Report, run.Report.FinishedAt(), run.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
 	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)

@@ -594,7 +594,11 @@ func (s *Server) meta(r *http.Request, title string) templates.PageMeta {
 // stepMeta is a case step page's meta: titled with the host and the
 // finding in plain words, which link previews show too.
 func (s *Server) stepMeta(r *http.Request, st *caseState) templates.PageMeta {
-	words := wizard.VisitorWords(st.facts.Report, st.facts.Now)
+	rep := st.facts.Report
+	if run := st.shownRun(); run != nil {
+		rep = run.Report // the newest check, as the page shows it
+	}
+	words := wizard.VisitorWords(rep, st.facts.Now)
 	m := s.meta(r, templates.PageTitle(st.c.Host, words.Headline))
 	m.Description = words.Headline
 	return m
