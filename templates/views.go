@@ -636,3 +636,36 @@ func answersClass(st *wizard.Step) string {
 	}
 	return "choices answers"
 }
+
+// labelled ends a step's title as a label before its answer: "Who are you
+// in this?" stays a question, "What gatecheck found" gains a colon.
+func labelled(title string) string {
+	title = strings.TrimSpace(title)
+	if strings.HasSuffix(title, "?") || strings.HasSuffix(title, ":") {
+		return title
+	}
+	return title + ":"
+}
+
+// explanation is the sentence under "What gatecheck saw". A site that works
+// again after a failure (a fix confirmed by a check, or the watch seeing it
+// recover) is said to work now: the healthy words' "the error you saw is
+// probably between you and the site" would contradict the failure gatecheck
+// itself saw before.
+func explanation(v StepView) string {
+	if v.Report == nil {
+		return ""
+	}
+	recovered := v.Case != nil && !v.Case.RecoveredAt.IsZero()
+	if c := v.Step.Confirmation; c != nil && c.Confirmed {
+		recovered = true
+	}
+	if v.Report.Verdict.Code == probes.Healthy && recovered {
+		host := v.Report.Host
+		if host == "" && v.Case != nil {
+			host = v.Case.Host
+		}
+		return "gatecheck checked " + host + " again and it answers normally now."
+	}
+	return wizard.VisitorWords(v.Report, v.Now).Explain
+}

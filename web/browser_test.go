@@ -726,7 +726,7 @@ func TestBrowser(t *testing.T) {
 		if got := tb.text(`[data-testid="browser-view"]`); !strings.HasPrefix(got, "A server answered (after ") {
 			t.Errorf("the browser's view reads %q", got)
 		}
-		tb.expect("answered", "Does your browser reach the site?: Your browser gets an answer from the site too", "not what it answered")
+		tb.expect("answered", "Does your browser reach the site? Your browser gets an answer from the site too", "not what it answered")
 		tb.audit("fix (browser answered)")
 	})
 

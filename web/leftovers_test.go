@@ -224,7 +224,11 @@ func TestConfirmedFixShowsTheHealthyCheck(t *testing.T) {
 	if !strings.Contains(page, `class="card verdict healthy"`) || !strings.Contains(page, newWords) {
 		t.Errorf("the page does not show the check that found the site working (%q): %s", newWords, excerpt(page, "headline"))
 	}
-	for _, stale := range []string{oldWords, "Keep checking until it works again"} {
+	// Nor does it blame the visitor's side for an error gatecheck saw too.
+	if !strings.Contains(page, "answers normally now.") {
+		t.Errorf("the page does not say the site works again: %s", excerpt(page, "explain"))
+	}
+	for _, stale := range []string{oldWords, "Keep checking until it works again", "between you and the site"} {
 		if strings.Contains(page, stale) {
 			t.Errorf("after a confirmed fix the page still shows %q: %s", stale, excerpt(page, stale))
 		}
