@@ -669,3 +669,19 @@ func explanation(v StepView) string {
 	}
 	return wizard.VisitorWords(v.Report, v.Now).Explain
 }
+
+// outcomeWords say how a walk ended, for the visitor; the code stays in the
+// API, the staff pages and the page's data-outcome attribute.
+var outcomeWords = map[wizard.Outcome]string{
+	wizard.Resolved:   "This case is solved.",
+	wizard.Escalated:  "This case ends with the hand-off above.",
+	wizard.Unresolved: "This case is not solved yet.",
+}
+
+// OutcomeWords says how a walk ended in words.
+func OutcomeWords(o wizard.Outcome) string {
+	if w, ok := outcomeWords[o]; ok {
+		return w
+	}
+	return "This case has ended."
+}

@@ -574,7 +574,7 @@ func TestBrowser(t *testing.T) {
 		if title := tb.answer("works-for-me"); !strings.HasPrefix(title, "Solved") {
 			t.Fatalf("after it works for me: %q", title)
 		}
-		tb.expect("end", "Outcome: resolved", "not confirmed by a check")
+		tb.expect("end", "This case is solved.", "not confirmed by a check")
 		tb.audit("end (resolved)")
 		// Back on the first browser's link the case shows the same end.
 		doc := a.waitProbed(tb.token())

@@ -208,7 +208,7 @@ func TestFixWorksForMeAfterAFailedCheck(t *testing.T) {
 		t.Fatalf("it works for me: %d", resp.StatusCode)
 	}
 	_, page := a.do("GET", "/c/"+token, nil)
-	if !strings.Contains(page, "Outcome: resolved") || !strings.Contains(page, "not confirmed by a check") {
+	if !strings.Contains(page, "This case is solved.") || !strings.Contains(page, "not confirmed by a check") {
 		t.Errorf("end page: %s", excerpt(page, "step-title"))
 	}
 	if doc := a.confirmDoc(token); doc.Status != wizard.StatusResolved || doc.Current.Confirmation == nil || doc.Current.Confirmation.Confirmed {
@@ -230,7 +230,7 @@ func TestUncheckableFixRecordedUnconfirmed(t *testing.T) {
 		t.Fatalf("this fixed it: %d", resp.StatusCode)
 	}
 	_, page := a.do("GET", "/c/"+token, nil)
-	if !strings.Contains(page, "Outcome: resolved") || !strings.Contains(page, "Recorded as the visitor said; not confirmed by a check.") {
+	if !strings.Contains(page, "This case is solved.") || !strings.Contains(page, "Recorded as the visitor said; not confirmed by a check.") {
 		t.Errorf("end page: %s", excerpt(page, "step-title"))
 	}
 	doc := a.confirmDoc(token)
@@ -261,7 +261,7 @@ func TestFixCheckRefusedByLimit(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("this fixed it, over the limit: %d %.300s", resp.StatusCode, page)
 	}
-	for _, want := range []string{"gatecheck could not check 127.0.0.1 again just now", "too many checks were started from your address", "not confirmed by a check", "Outcome: resolved"} {
+	for _, want := range []string{"gatecheck could not check 127.0.0.1 again just now", "too many checks were started from your address", "not confirmed by a check", "This case is solved."} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q: %s", want, excerpt(page, "role=\"alert\""))
 		}

@@ -215,7 +215,7 @@ func TestWizardJourney(t *testing.T) {
 		t.Fatalf("after this fixed it: %s", page)
 	}
 	page = a.answer(token, "fix-wait", worksForMe)
-	if !strings.Contains(page, "Outcome: resolved") || !strings.Contains(page, "not confirmed by a check") {
+	if !strings.Contains(page, "This case is solved.") || !strings.Contains(page, "not confirmed by a check") {
 		t.Fatalf("end page: %s", page)
 	}
 	_, body := a.do("GET", "/api/cases/"+token, nil)
