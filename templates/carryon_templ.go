@@ -33,7 +33,7 @@ func carryOn(folded bool) templ.Component {
 		}
 		ctx = templ.ClearChildren(ctx)
 		if folded {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<details class=\"carry-on\" data-testid=\"carry-on\"><summary>Still not working for you? Carry on from where you were</summary>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "  <h1 class=\"visually-hidden\">The helpdesk has dealt with this case</h1><details class=\"carry-on\" data-testid=\"carry-on\"><summary>Still not working for you? Carry on from where you were</summary>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

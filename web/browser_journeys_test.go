@@ -205,14 +205,34 @@ func (j *journey) step() string {
 			j.t.Errorf("at %s, which assumes %s is one of %v, but it is %q", node, field, values, v)
 		}
 	}
+	// The page shows the newest finished check (after a confirmed fix, the
+	// check that found the site working), so its words are judged by that
+	// check's verdict; the node's assumptions by the walk's.
+	shown := probes.Code(facts["verdict"])
+	var newest time.Time
+	for _, r := range j.a.runsOf(j.token) {
+		if r.Report != nil && !r.FinishedAt.IsZero() && !r.FinishedAt.Before(newest) {
+			newest, shown = r.FinishedAt, r.Report.Verdict.Code
+		}
+	}
+	// "So far" records what the walk found, judged by the walk's verdict.
 	text := j.tb.eval(visibleTextJS)
-	for _, f := range falseUnless {
-		if s := f.phrase.FindString(text); s != "" && !slices.Contains(f.holds, probes.Code(facts["verdict"])) {
-			j.t.Errorf("at %s the page says %q, which holds only for %v; the verdict is %s:\n%s", node, s, f.holds, facts["verdict"], text)
+	path := j.tb.eval(`Array.from(document.querySelectorAll("ul.path")).map(e => e.innerText).join(" ").replace(/\s+/g, " ")`)
+	if path != "" {
+		text = strings.ReplaceAll(text, path, " ")
+	}
+	for _, part := range []struct {
+		text string
+		code probes.Code
+	}{{text, shown}, {path, probes.Code(facts["verdict"])}} {
+		for _, f := range falseUnless {
+			if s := f.phrase.FindString(part.text); s != "" && !slices.Contains(f.holds, part.code) {
+				j.t.Errorf("at %s the page says %q, which holds only for %v; the verdict it speaks of is %s:\n%s", node, s, f.holds, part.code, part.text)
+			}
 		}
 	}
 	if seen := j.tb.now(`[data-testid="server-view"]`); seen != "" {
-		code := probes.Code(facts["verdict"])
+		code := shown
 		if answeredFine.MatchString(seen) != (code == probes.Healthy) || (code == probes.Intermittent && oneAnswer.MatchString(seen)) {
 			j.t.Errorf("at %s the server's view reads %q; the verdict is %s", node, seen, code)
 		}

@@ -307,7 +307,8 @@ func (tb *tab) keyboardReach(page string) {
 	const mark = `(() => {
 		const sel = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [tabindex]:not([tabindex="-1"])';
 		const els = Array.from(document.querySelectorAll(sel)).filter(e =>
-			!e.disabled && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden");
+			!e.disabled && e.getClientRects().length > 0 && getComputedStyle(e).visibility !== "hidden" &&
+			(!e.checkVisibility || e.checkVisibility()));
 		if (document.activeElement) document.activeElement.blur();
 		window.scrollTo(0, 0);
 		return els.map((e, i) => {
