@@ -155,9 +155,10 @@ func TestWaterfallAddsUp(t *testing.T) {
 	})
 	plain := httptest.NewServer(page)
 	defer plain.Close()
-	secure := httptest.NewTLSServer(page)
+	secure := httptest.NewUnstartedServer(page)
+	secure.Config.ErrorLog = log.New(io.Discard, "", 0) // set before it serves: the server reads it from its own goroutines
+	secure.StartTLS()
 	defer secure.Close()
-	secure.Config.ErrorLog = log.New(io.Discard, "", 0)
 	roots := x509.NewCertPool()
 	roots.AddCert(secure.Certificate())
 	// Two redirects, the last to another origin over https.
@@ -406,9 +407,10 @@ func TestProgressSteps(t *testing.T) {
 // own, with no secure connection to make, likewise: every step's kind of
 // check really comes.
 func TestProgressStepsEndDone(t *testing.T) {
-	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	secure := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	secure.Config.ErrorLog = log.New(io.Discard, "", 0) // set before it serves: the server reads it from its own goroutines
+	secure.StartTLS()
 	defer secure.Close()
-	secure.Config.ErrorLog = log.New(io.Discard, "", 0)
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer plain.Close()
 	roots := x509.NewCertPool()
