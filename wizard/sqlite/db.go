@@ -40,6 +40,8 @@ type DB struct {
 	read  *pool
 	// Now is the clock; tests replace it.
 	Now func() time.Time
+	// hub carries signals to this process's listeners (notify.go).
+	hub *hub
 	// IncidentMinReports and IncidentWindow say when reports of one host
 	// and verdict open an incident (the incident.opened event): that many
 	// unresolved cases within the window (default 3 in an hour).
@@ -85,6 +87,9 @@ func Open(ctx context.Context, addr string, opts ...Option) (*DB, error) {
 // defaults sets the clock and the incident thresholds.
 func (db *DB) defaults() {
 	db.Now, db.IncidentMinReports, db.IncidentWindow = time.Now, 3, time.Hour
+	if db.hub == nil {
+		db.hub = newHub()
+	}
 }
 
 // Engine is the store's engine: "sqlite" or "postgres".
@@ -92,6 +97,7 @@ func (db *DB) Engine() string { return db.d.name }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.hub.close()
 	if db.read == db.write {
 		return db.write.Close()
 	}
@@ -183,10 +189,17 @@ func (db *DB) tryTx(ctx context.Context, fn func(tx *txn) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	if err := fn(&txn{tx: tx, d: db.d}); err != nil {
+	t := &txn{tx: tx, d: db.d}
+	if err := fn(t); err != nil {
 		return err
 	}
-	return tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for _, s := range t.signals {
+		db.hub.deliver(s[0], s[1])
+	}
+	return nil
 }
 
 // reportJSON is a report as stored: its JSON, with every NUL character

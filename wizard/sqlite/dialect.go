@@ -134,6 +134,8 @@ func (p *pool) QueryRow(q string, args ...any) *sql.Row {
 type txn struct {
 	tx *sql.Tx
 	d  *dialect
+	// signals are sent once the transaction commits (SQLite; see notify).
+	signals [][2]string
 }
 
 func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -139,7 +139,8 @@ func openPostgres(ctx context.Context, addr string) (*DB, error) {
 	sdb.SetMaxIdleConns(n)
 	sdb.SetConnMaxIdleTime(5 * time.Minute)
 	p := &pool{sdb, postgresDialect}
-	db := &DB{path: where, d: postgresDialect, write: p, read: p}
+	db := &DB{path: where, d: postgresDialect, write: p, read: p, hub: newHub()}
+	db.hub.start = listenPostgres(db.hub, cfg.Copy())
 	db.defaults()
 	if err := db.migratePostgres(ctx); err != nil {
 		sdb.Close()

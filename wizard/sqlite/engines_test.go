@@ -72,28 +72,7 @@ func MustOpenDB(tb testing.TB) *DB {
 	tb.Helper()
 	ctx := context.Background()
 	if engineOf(tb) == "postgres" {
-		if pgErr != nil {
-			if pgtest.Required() {
-				tb.Fatalf("PostgreSQL is required (GATECHECK_POSTGRES=require): %v", pgErr)
-			}
-			tb.Skipf("no PostgreSQL: %v", pgErr)
-		}
-		url, drop, err := pg.Clone(ctx, pgTemplate)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		db, err := Open(ctx, url)
-		if err != nil {
-			drop()
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() {
-			db.Close()
-			if err := drop(); err != nil {
-				tb.Error(err)
-			}
-		})
-		return db
+		return mustOpenPG(tb, 1)[0]
 	}
 	db, err := Open(ctx, filepath.Join(tb.TempDir(), "gatecheck.db"))
 	if err != nil {
@@ -101,4 +80,55 @@ func MustOpenDB(tb testing.TB) *DB {
 	}
 	tb.Cleanup(func() { db.Close() })
 	return db
+}
+
+// MustOpenShared opens n stores on one fresh database, as n instances of
+// gatecheck would: on PostgreSQL n handles (each with its own pool and
+// listener) on one database; on SQLite, which one process owns, one store
+// n times.
+func MustOpenShared(tb testing.TB, n int) []*DB {
+	tb.Helper()
+	if engineOf(tb) == "postgres" {
+		return mustOpenPG(tb, n)
+	}
+	db := MustOpenDB(tb)
+	dbs := make([]*DB, n)
+	for i := range dbs {
+		dbs[i] = db
+	}
+	return dbs
+}
+
+// mustOpenPG opens n stores on one PostgreSQL database cloned from the
+// migrated template.
+func mustOpenPG(tb testing.TB, n int) []*DB {
+	tb.Helper()
+	ctx := context.Background()
+	if pgErr != nil {
+		if pgtest.Required() {
+			tb.Fatalf("PostgreSQL is required (GATECHECK_POSTGRES=require): %v", pgErr)
+		}
+		tb.Skipf("no PostgreSQL: %v", pgErr)
+	}
+	url, drop, err := pg.Clone(ctx, pgTemplate)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dbs := make([]*DB, n)
+	tb.Cleanup(func() {
+		for _, db := range dbs {
+			if db != nil {
+				db.Close()
+			}
+		}
+		if err := drop(); err != nil {
+			tb.Error(err)
+		}
+	})
+	for i := range dbs {
+		if dbs[i], err = Open(ctx, url); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return dbs
 }
