@@ -37,6 +37,14 @@ func newApp(t *testing.T, tweak ...func(*Config)) *testApp {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return newAppOn(t, db, tweak...)
+}
+
+// newAppOn starts a gatecheck server on db, with the tests' settings
+// (loopback allowed, no per-host cap, generous rate limits) as tweak
+// leaves them.
+func newAppOn(t *testing.T, db *sqlite.DB, tweak ...func(*Config)) *testApp {
+	t.Helper()
 	pc := probes.Config{Timeout: 3 * time.Second, Samples: 1, SampleSpacing: time.Millisecond,
 		AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	cfg := Config{

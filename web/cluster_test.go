@@ -1,0 +1,108 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/gatecheck/gatecheck/wizard/sqlite"
+	"github.com/gatecheck/gatecheck/wizard/sqlite/pgtest"
+)
+
+// The web tests' PostgreSQL server, started by the first test that asks
+// for a cluster (newCluster) and stopped by TestMain, and the migrated
+// database each cluster's database is cloned from.
+var (
+	pgOnce sync.Once
+	pg     *pgtest.Server
+	pgErr  error
+)
+
+const pgTemplate = "gatecheck_template"
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pg != nil {
+		if err := pg.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stopping PostgreSQL:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// startPG starts the tests' PostgreSQL server and migrates the template,
+// once.
+func startPG() (*pgtest.Server, error) {
+	pgOnce.Do(func() {
+		ctx := context.Background()
+		if pg, pgErr = pgtest.Start(ctx); pgErr != nil {
+			return
+		}
+		url, err := pg.CreateDatabase(ctx, pgTemplate)
+		if err != nil {
+			pgErr = err
+			return
+		}
+		db, err := sqlite.Open(ctx, url)
+		if err != nil {
+			pgErr = err
+			return
+		}
+		pgErr = db.Close()
+	})
+	return pg, pgErr
+}
+
+// newCluster starts n gatecheck servers sharing one fresh PostgreSQL
+// database, as n instances behind a load balancer would: each has its own
+// store (its own pool and listener), runner, caches and limits; only the
+// database is shared. Without PostgreSQL the test is skipped, or fails
+// when GATECHECK_POSTGRES=require (.ci/run sets it).
+func newCluster(t *testing.T, n int, tweak ...func(*Config)) []*testApp {
+	t.Helper()
+	srv, err := startPG()
+	if err != nil {
+		if pgtest.Required() {
+			t.Fatalf("PostgreSQL is required (GATECHECK_POSTGRES=require): %v", err)
+		}
+		t.Skipf("no PostgreSQL: %v", err)
+	}
+	ctx := context.Background()
+	url, drop, err := srv.Clone(ctx, pgTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last first: the servers stop, then their stores
+	// close, then the database goes.
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Error(err)
+		}
+	})
+	apps := make([]*testApp, n)
+	for i := range apps {
+		db, err := sqlite.Open(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		apps[i] = newAppOn(t, db, tweak...)
+	}
+	return apps
+}
+
+// TestClusterSharesCases: a case reported on one instance is the same
+// case on the others (its page, its probe's verdict).
+func TestClusterSharesCases(t *testing.T) {
+	site := brokenGateway(t)
+	apps := newCluster(t, 3)
+	token := apps[0].report(site.URL+"/", "198.51.100.7")
+	for i, a := range apps {
+		doc := a.waitProbed(token)
+		if doc["url"] == nil {
+			t.Errorf("instance %d does not know the case reported on instance 0: %v", i, doc)
+		}
+	}
+}
