@@ -656,11 +656,7 @@ func explanation(v StepView) string {
 	if v.Report == nil {
 		return ""
 	}
-	recovered := v.Case != nil && !v.Case.RecoveredAt.IsZero()
-	if c := v.Step.Confirmation; c != nil && c.Confirmed {
-		recovered = true
-	}
-	if v.Report.Verdict.Code == probes.Healthy && recovered {
+	if worksAgain(v) {
 		host := v.Report.Host
 		if host == "" && v.Case != nil {
 			host = v.Case.Host
@@ -668,6 +664,31 @@ func explanation(v StepView) string {
 		return "gatecheck checked " + host + " again and it answers normally now."
 	}
 	return wizard.VisitorWords(v.Report, v.Now).Explain
+}
+
+// headline is the one line above a step's question. A site that works
+// again after a failure says so ("The site works again"), not "The site
+// works from gatecheck's server", which reads as if the visitor's trouble
+// were their own.
+func headline(v StepView) string {
+	if v.Report == nil {
+		return ""
+	}
+	if worksAgain(v) {
+		return "The site works again"
+	}
+	return wizard.VisitorWords(v.Report, v.Now).Headline
+}
+
+// worksAgain says whether the report shown finds the site working after a
+// failure gatecheck saw: a fix confirmed by a check, or the watch seeing
+// the site recover.
+func worksAgain(v StepView) bool {
+	recovered := v.Case != nil && !v.Case.RecoveredAt.IsZero()
+	if c := v.Step.Confirmation; c != nil && c.Confirmed {
+		recovered = true
+	}
+	return recovered && v.Report != nil && v.Report.Verdict.Code == probes.Healthy
 }
 
 // outcomeWords say how a walk ended, for the visitor; the code stays in the

@@ -217,7 +217,9 @@ func TestConfirmedFixShowsTheHealthyCheck(t *testing.T) {
 	if !strings.HasPrefix(check.Actor, "confirm:") || check.Report == nil || check.Report.Problem() {
 		t.Fatalf("the newest run is not a passing check of the fix: %s %+v", check.Actor, check.Report)
 	}
-	newWords := html.EscapeString(wizard.VisitorWords(check.Report, time.Now()).Headline)
+	// A site that works again says so, not "works from gatecheck's
+	// server", which reads as if the trouble were the visitor's own.
+	newWords := `data-testid="headline">The site works again<`
 	if !strings.Contains(page, `data-testid="confirmation" data-confirmed`) {
 		t.Fatalf("the fix was not confirmed: %s", excerpt(page, "step-title"))
 	}
