@@ -6,7 +6,9 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/gatecheck/gatecheck/wizard"
 	"github.com/gatecheck/gatecheck/wizard/sqlite"
 	"github.com/gatecheck/gatecheck/wizard/sqlite/pgtest"
 )
@@ -104,5 +106,56 @@ func TestClusterSharesCases(t *testing.T) {
 		if doc["url"] == nil {
 			t.Errorf("instance %d does not know the case reported on instance 0: %v", i, doc)
 		}
+	}
+}
+
+// TestClusterDeliversOnce: three instances, each running the webhook
+// loop, on one database: every event reaches the ticket system once, not
+// once per instance, whichever instance made it.
+func TestClusterDeliversOnce(t *testing.T) {
+	rc := newReceiver(t, "s3cret")
+	site := brokenGateway(t)
+	apps := newCluster(t, 3, func(c *Config) {
+		c.WebhookTick, c.WebhookURLs, c.WebhookSecret = 5*time.Millisecond, []string{rc.URL + "/hooks"}, "s3cret"
+	})
+	var tokens []string
+	for i := range 9 {
+		tokens = append(tokens, apps[i%3].report(site.URL+fmt.Sprintf("/p%d", i), fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	for _, tok := range tokens {
+		apps[0].waitProbed(tok)
+	}
+	ctx := context.Background()
+	var made []*wizard.Delivery
+	waitFor(t, "every delivery made", func() bool {
+		due, err := apps[0].db.DueDeliveries(ctx, time.Now().Add(time.Hour), 1000)
+		if err != nil || len(due) > 0 {
+			return false
+		}
+		made, err = apps[0].db.Deliveries(ctx, 1000)
+		return err == nil
+	})
+	// One webhook, though each instance set it up from its flags.
+	hooks, err := apps[1].db.Webhooks(ctx)
+	if err != nil || len(hooks) != 1 {
+		t.Fatalf("%d webhooks (%v), want the one the flags name", len(hooks), err)
+	}
+	time.Sleep(50 * time.Millisecond) // a second delivery would come now
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	seen := map[string]int{}
+	for _, g := range rc.got {
+		seen[g.delivery]++
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("delivery %s reached the ticket system %d times", id, n)
+		}
+	}
+	if len(rc.got) != len(made) || len(made) < len(tokens) {
+		t.Errorf("the ticket system took %d deliveries; the store made %d for %d cases", len(rc.got), len(made), len(tokens))
+	}
+	if len(rc.bad) > 0 {
+		t.Errorf("refused: %v", rc.bad)
 	}
 }

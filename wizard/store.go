@@ -83,10 +83,16 @@ type CaseStore interface {
 	// Watch schedules checks of a case's site, the first at next, none
 	// after until; Unwatch stops them; WatchChecked records a check queued
 	// and when the next is due; DueWatches lists the cases due at now.
+	// ClaimWatches takes the cases due at now for this instance to check
+	// (no other instance is given them before lease has passed);
+	// ReleaseWatch gives one back, due at due, unless its watch changed
+	// since the claim.
 	Watch(ctx context.Context, caseID int64, next, until time.Time) error
 	Unwatch(ctx context.Context, caseID int64) error
 	WatchChecked(ctx context.Context, caseID int64, next time.Time) error
 	DueWatches(ctx context.Context, now time.Time, limit int) ([]*Case, error)
+	ClaimWatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Case, error)
+	ReleaseWatch(ctx context.Context, caseID int64, claimedUntil, due time.Time) error
 
 	Ping(ctx context.Context) error
 }

@@ -43,6 +43,9 @@ type dialect struct {
 	// claim ends a SELECT of agent_jobs j rows a transaction is about to
 	// change, so that concurrent transactions skip them.
 	claim string
+	// skipLocked ends a subquery that picks rows a claim is about to
+	// move (claims.go), so that concurrent claims skip each other's rows.
+	skipLocked string
 }
 
 // rebind rewrites q's placeholders for the engine.
