@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +158,36 @@ func TestClusterDeliversOnce(t *testing.T) {
 	}
 	if len(rc.bad) > 0 {
 		t.Errorf("refused: %v", rc.bad)
+	}
+}
+
+// TestClusterAgentWakes: an agent long-polling one instance is handed a
+// job queued on another while its poll waits, woken by the store's signal
+// rather than by looking again (which this test puts an hour away: a
+// poll that is not woken ends empty).
+func TestClusterAgentWakes(t *testing.T) {
+	apps := newCluster(t, 2, func(c *Config) { c.AgentPoll, c.AgentLookAgain = 4*time.Second, time.Hour })
+	a, b := apps[0], apps[1]
+	ctx := context.Background()
+	key := a.apiKey("servicedesk")
+	_, office, err := a.db.CreateAgent(ctx, "office")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site := healthySite(t)
+	got := make(chan string, 1)
+	go func() {
+		resp, body := b.agentDo("/agent/v1/poll", office, nil)
+		got <- fmt.Sprint(resp.StatusCode, " ", body)
+	}()
+	waitFor(t, "the poll waits on instance B", func() bool {
+		b.srv.agentMu.Lock()
+		defer b.srv.agentMu.Unlock()
+		return len(b.srv.polls) > 0
+	})
+	token := a.apiCreate(key, `{"url": "`+site.URL+`", "agents": ["office"]}`)
+	a.waitProbed(token)
+	if answer := <-got; !strings.HasPrefix(answer, "200 ") || !strings.Contains(answer, site.URL) {
+		t.Fatalf("the poll waiting on B for a job queued on A: %s", answer)
 	}
 }

@@ -127,6 +127,14 @@ type Config struct {
 	AgentLease    time.Duration
 	AgentJobTTL   time.Duration
 	AgentAttempts int
+	// AgentLookAgain is how often a waiting long-poll looks for a job no
+	// signal announced (one the sweep gave back), default 5 s.
+	AgentLookAgain time.Duration
+
+	// Signals carries wake-ups between instances sharing the store (an
+	// agent long-polling one instance for a job queued on another); nil
+	// takes Store when it sends them, or keeps them in this process.
+	Signals wizard.Signals
 
 	// Users manages staff accounts on the admin pages, and APIKeys keeps
 	// the ticket systems' API keys; nil takes Store when it keeps them
@@ -265,6 +273,12 @@ func New(cfg Config) *Server {
 	if cfg.AgentLease <= 0 {
 		cfg.AgentLease = 2 * time.Minute
 	}
+	if cfg.AgentLookAgain <= 0 {
+		cfg.AgentLookAgain = 5 * time.Second
+	}
+	if cfg.Signals == nil {
+		cfg.Signals, _ = cfg.Store.(wizard.Signals)
+	}
 	if cfg.AgentJobTTL <= 0 {
 		cfg.AgentJobTTL = 10 * time.Minute
 	}
@@ -392,6 +406,9 @@ func (s *Server) Start(ctx context.Context) error {
 			s.mailLoop()
 		}
 		s.every(s.cfg.WatchTick, s.checkWatches)
+		if s.agents != nil && s.cfg.Signals != nil {
+			s.hearAgentWakes()
+		}
 	})
 	return nil
 }

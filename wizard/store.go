@@ -96,3 +96,16 @@ type CaseStore interface {
 
 	Ping(ctx context.Context) error
 }
+
+// Signals carries short messages between the instances sharing a store:
+// every listener of a topic, in every instance, hears what any instance
+// sends on it. A signal only wakes; the tables stay the truth. An empty
+// payload means "look again": signals may have been missed (a lost
+// connection to the database).
+type Signals interface {
+	// Listen returns a channel of topic's payloads and a function that
+	// stops listening.
+	Listen(topic string) (<-chan string, func())
+	// Notify sends payload to every listener of topic.
+	Notify(ctx context.Context, topic, payload string) error
+}
