@@ -109,3 +109,50 @@ type Signals interface {
 	// Notify sends payload to every listener of topic.
 	Notify(ctx context.Context, topic, payload string) error
 }
+
+// ProbeJobStore shares probe jobs between the instances on one store, so
+// that a target is probed once cluster-wide: the instance that claims a
+// target's job owns it under a lease it renews, other instances' runs of
+// the target join it, and a job whose owner stopped renewing is taken
+// over. Runs are named by ID; a job by its target key.
+type ProbeJobStore interface {
+	// ClaimProbeJob decides how run runID of case caseID gets its
+	// diagnosis of target: by reusing the report of a job done at most
+	// reuse ago (JobReuse, Leader the run to share), by joining a job
+	// another owner holds (JobJoin: the run waits for Leader), or by
+	// owning the job (JobOwn: a new one, one whose lease ran out, or the
+	// owner's own), with Runs the runs it then holds, runID included.
+	ClaimProbeJob(ctx context.Context, target, host string, runID, caseID int64, owner string, now time.Time, lease, reuse time.Duration) (*ProbeJobClaim, error)
+	// RenewProbeJobs extends the leases of owner's jobs not yet done.
+	RenewProbeJobs(ctx context.Context, owner string, now time.Time, lease time.Duration) error
+	// TakeOverProbeJobs takes the jobs whose lease ran out before now for
+	// owner, each with the runs it holds.
+	TakeOverProbeJobs(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]*ProbeJobClaim, error)
+	// HandBackProbeJobs ends the leases of owner's jobs not yet done, for
+	// other instances to take over at once.
+	HandBackProbeJobs(ctx context.Context, owner string) error
+	// ProbeRunDone says whether a run is done.
+	ProbeRunDone(ctx context.Context, runID int64) (bool, error)
+}
+
+// How a run gets its diagnosis (ProbeJobStore.ClaimProbeJob).
+const (
+	JobOwn   = "own"
+	JobJoin  = "join"
+	JobReuse = "reuse"
+)
+
+// ProbeJobClaim is how a run gets its diagnosis: Kind is JobOwn, JobJoin
+// or JobReuse; Leader the run that holds (or will hold) the report;
+// Owner the instance probing; for an owned job, Target and Host and the
+// Runs it holds (the leader first).
+type ProbeJobClaim struct {
+	Kind         string
+	Target, Host string
+	Leader       int64
+	Owner        string
+	Runs         []JobRun
+}
+
+// JobRun is a probe run held by a job, and its case.
+type JobRun struct{ RunID, CaseID int64 }

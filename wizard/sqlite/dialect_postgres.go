@@ -44,6 +44,8 @@ var postgresDialect = &dialect{
 	},
 	claim:      ` FOR UPDATE OF j SKIP LOCKED`,
 	skipLocked: ` FOR UPDATE SKIP LOCKED`,
+	rowLockTx:  &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+	forUpdate:  ` FOR UPDATE`,
 	text:       pgText,
 }
 
