@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -189,5 +190,119 @@ func TestClusterAgentWakes(t *testing.T) {
 	a.waitProbed(token)
 	if answer := <-got; !strings.HasPrefix(answer, "200 ") || !strings.Contains(answer, site.URL) {
 		t.Fatalf("the poll waiting on B for a job queued on A: %s", answer)
+	}
+}
+
+// trustForwarded tells an instance's clients apart by X-Forwarded-For,
+// as behind the cluster's load balancer.
+func trustForwarded(c *Config) {
+	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+}
+
+// ownReports counts the runs among the cases' newest that hold a report
+// of their own (the others share one), on instance a.
+func ownReports(t *testing.T, a *testApp, tokens []string) int {
+	t.Helper()
+	n := 0
+	for _, tok := range tokens {
+		runs := a.runsOf(tok)
+		if len(runs) == 0 {
+			t.Fatalf("case %s has no probe run", tok)
+		}
+		if r := runs[len(runs)-1]; r.State != wizard.ProbeDone || r.Report == nil {
+			t.Errorf("case %s's run is %s without a report", tok, r.State)
+		} else if r.SharedFrom == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// followedChecks is what instance a tells the people following case
+// token's probe of its checks so far.
+func followedChecks(a *testApp, token string) int {
+	c, err := a.db.Case(context.Background(), token)
+	if err != nil {
+		return 0
+	}
+	_, _, _, checks := a.srv.runner.Progress(c.ID)
+	return len(checks)
+}
+
+// TestClusterProbesATargetOnce: reports of one site on three instances
+// share one probe, whichever instance runs it; the people following the
+// cases on the other instances see its checks as they happen; once done,
+// a report on yet another instance within the reuse window takes its
+// report without asking the site again.
+func TestClusterProbesATargetOnce(t *testing.T) {
+	site := newGatedSite(t, "127.0.0.1")
+	site.hold()
+	apps := newCluster(t, 3, trustForwarded)
+	var tokens []string
+	for i, a := range apps {
+		tokens = append(tokens, a.report(site.URL+"/shop", fmt.Sprintf("198.51.100.%d", i+1)))
+	}
+	waitFor(t, "the probe reaching the site", func() bool { return site.requests.Load() > 0 })
+	for i := 1; i < 3; i++ {
+		waitFor(t, fmt.Sprintf("instance %d relaying the probe's checks", i), func() bool { return followedChecks(apps[i], tokens[i]) > 0 })
+	}
+	site.release()
+	for i, a := range apps {
+		a.waitProbed(tokens[i])
+	}
+	if n := ownReports(t, apps[2], tokens); n != 1 {
+		t.Errorf("%d probes of one site for three reports on three instances, want 1", n)
+	}
+	asked := site.requests.Load()
+	again := apps[1].report(site.URL+"/shop", "198.51.100.9")
+	apps[1].waitProbed(again)
+	if n := ownReports(t, apps[0], append(tokens, again)); n != 1 || site.requests.Load() != asked {
+		t.Errorf("a report within the reuse window: %d probes, the site asked %d more times", n, site.requests.Load()-asked)
+	}
+}
+
+// TestClusterTakesOverFromADeadInstance: the instance running a probe
+// dies (its probes stop, it hands nothing back); once its lease has run
+// out another instance probes the target, for its own case and for the
+// dead instance's, once.
+func TestClusterTakesOverFromADeadInstance(t *testing.T) {
+	site := newGatedSite(t, "127.0.0.1")
+	site.hold()
+	apps := newCluster(t, 2, trustForwarded, func(c *Config) { c.ProbeLease = 300 * time.Millisecond })
+	first := apps[0].report(site.URL+"/", "198.51.100.1")
+	waitFor(t, "the probe reaching the site", func() bool { return site.requests.Load() > 0 })
+	second := apps[1].report(site.URL+"/", "198.51.100.2")
+	r := apps[0].srv.runner
+	r.shared.handBack = false
+	if err := r.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	site.release()
+	for _, tok := range []string{first, second} {
+		apps[1].waitProbed(tok)
+	}
+	if n := ownReports(t, apps[1], []string{first, second}); n != 1 {
+		t.Errorf("%d probes stored for the two cases, want 1", n)
+	}
+}
+
+// TestClusterHandsBackOnShutdown: an instance stopping hands its probe
+// jobs to the others at once, long before its lease would run out.
+func TestClusterHandsBackOnShutdown(t *testing.T) {
+	site := newGatedSite(t, "127.0.0.1")
+	site.hold()
+	apps := newCluster(t, 2, trustForwarded, func(c *Config) { c.ProbeLease = time.Hour })
+	first := apps[0].report(site.URL+"/", "198.51.100.1")
+	waitFor(t, "the probe reaching the site", func() bool { return site.requests.Load() > 0 })
+	second := apps[1].report(site.URL+"/", "198.51.100.2")
+	if err := apps[0].srv.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	site.release()
+	for _, tok := range []string{first, second} {
+		apps[1].waitProbed(tok)
+	}
+	if n := ownReports(t, apps[1], []string{first, second}); n != 1 {
+		t.Errorf("%d probes stored for the two cases, want 1", n)
 	}
 }

@@ -54,6 +54,7 @@ type Runner struct {
 	wake       *time.Timer     // wakes the workers when a capped host frees up
 	took       []time.Duration // how long the last probes took, newest last
 	closed     bool
+	shared     *sharing // nil: this process probes alone (sharedjobs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +87,14 @@ type job struct {
 	running bool
 	checks  []probes.Check
 	subs    map[chan event]struct{}
+	// Shared jobs (sharedjobs.go): leader is the run that holds the
+	// report, which names the job between instances; remote says another
+	// instance runs it, text what it last said of where it stands, told
+	// what this instance last said of it.
+	leader int64
+	remote bool
+	text   string
+	told   string
 }
 
 type jobRun struct{ runID, caseID int64 }
@@ -136,6 +145,9 @@ func (r *Runner) Start() {
 	for range r.workers {
 		r.wg.Go(r.work)
 	}
+	if r.shared != nil {
+		r.startSharing()
+	}
 }
 
 // Close stops taking jobs, cancels the probes under way (their runs stay
@@ -152,6 +164,9 @@ func (r *Runner) Close(ctx context.Context) error {
 	r.cancel()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
+	// The jobs this instance owns go to the others (when it shares them),
+	// once its probes stopped.
+	defer r.handBack()
 	select {
 	case <-done:
 		return nil
@@ -174,6 +189,13 @@ func (r *Runner) Reserve(t probeTarget, maxAge time.Duration) (held bool, err er
 	}
 	if r.byTarget[t.key()] != nil {
 		return false, nil
+	}
+	if r.shared != nil {
+		for _, j := range r.shared.remote {
+			if j.key() == t.key() {
+				return false, nil
+			}
+		}
 	}
 	if _, ok := r.reusableLocked(t, maxAge); ok {
 		return false, nil
@@ -201,6 +223,9 @@ func (r *Runner) Release(held bool) {
 // it takes a place the caller holds from Reserve; runs recovered at start
 // come without one and are not counted against the queue's length.
 func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64, held bool, maxAge time.Duration) error {
+	if r.shared != nil {
+		return r.enqueueShared(ctx, t, runID, caseID, held, maxAge)
+	}
 	r.mu.Lock()
 	if held {
 		r.reserved = max(r.reserved-1, 0)
@@ -224,7 +249,7 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 	if r.joinLocked(t, runID, caseID) {
 		return nil
 	}
-	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}}
+	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}, leader: runID}
 	r.queue = append(r.queue, j)
 	r.byTarget[t.key()] = j
 	r.byCase[caseID] = j
@@ -286,6 +311,7 @@ func (r *Runner) work() {
 		j.running = true
 		r.running++
 		r.announceQueueLocked()
+		r.tellQueueLocked(j, 0)
 		r.mu.Unlock()
 		r.run(j)
 	}
@@ -365,6 +391,7 @@ func (r *Runner) run(j *job) {
 		r.mu.Lock()
 		j.checks = append(j.checks, c)
 		r.sendLocked(j, event{"check", string(data)})
+		r.tell(j, "check", string(data))
 		r.mu.Unlock()
 	})
 	if ctx.Err() != nil {
@@ -465,12 +492,16 @@ func (r *Runner) announceQueueLocked() {
 	now := r.now()
 	for i, j := range r.queue {
 		r.sendLocked(j, event{"queue", r.queueTextLocked(j, i+1, now)})
+		r.tellQueueLocked(j, i+1)
 	}
 }
 
 // queueTextLocked says where a job stands: pos is its place in the queue,
 // 0 when it runs.
 func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
+	if j.remote {
+		return j.text
+	}
 	if pos > 0 {
 		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
 			times := fmt.Sprintf("%d times", r.hostCap)
@@ -485,6 +516,18 @@ func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 		return fmt.Sprintf("Checking now… Many people are reporting %s: gatecheck checks it once for all %d reports, so as not to add to its load.", j.host, n)
 	}
 	return queueText(pos)
+}
+
+// tellQueueLocked tells the other instances where a shared job stands,
+// when that changed.
+func (r *Runner) tellQueueLocked(j *job, pos int) {
+	if r.shared == nil || j.remote {
+		return
+	}
+	if text := r.queueTextLocked(j, pos, r.now()); text != j.told {
+		j.told = text
+		r.tell(j, "queue", text)
+	}
 }
 
 func queueText(pos int) string {

@@ -130,6 +130,10 @@ type Config struct {
 	// AgentLookAgain is how often a waiting long-poll looks for a job no
 	// signal announced (one the sweep gave back), default 5 s.
 	AgentLookAgain time.Duration
+	// ProbeLease is how long an instance sharing its store with others
+	// (PostgreSQL) owns a probe job it stops renewing: the others take
+	// over the jobs of an instance that died after it (default 30 s).
+	ProbeLease time.Duration
 
 	// Signals carries wake-ups between instances sharing the store (an
 	// agent long-polling one instance for a job queued on another); nil
@@ -273,6 +277,9 @@ func New(cfg Config) *Server {
 	if cfg.AgentLease <= 0 {
 		cfg.AgentLease = 2 * time.Minute
 	}
+	if cfg.ProbeLease <= 0 {
+		cfg.ProbeLease = 30 * time.Second
+	}
 	if cfg.AgentLookAgain <= 0 {
 		cfg.AgentLookAgain = 5 * time.Second
 	}
@@ -314,6 +321,7 @@ func New(cfg Config) *Server {
 	// store so that no kept page outlives a change to its case.
 	pages := newPageCache(cfg.Now, 16<<20)
 	var s *Server
+	jobs, shared := sharedJobs(cfg.Store)
 	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages, runsDone: func(runIDs []int64) {
 		if s.agents != nil {
 			s.runsDone(context.Background(), runIDs)
@@ -355,9 +363,32 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
+	if shared {
+		// Instances on one database probe each target once between them.
+		s.runner.Share(jobs, cfg.Signals, cfg.ProbeLease, func(caseIDs, runIDs []int64) {
+			for _, id := range caseIDs {
+				s.pages.written(id)
+			}
+			if s.agents != nil {
+				s.runsDone(context.Background(), runIDs)
+			}
+		})
+	}
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
 	s.handler = s.routes()
 	return s
+}
+
+// sharedJobs returns store's shared probe jobs when other instances may
+// use it too: a PostgreSQL store. A SQLite file has one server (its lock
+// refuses a second), whose runner keeps its jobs in memory.
+func sharedJobs(store wizard.CaseStore) (wizard.ProbeJobStore, bool) {
+	e, ok := store.(interface{ Engine() string })
+	if !ok || e.Engine() != "postgres" {
+		return nil, false
+	}
+	jobs, ok := store.(wizard.ProbeJobStore)
+	return jobs, ok
 }
 
 // Start runs again the probe runs a previous process left unfinished, and
