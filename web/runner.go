@@ -95,6 +95,9 @@ type job struct {
 	remote bool
 	text   string
 	told   string
+	// notBefore is when the host's cap across the instances lets the job
+	// start (shared jobs only).
+	notBefore time.Time
 }
 
 type jobRun struct{ runID, caseID int64 }
@@ -308,6 +311,10 @@ func (r *Runner) work() {
 			r.mu.Unlock()
 			return
 		}
+		if r.shared != nil && r.hostCap > 0 && !r.hostStartTaken(j) {
+			r.mu.Unlock()
+			continue
+		}
 		j.running = true
 		r.running++
 		r.announceQueueLocked()
@@ -323,7 +330,7 @@ func (r *Runner) work() {
 func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 	now := r.now()
 	for i, q := range r.queue {
-		w := r.hostWaitLocked(q.host, now)
+		w := max(r.hostWaitLocked(q.host, now), q.notBefore.Sub(now))
 		if w > 0 {
 			if wait == 0 || w < wait {
 				wait = w
@@ -331,7 +338,7 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 			continue
 		}
 		r.queue = append(r.queue[:i], r.queue[i+1:]...)
-		if r.hostCap > 0 {
+		if r.hostCap > 0 && r.shared == nil {
 			r.hostStarts[q.host] = append(r.hostStarts[q.host], now)
 		}
 		return q, 0
@@ -342,7 +349,9 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 // hostWaitLocked is how long until host may be probed again: 0 while it
 // has had fewer than hostCap probes in the last minute.
 func (r *Runner) hostWaitLocked(host string, now time.Time) time.Duration {
-	if r.hostCap <= 0 {
+	if r.hostCap <= 0 || r.shared != nil {
+		// Shared jobs count their hosts' starts in the store
+		// (hostStartTaken), and wait until notBefore.
 		return 0
 	}
 	starts := r.hostStarts[host]
@@ -503,7 +512,7 @@ func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 		return j.text
 	}
 	if pos > 0 {
-		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
+		if wait := max(r.hostWaitLocked(j.host, now), j.notBefore.Sub(now)); wait > 0 {
 			times := fmt.Sprintf("%d times", r.hostCap)
 			if r.hostCap == 1 {
 				times = "once"

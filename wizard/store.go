@@ -133,6 +133,10 @@ type ProbeJobStore interface {
 	HandBackProbeJobs(ctx context.Context, owner string) error
 	// ProbeRunDone says whether a run is done.
 	ProbeRunDone(ctx context.Context, runID int64) (bool, error)
+	// TakeHostStart counts a probe of host starting at now against the
+	// cap of perMinute a minute across the instances: 0 when it may
+	// start (and is counted), else how long until it may.
+	TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error)
 }
 
 // How a run gets its diagnosis (ProbeJobStore.ClaimProbeJob).

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatecheck/gatecheck/wizard"
@@ -205,4 +206,39 @@ func finishJob(ctx context.Context, tx *txn, leader int64, fin func(runID int64)
 		return tx.notify(ctx, probeTopic, strconv.FormatInt(leader, 10)+" done")
 	}
 	return nil
+}
+
+// TakeHostStart counts a probe of host starting at now against the cap of
+// perMinute probes a host gets a minute, across the instances: it returns
+// 0 when the probe may start (and counts it), or how long until it may.
+func (db *DB) TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		wait = 0
+		if _, err := tx.ExecContext(ctx, `INSERT INTO host_starts (host) VALUES (?) ON CONFLICT (host) DO NOTHING`, host); err != nil {
+			return err
+		}
+		var list string
+		if err := tx.QueryRowContext(ctx, `SELECT starts FROM host_starts WHERE host = ?`+db.d.forUpdate, host).Scan(&list); err != nil {
+			return err
+		}
+		var starts []int64
+		for _, f := range strings.Split(list, ",") {
+			if at, err := strconv.ParseInt(f, 10, 64); err == nil && now.Sub(fromNanos(at)) < time.Minute {
+				starts = append(starts, at)
+			}
+		}
+		if len(starts) >= perMinute {
+			wait = fromNanos(starts[len(starts)-perMinute]).Add(time.Minute).Sub(now)
+			return nil
+		}
+		starts = append(starts, nanos(now))
+		fields := make([]string, len(starts))
+		for i, at := range starts {
+			fields[i] = strconv.FormatInt(at, 10)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE host_starts SET starts = ? WHERE host = ?`, strings.Join(fields, ","), host)
+		return err
+	})
+	return wait, err
 }
