@@ -383,4 +383,3 @@ func (r *Runner) hostStartTaken(j *job) bool {
 	r.announceQueueLocked()
 	return false
 }
-
