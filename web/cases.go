@@ -129,7 +129,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 		return nil, err
 	}
 	if err := s.cfg.Store.CreateCase(r.Context(), c, s.cfg.TreeSource); err != nil {
-		s.runner.Release(held)
+		s.runner.Release(targetOf(c), held)
 		return nil, err
 	}
 	// The case is stored: queue its probes even if the client hangs up
@@ -151,7 +151,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held bool, maxAge time.Duration) (*wizard.ProbeRun, error) {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
-		s.runner.Release(held)
+		s.runner.Release(targetOf(c), held)
 		return nil, err
 	}
 	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, maxAge); err != nil {

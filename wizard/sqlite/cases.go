@@ -308,7 +308,17 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 		return err
 	}
 	now := nanos(db.Now())
-	return db.inTx(ctx, func(tx *txn) error {
+	// With the probe job's row locked (when the run leads a shared job),
+	// at READ COMMITTED on PostgreSQL: the runs that joined the job are
+	// all seen (a claim locks the row too), and a flood of new cases of
+	// the site, which the incident count reads, does not fail the finish
+	// over and over as it would a serializable transaction (openIncident
+	// takes its own lock).
+	return db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		var target string
+		if err := tx.QueryRowContext(ctx, `SELECT target FROM probe_jobs WHERE leader_run = ?`+db.d.forUpdate, runID).Scan(&target); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		caseID, err := finishRun(ctx, tx, runID, string(raw), 0, rep, now)
 		if err != nil {
 			return err
@@ -334,7 +344,8 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 // ShareProbe finishes probe runs with the report of the finished run
 // from, a diagnosis of the same target recent enough to reuse.
 func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
-	return db.inTx(ctx, func(tx *txn) error {
+	// At READ COMMITTED on PostgreSQL, as FinishProbe.
+	return db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
 		var raw sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT report FROM probe_runs WHERE id = ? AND state = 'done' AND shared_from IS NULL`, from).Scan(&raw)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && !raw.Valid {
