@@ -42,23 +42,23 @@ type Runner struct {
 	hostCap  int           // probe jobs a host gets a minute; 0: no cap
 	metrics  *metrics      // nil: not counted
 
-	mu         sync.Mutex
-	cond       *sync.Cond
-	queue      []*job
-	reserved   int // places promised by Reserve and not yet taken by Enqueue
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*job
+	reserved int // places promised by Reserve and not yet taken by Enqueue
 	// reservedFor counts the places held per target when jobs are shared:
 	// reports of a target arriving together need one place between them
 	// (they join one job), not one each while the store decides.
 	reservedFor map[string]int
-	running    int
-	byTarget   map[string]*job // jobs queued or running, by target key
-	byCase     map[int64]*job
-	recent     map[string]finished // the last finished probe of each target
-	hostStarts map[string][]time.Time
-	wake       *time.Timer     // wakes the workers when a capped host frees up
-	took       []time.Duration // how long the last probes took, newest last
-	closed     bool
-	shared     *sharing // nil: this process probes alone (sharedjobs.go)
+	running     int
+	byTarget    map[string]*job // jobs queued or running, by target key
+	byCase      map[int64]*job
+	recent      map[string]finished // the last finished probe of each target
+	hostStarts  map[string][]time.Time
+	wake        *time.Timer     // wakes the workers when a capped host frees up
+	took        []time.Duration // how long the last probes took, newest last
+	closed      bool
+	shared      *sharing // nil: this process probes alone (sharedjobs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -285,4 +285,3 @@ func (t *txn) lock(ctx context.Context, key string) error {
 	_, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, key)
 	return err
 }
-
