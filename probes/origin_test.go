@@ -235,4 +235,3 @@ func TestParseOrigin(t *testing.T) {
 		}
 	}
 }
-
