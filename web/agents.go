@@ -594,6 +594,12 @@ func withoutEvidence(views []wizard.Vantage, jobs []*wizard.AgentJob) []wizard.V
 	out := slices.Clone(views)
 	for i := range out {
 		v := &out[i]
+		if v.From == wizard.VantageOrigin {
+			// The origin's address is often what an edge exists to hide:
+			// only whether it answered, in plain words.
+			v.Report, v.Detail = nil, originPlain(v)
+			continue
+		}
 		if !strings.HasPrefix(v.From, "agent:") {
 			continue
 		}

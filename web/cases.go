@@ -487,6 +487,12 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		v.Report, v.CheckedAt, v.Shared = run.Report, run.Report.FinishedAt(), run.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
+	if o := wizard.Origin(st.views); o != nil {
+		v.OriginLine = o.Detail
+		if o.Report != nil {
+			v.OriginLine = wizard.OriginPlain(o.Report)
+		}
+	}
 	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
 	// The helpdesk resolved or closed the case since the visitor's last
 	// answer: that comes first, and the step's question waits folded

@@ -493,6 +493,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
+		r.Post("/staff/c/{token}/origin", s.handleStaffOrigin)
 		r.Post("/staff/c/{token}/watch", s.handleWatch)
 		// Webhooks: staff see the destinations and deliveries; only
 		// admins change them.

@@ -364,6 +364,7 @@ var formFields = map[string][]string{
 	"POST /staff/c/{token}/status": {"status"},
 	"POST /staff/c/{token}/watch":  {"stop"},
 	"POST /staff/c/{token}/agent":  {"agent"},
+	"POST /staff/c/{token}/origin": {"origin"},
 	"POST /staff/webhooks/":        {"url", "secret", "template"},
 	// The incident of the sweep's case (127.0.0.1, gateway_502).
 	"POST /staff/incidents/{host}/{verdict}/notes":        {"body", "window", "until"},

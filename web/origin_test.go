@@ -1,0 +1,126 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatecheck/gatecheck/probes"
+	"github.com/gatecheck/gatecheck/wizard"
+)
+
+const edgeOriginPair = "The edge answers 502 Bad Gateway; the origin answers 200 OK: the edge cannot reach the origin, or is configured with the wrong one."
+
+// waitOrigin waits for the origin's view of a case to be stored and
+// returns it as the API gives it to the caller with auth ("": the
+// test's cookie, if any).
+func (a *testApp) waitOrigin(token, auth string) apiVantage {
+	a.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		var views []apiVantage
+		if auth == "" {
+			views = a.apiVantages(token)
+		} else {
+			_, body := a.keyDo("GET", "/api/cases/"+token, auth, "")
+			views = vantagesOf(a.t, body)
+		}
+		for _, v := range views {
+			if v.From == wizard.VantageOrigin {
+				return v
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.t.Fatalf("the origin's view of %s was not stored", token)
+	return apiVantage{}
+}
+
+func vantagesOf(t *testing.T, body string) []apiVantage {
+	t.Helper()
+	var doc struct{ Vantages []apiVantage }
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatalf("%v: %s", err, body)
+	}
+	return doc.Vantages
+}
+
+// TestOriginCase: staff ask the origin of a case whose edge (nginx)
+// answers 502, reached directly at the address of a server answering
+// 200: the staff page puts the two side by side with the pair sentence,
+// the comparison of runs names it, the API gives it to staff and keys,
+// and anyone else with the link reads one plain line, without the
+// address. Anonymous API callers may not ask it.
+func TestOriginCase(t *testing.T) {
+	a := newApp(t)
+	edge := brokenGateway(t)
+	origin := healthySite(t)
+	addr := strings.TrimPrefix(origin.URL, "http://")
+	token := a.createCase(edge.URL, "INC-77")
+	a.waitProbed(token)
+	visitor := *a // the visitor: no staff session
+
+	a.signInAs("ann", wizard.RoleAgent)
+	resp, page := a.do("POST", "/staff/c/"+token+"/origin", url.Values{"origin": {"origin.example.com"}})
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "not a name") {
+		t.Errorf("a name as origin: %d %s", resp.StatusCode, excerpt(page, "role=\"alert\""))
+	}
+	resp, _ = a.do("POST", "/staff/c/"+token+"/origin", url.Values{"origin": {addr}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("asking the origin: %d", resp.StatusCode)
+	}
+	view := a.waitOrigin(token, "")
+	a.waitProbed(token)
+	if view.Report == nil || view.Report.Verdict.Code != probes.Healthy || view.Report.Origin != addr || view.EvidenceWithheld {
+		t.Errorf("the origin's view for staff: %+v", view)
+	}
+	_, page = a.do("GET", "/staff/c/"+token, nil)
+	if !strings.Contains(unescape(page), edgeOriginPair) {
+		t.Errorf("the staff page lacks the pair sentence: %s", excerpt(page, `data-testid="origin"`))
+	}
+	if !strings.Contains(page, "Origin reached directly at "+addr+": healthy") {
+		t.Errorf("the comparison of runs does not name the origin: %s", excerpt(page, "Changed since"))
+	}
+	if !strings.Contains(page, `value="`+addr+`"`) {
+		t.Errorf("the form does not keep the origin asked")
+	}
+	_, body := a.do("GET", "/api/cases/"+token, nil)
+	if !strings.Contains(body, `"origin": "`+addr+`"`) {
+		t.Errorf("the API does not give staff the origin asked: %.500s", body)
+	}
+
+	// The holder of the link: one plain line, no address, no evidence.
+	_, body = visitor.do("GET", "/api/cases/"+token, nil)
+	if strings.Contains(body, addr) {
+		t.Errorf("the API shows the origin's address to anyone with the link: %.800s", body)
+	}
+	for _, v := range vantagesOf(t, body) {
+		if v.From == wizard.VantageOrigin && (v.Report != nil || !v.EvidenceWithheld) {
+			t.Errorf("the origin's view without a key: %+v", v)
+		}
+	}
+	_, page = visitor.do("GET", "/c/"+token, nil)
+	if strings.Contains(page, addr) || strings.Count(page, `data-testid="origin-line"`) != 1 ||
+		!strings.Contains(unescape(page), "The helpdesk also checked the site's own server directly, behind the service in front of it: it works.") {
+		t.Errorf("the visitor's page: %s", excerpt(page, "origin-line"))
+	}
+
+	// The API: keys may ask the origin with the case; strangers may not.
+	body = fmt.Sprintf(`{"url": %q, "origin": %q}`, edge.URL, addr)
+	resp, text := a.keyDo("POST", "/api/cases", "", body)
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(text, "needs an API key") {
+		t.Errorf("anonymous origin: %d %s", resp.StatusCode, text)
+	}
+	key := a.apiKey("helpdesk")
+	if resp, text := a.keyDo("POST", "/api/cases", key, fmt.Sprintf(`{"url": %q, "origin": "shop.example.com"}`, edge.URL)); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("a name as origin through the API: %d %s", resp.StatusCode, text)
+	}
+	keyed := a.apiCreate(key, body)
+	if v := a.waitOrigin(keyed, key); v.Report == nil || v.Report.Verdict.Code != probes.Healthy {
+		t.Errorf("the origin asked with an API key: %+v", v)
+	}
+}

@@ -1,0 +1,61 @@
+package wizard
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/gatecheck/gatecheck/probes"
+)
+
+// answerOf says in a few words what one point of view got: "answers 502
+// Bad Gateway", "gives no answer (the server is not taking
+// connections)".
+func answerOf(r *probes.Report) string {
+	if r.HTTP != nil && r.HTTP.Answered() {
+		st := strconv.Itoa(r.HTTP.Status)
+		if t := http.StatusText(r.HTTP.Status); t != "" {
+			st += " " + t
+		}
+		return "answers " + st
+	}
+	w := VisitorWords(r, r.FinishedAt())
+	return "gives no answer (" + lowerFirst(w.Headline) + ")"
+}
+
+// originWorks is whether a point of view found the site working.
+func originWorks(r *probes.Report) bool { return r.Verdict.Code == probes.Healthy }
+
+// OriginPair says what the public view (the edge, where the name leads)
+// and the origin reached directly answered, side by side, and what the
+// pair means: the edge failing while the origin works is the edge's
+// problem (it cannot reach the origin, or is configured with the wrong
+// one); both failing is the origin's. It is "" unless both reports are
+// there.
+func OriginPair(public, origin *probes.Report) string {
+	if public == nil || origin == nil {
+		return ""
+	}
+	pair := "The edge " + answerOf(public) + "; the origin " + answerOf(origin)
+	switch pw, ow := originWorks(public), originWorks(origin); {
+	case !pw && ow:
+		return pair + ": the edge cannot reach the origin, or is configured with the wrong one."
+	case !pw && !ow:
+		return pair + ": the origin fails too, so the fix is at the origin, not at the edge."
+	case pw && !ow:
+		return pair + ": the edge serves the site, perhaps from its cache, while the origin fails; it may fail at the edge too once the cache runs out."
+	default:
+		return pair + ": both work now."
+	}
+}
+
+// OriginPlain is the origin's view in one plain line for whoever may not
+// see its address or evidence: whether it answered.
+func OriginPlain(origin *probes.Report) string {
+	if origin == nil {
+		return ""
+	}
+	if originWorks(origin) {
+		return "The helpdesk also checked the site's own server directly, behind the service in front of it: it works."
+	}
+	return "The helpdesk also checked the site's own server directly, behind the service in front of it: it fails too."
+}
