@@ -125,15 +125,6 @@ func (s *Server) originOfNewCase(ctx context.Context, c *wizard.Case, origin net
 	return s.askOrigin(ctx, c, runs[len(runs)-1].ID, origin)
 }
 
-// originPlain is the origin's view as whoever holds the case's link may
-// read it: one plain line, no address, no evidence.
-func originPlain(v *wizard.Vantage) string {
-	if v.Report == nil {
-		return ""
-	}
-	return wizard.OriginPlain(v.Report)
-}
-
 // originView is the latest view of the origin among views, with the
 // pair sentence against the public check of the same run once that is
 // done; nil when the origin was never reached.

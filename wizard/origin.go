@@ -48,6 +48,33 @@ func OriginPair(public, origin *probes.Report) string {
 	}
 }
 
+// originValue reads vantage.origin: what the origin answered when
+// reached directly, from its latest view; "none" without one. v is that
+// view.
+func originValue(f Facts) (value, reason string, v *Vantage) {
+	v = Origin(f.Vantages)
+	if v == nil || v.Report == nil {
+		return "none", "nobody has reached the site's origin server directly yet; gatecheck's staff can, from the case's page", nil
+	}
+	value = "failing"
+	if originWorks(v.Report) {
+		value = "healthy"
+	}
+	return value, "reached directly, the origin server found " + string(v.Report.Verdict.Code) + ": " + v.Report.Verdict.Summary, v
+}
+
+// originSaid is what the origin's check found, in the person's words.
+func originSaid(f Facts) string {
+	_, _, v := originValue(f)
+	if v == nil {
+		return "nobody has reached the site's own server directly yet, behind the service in front of it; gatecheck's staff can"
+	}
+	if originWorks(v.Report) {
+		return "reached directly, behind the service in front of it, the site's own server works"
+	}
+	return "reached directly, behind the service in front of it, the site's own server fails too: " + lowerFirst(VisitorWords(v.Report, f.Now).Headline)
+}
+
 // OriginPlain is the origin's view in one plain line for whoever may not
 // see its address or evidence: whether it answered.
 func OriginPlain(origin *probes.Report) string {
