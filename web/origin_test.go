@@ -109,6 +109,13 @@ func TestOriginCase(t *testing.T) {
 		t.Errorf("the visitor's page: %s", excerpt(page, "origin-line"))
 	}
 
+	// The owner, on the case's page, is sent to the fix naming the split,
+	// without the address.
+	page = visitor.answer(token, "role-gateway", "owner")
+	if title, _ := stepOf(t, page); title != "Point the edge at the origin that works" || strings.Contains(page, addr) {
+		t.Errorf("the owner's next step: %q (address shown: %v)", title, strings.Contains(page, addr))
+	}
+
 	// The API: keys may ask the origin with the case; strangers may not.
 	body = fmt.Sprintf(`{"url": %q, "origin": %q}`, edge.URL, addr)
 	resp, text := a.keyDo("POST", "/api/cases", "", body)
