@@ -55,8 +55,12 @@ func vantagesOf(t *testing.T, body string) []apiVantage {
 // the comparison of runs names it, the API gives it to staff and keys,
 // and anyone else with the link reads one plain line, without the
 // address. Anonymous API callers may not ask it.
-func TestOriginCase(t *testing.T) {
-	a := newApp(t)
+func TestOriginCase(t *testing.T) { testOriginCase(t, newApp(t)) }
+
+// TestOriginCaseOnPostgres is TestOriginCase on a PostgreSQL store.
+func TestOriginCaseOnPostgres(t *testing.T) { testOriginCase(t, newCluster(t, 1)[0]) }
+
+func testOriginCase(t *testing.T, a *testApp) {
 	edge := brokenGateway(t)
 	origin := healthySite(t)
 	addr := strings.TrimPrefix(origin.URL, "http://")
