@@ -1,16 +1,20 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
+	"github.com/gatecheck/gatecheck/wizard/sqlite"
 )
 
 const edgeOriginPair = "The edge answers 502 Bad Gateway; the origin answers 200 OK: the edge cannot reach the origin, or is configured with the wrong one."
@@ -133,5 +137,53 @@ func testOriginCase(t *testing.T, a *testApp) {
 	keyed := a.apiCreate(key, body)
 	if v := a.waitOrigin(keyed, key); v.Report == nil || v.Report.Verdict.Code != probes.Healthy {
 		t.Errorf("the origin asked with an API key: %+v", v)
+	}
+}
+
+// Reaching the origin is one more diagnosis of the host: it waits for
+// the host's cap as a probe job does, and counts against it.
+func TestOriginCountsAgainstTheHostCap(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "gatecheck.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	origin := healthySite(t)
+	c := &wizard.Case{URL: "http://shop.invalid/", Host: "shop.invalid", TreeVersion: wizard.Default().ID()}
+	if err := db.CreateCase(ctx, c, wizard.DefaultSource()); err != nil {
+		t.Fatal(err)
+	}
+	run, err := db.QueueProbe(ctx, c.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := &testClock{}
+	r := NewRunner(probes.New(probes.Config{Samples: 1, AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}), db,
+		discardLog(), RunnerConfig{Workers: 1, Queue: 1, HostCap: 1, Now: clock.now})
+	defer r.Close(ctx)
+	addr, _ := probes.ParseOrigin(strings.TrimPrefix(origin.URL, "http://"))
+	if err := r.Origin(c, run.ID, addr); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		views, _ := db.Vantages(ctx, c.ID)
+		if o := wizard.Origin(views); o != nil {
+			if o.Report == nil || o.Report.Verdict.Code != probes.Healthy || o.Report.Origin != addr.String() {
+				t.Errorf("the origin's view: %+v", o)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the origin's view was not stored")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r.mu.Lock()
+	wait := r.hostWaitLocked("shop.invalid", clock.now())
+	r.mu.Unlock()
+	if wait <= 0 {
+		t.Error("reaching the origin did not count against the host's cap")
 	}
 }
