@@ -93,6 +93,9 @@ func testOriginCase(t *testing.T, a *testApp) {
 	if !strings.Contains(page, "Origin reached directly at "+addr+": healthy") {
 		t.Errorf("the comparison of runs does not name the origin: %s", excerpt(page, "Changed since"))
 	}
+	if !strings.Contains(page, "Seen from the origin, reached directly (for probe run") {
+		t.Errorf("the timeline does not name the origin's view")
+	}
 	if !strings.Contains(page, `value="`+addr+`"`) {
 		t.Errorf("the form does not keep the origin asked")
 	}

@@ -397,8 +397,11 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 
 // vantageName names a point of view for staff.
 func vantageName(from string) string {
-	if from == wizard.VantageBrowser {
+	switch from {
+	case wizard.VantageBrowser:
 		return "the visitor's browser"
+	case wizard.VantageOrigin:
+		return "the origin, reached directly"
 	}
 	return from
 }
