@@ -247,7 +247,7 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	var origin netip.AddrPort
 	if in.Origin != "" {
 		if !s.staffOrKey(r) {
-			s.errorStatus(w, r, http.StatusForbidden, "Reaching the origin directly needs an API key (Authorization: Bearer gck_…) or a signed-in staff session: the address of a site's own server is not for anyone to point gatecheck at.")
+			s.errorStatus(w, r, http.StatusForbidden, originNeedsKey)
 			return
 		}
 		var err error

@@ -2,9 +2,12 @@ package web
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -168,3 +171,64 @@ func diffOrigin(views []wizard.Vantage, before, after int64) []string {
 	}
 	return nil
 }
+
+// handleAPIOrigin answers POST /api/cases/{token}/origin {"origin":
+// "ADDR"}: what the staff page's form does, for a ticket system with an
+// API key (or a staff session; anyone else: 403): a fresh public check
+// and the origin reached directly beside it. 202 with the probe run;
+// the origin's view appears in the case's vantages when done.
+func (s *Server) handleAPIOrigin(w http.ResponseWriter, r *http.Request) {
+	if !s.staffOrKey(r) {
+		s.errorStatus(w, r, http.StatusForbidden, originNeedsKey)
+		return
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s.errorStatus(w, r, http.StatusUnsupportedMediaType, `Send JSON with Content-Type: application/json, such as {"origin": "203.0.113.7"}.`)
+		return
+	}
+	var in struct {
+		Origin string `json:"origin"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			s.Error(w, r, errTooLarge)
+			return
+		}
+		s.errorStatus(w, r, http.StatusBadRequest, `The body is not the JSON expected, {"origin": "203.0.113.7"}: `+err.Error())
+		return
+	}
+	origin, err := probes.ParseOrigin(in.Origin)
+	if err != nil {
+		s.Error(w, r, wizard.Errorf(wizard.EINVALID, "%s.", capitalise(err.Error())))
+		return
+	}
+	c, err := s.cfg.Store.Case(r.Context(), chi.URLParam(r, "token"))
+	if err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	if ok, _, _, _ := s.runner.Progress(c.ID); ok {
+		s.errorStatus(w, r, http.StatusConflict, "The probes are already running for this case: ask again once they are done.")
+		return
+	}
+	actor := "api"
+	if k := apiKeyFrom(r.Context()); k != nil {
+		actor = "api:" + k.Name
+	} else if u := s.sessionUser(r); u != nil {
+		actor = u.Name
+	}
+	run, ok := s.freshCheck(w, r, c, actor)
+	if !ok {
+		return
+	}
+	if err := s.askOrigin(context.WithoutCancel(r.Context()), c, run.ID, origin); err != nil {
+		s.Error(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/cases/"+c.Token)
+	writeJSON(w, http.StatusAccepted, map[string]any{"token": c.Token, "run": run.ID, "origin": c.Origin})
+}
+
+// originNeedsKey is the refusal of an anonymous request for the origin.
+const originNeedsKey = "Reaching the origin directly needs an API key (Authorization: Bearer gck_…) or a signed-in staff session: the address of a site's own server is not for anyone to point gatecheck at."

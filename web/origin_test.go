@@ -141,6 +141,34 @@ func testOriginCase(t *testing.T, a *testApp) {
 	if v := a.waitOrigin(keyed, key); v.Report == nil || v.Report.Verdict.Code != probes.Healthy {
 		t.Errorf("the origin asked with an API key: %+v", v)
 	}
+
+	// A case already open: its own API route, for keys and staff only.
+	ask := fmt.Sprintf(`{"origin": %q}`, addr)
+	if resp, text := a.keyDo("POST", "/api/cases/"+keyed+"/origin", "", ask); resp.StatusCode != http.StatusForbidden || !strings.Contains(text, "needs an API key") {
+		t.Errorf("anonymous origin of an open case: %d %s", resp.StatusCode, text)
+	}
+	if resp, text := a.keyDo("POST", "/api/cases/"+keyed+"/origin", key, `{"origin": "shop.example.com"}`); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("a name as origin of an open case: %d %s", resp.StatusCode, text)
+	}
+	if resp, text := a.keyDo("POST", "/api/cases/nosuchcase/origin", key, ask); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the origin of no case: %d %s", resp.StatusCode, text)
+	}
+	a.waitProbed(keyed)
+	resp, text = a.keyDo("POST", "/api/cases/"+keyed+"/origin", key, ask)
+	var asked struct {
+		Run    int64
+		Origin string
+	}
+	if resp.StatusCode != http.StatusAccepted || json.Unmarshal([]byte(text), &asked) != nil || asked.Run == 0 || asked.Origin != addr {
+		t.Fatalf("asking the origin of an open case: %d %s", resp.StatusCode, text)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for v := a.waitOrigin(keyed, key); v.Run != asked.Run; v = a.waitOrigin(keyed, key) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no origin view for run %d: %+v", asked.Run, v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // Reaching the origin is one more diagnosis of the host: it waits for

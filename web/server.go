@@ -534,6 +534,7 @@ func (s *Server) routes() http.Handler {
 		r.Use(s.apiKey)
 		r.Post("/api/cases", s.handleAPICreate)
 		r.Get("/api/cases/{token}", s.handleAPICase)
+		r.Post("/api/cases/{token}/origin", s.handleAPIOrigin)
 		r.With(s.requireStaffOrKey).Get("/api/incidents", s.handleAPIIncidents)
 		r.With(s.requireStaffOrKey).Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
 	})
