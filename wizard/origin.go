@@ -22,6 +22,10 @@ func answerOf(r *probes.Report) string {
 	return "gives no answer (" + lowerFirst(w.Headline) + ")"
 }
 
+// notReached is whether the origin's address was refused: nothing was
+// asked there, so nothing is known of it.
+func notReached(r *probes.Report) bool { return r.Verdict.Code == probes.BlockedTarget }
+
 // originWorks is whether a point of view found the site working.
 func originWorks(r *probes.Report) bool { return r.Verdict.Code == probes.Healthy }
 
@@ -34,6 +38,9 @@ func originWorks(r *probes.Report) bool { return r.Verdict.Code == probes.Health
 func OriginPair(public, origin *probes.Report) string {
 	if public == nil || origin == nil {
 		return ""
+	}
+	if notReached(origin) {
+		return "The edge " + answerOf(public) + "; the origin was not checked: gatecheck may not reach that address (it is not on the public internet, and the operator has not opened its range)."
 	}
 	pair := "The edge " + answerOf(public) + "; the origin " + answerOf(origin)
 	switch pw, ow := originWorks(public), originWorks(origin); {
@@ -55,6 +62,9 @@ func originValue(f Facts) (value, reason string, v *Vantage) {
 	v = Origin(f.Vantages)
 	if v == nil || v.Report == nil {
 		return "none", "nobody has reached the site's origin server directly yet; gatecheck's staff can, from the case's page", nil
+	}
+	if notReached(v.Report) {
+		return "none", "the origin's address was not checked: gatecheck may not reach it", nil
 	}
 	value = "failing"
 	if originWorks(v.Report) {
@@ -79,6 +89,9 @@ func originSaid(f Facts) string {
 // see its address or evidence: whether it answered.
 func OriginPlain(origin *probes.Report) string {
 	if origin == nil {
+		return ""
+	}
+	if notReached(origin) {
 		return ""
 	}
 	if originWorks(origin) {

@@ -42,6 +42,8 @@ func TestOriginPair(t *testing.T) {
 		{"both work", answered(probes.Healthy, 200), answered(probes.Healthy, 200),
 			"The edge answers 200 OK; the origin answers 200 OK: both work now."},
 		{"no origin yet", answered(probes.Gateway502, 502), nil, ""},
+		{"origin refused by the guard", answered(probes.Gateway502, 502), answered(probes.BlockedTarget, 0),
+			"The edge answers 502 Bad Gateway; the origin was not checked: gatecheck may not reach that address"},
 	} {
 		if got := OriginPair(c.public, c.origin); !strings.HasPrefix(got, c.want) || (c.want == "") != (got == "") {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
@@ -75,6 +77,7 @@ func TestOriginInTheWalk(t *testing.T) {
 	for name, views := range map[string][]Vantage{
 		"origin fails too": originSaw("203.0.113.7", probes.TCPRefused, 0),
 		"not reached":      nil,
+		"refused":          originSaw("10.0.0.7", probes.BlockedTarget, 0),
 	} {
 		st := walk(views)
 		if st.Node != "owner-backup" {
