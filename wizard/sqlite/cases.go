@@ -38,7 +38,7 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email`
+	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email, origin`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -46,7 +46,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail, &c.Origin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
@@ -92,6 +92,12 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 // replies at (empty: none).
 func (db *DB) SetVisitorEmail(ctx context.Context, caseID int64, addr string) error {
 	return db.execOne(ctx, errNotFound, `UPDATE cases SET visitor_email = ?, updated_at = ? WHERE id = ?`, addr, nanos(db.Now()), caseID)
+}
+
+// SetCaseOrigin keeps the address staff asked the case's host to be
+// reached at directly (checked by the caller; empty: none).
+func (db *DB) SetCaseOrigin(ctx context.Context, caseID int64, origin string) error {
+	return db.execOne(ctx, errNotFound, `UPDATE cases SET origin = ?, updated_at = ? WHERE id = ?`, origin, nanos(db.Now()), caseID)
 }
 
 // TreeSource returns the source of a tree version a case walked.
