@@ -236,6 +236,19 @@ func (s cachingStore) WatchChecked(ctx context.Context, caseID int64, next time.
 	return s.CaseStore.WatchChecked(ctx, caseID, next)
 }
 
+func (s cachingStore) ClaimWatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*wizard.Case, error) {
+	cs, err := s.CaseStore.ClaimWatches(ctx, now, lease, limit)
+	for _, c := range cs {
+		s.pages.written(c.ID)
+	}
+	return cs, err
+}
+
+func (s cachingStore) ReleaseWatch(ctx context.Context, caseID int64, claimedUntil, due time.Time) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.ReleaseWatch(ctx, caseID, claimedUntil, due)
+}
+
 func (s cachingStore) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
 	defer s.runsWritten(runIDs, true)
 	err := s.CaseStore.ShareProbe(ctx, from, runIDs...)
