@@ -43,9 +43,15 @@ func cluster(ctx context.Context, bin, dir string, cfg config, instances int, ki
 			g.kill()
 		}
 	}()
+	// The default lease (30 s) unless an instance is killed: then a
+	// short one, so that its jobs are taken over within the run.
+	lease := "30s"
+	if kill {
+		lease = "3s"
+	}
 	for i := range instances {
 		g, err := startServerOn(ctx, bin, dir, fmt.Sprintf("cluster%d", i), dbURL,
-			append([]string{"--trusted-proxy", "127.0.0.1/32", "--probe-lease", "2s"}, cfg.serverFlags...))
+			append([]string{"--trusted-proxy", "127.0.0.1/32", "--probe-lease", lease}, cfg.serverFlags...))
 		if err != nil {
 			return nil, err
 		}
