@@ -649,3 +649,15 @@ func (t *Tree) said(field, value string, f Facts, s Settings) string {
 	}
 	return "something gatecheck cannot say in words"
 }
+
+// FindingHeadline is a verdict's headline for a site gatecheck did not
+// just probe (an incident's cases of host share the verdict code, and
+// gateway names the product most of them name, "" when none): what
+// staff read as an incident's title.
+func FindingHeadline(host string, code probes.Code, gateway string) string {
+	if code == probes.Healthy {
+		return "Reported as failing, but the site works from gatecheck's server"
+	}
+	rep := &probes.Report{Host: host, Verdict: probes.Verdict{Code: code}, Gateway: probes.Gateway{Name: gateway}}
+	return wordsOf(rep.Verdict, rep, time.Now()).Headline
+}

@@ -410,3 +410,18 @@ func TestNotRightOffersWhatMakesSense(t *testing.T) {
 		t.Errorf("browser-works: %v %+v", err, st)
 	}
 }
+
+// TestFindingHeadline: every verdict code reads as words for an incident's
+// title (no code, no jargon, sentence case, a product named when given),
+// and none panics without a probe's details.
+func TestFindingHeadline(t *testing.T) {
+	for _, code := range probes.Codes {
+		h := FindingHeadline("shop.example", code, "nginx")
+		if h == "" || jargon(h) != nil || strings.ToUpper(h[:1]) != h[:1] {
+			t.Errorf("%s: %q (%v)", code, h, jargon(h))
+		}
+	}
+	if h := FindingHeadline("shop.example", probes.Gateway502, "nginx"); !strings.Contains(h, "nginx") {
+		t.Errorf("the gateway's product is not named: %q", h)
+	}
+}
