@@ -1,0 +1,515 @@
+package probes
+
+import (
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// zoneServer is a real DNS server on a loopback address whose records are
+// given in zone-file form. As a recursive resolver (auth false) it answers
+// every name from its records, with RA set; as an authoritative server it
+// answers for its zone with AA set, and refers names under a delegated
+// child zone (an NS record below the apex) to that zone's servers.
+type zoneServer struct {
+	addr string
+	auth bool
+	apex string // the zone an authoritative server serves
+	rrs  []dns.RR
+
+	mu sync.Mutex
+	// refuse answers REFUSED to everything (a server not set up for the
+	// zone); servfail answers SERVFAIL for these names; bogus answers
+	// SERVFAIL to A and AAAA questions without the CD bit (a validating
+	// resolver facing a zone whose signatures fail).
+	refuse   bool
+	servfail map[string]bool
+	bogus    bool
+	// ede is added to every answer.
+	ede *dns.EDNS0_EDE
+
+	queries atomic.Int32
+}
+
+// zonePC listens for DNS on ip at port (0: any).
+func zonePC(ip string, port int) (net.PacketConn, error) {
+	return net.ListenPacket("udp", net.JoinHostPort(ip, strconv.Itoa(port)))
+}
+
+// sharedPort opens one UDP socket on each of ips, all on one port: the
+// name's servers of a test (the probes ask them on Config.DNSPort).
+func sharedPort(t testing.TB, ips ...string) (int, []net.PacketConn) {
+	t.Helper()
+	for range 20 {
+		first, err := zonePC(ips[0], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := first.LocalAddr().(*net.UDPAddr).Port
+		pcs := []net.PacketConn{first}
+		for _, ip := range ips[1:] {
+			pc, err := zonePC(ip, port)
+			if err != nil {
+				break
+			}
+			pcs = append(pcs, pc)
+		}
+		if len(pcs) == len(ips) {
+			return port, pcs
+		}
+		for _, pc := range pcs {
+			pc.Close()
+		}
+	}
+	t.Fatalf("no port free on all of %v", ips)
+	return 0, nil
+}
+
+// serveZone serves records on pc: authoritative for apex when apex is
+// set, else as a recursive resolver.
+func serveZone(t testing.TB, pc net.PacketConn, apex string, records ...string) *zoneServer {
+	t.Helper()
+	z := &zoneServer{addr: pc.LocalAddr().String(), auth: apex != "", apex: dns.Fqdn(apex), servfail: map[string]bool{}}
+	for _, r := range records {
+		rr, err := dns.NewRR(r)
+		if err != nil {
+			t.Fatalf("record %q: %v", r, err)
+		}
+		z.rrs = append(z.rrs, rr)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: z}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return z
+}
+
+// recursive starts a recursive resolver on 127.0.0.1.
+func recursive(t testing.TB, records ...string) *zoneServer {
+	pc, err := zonePC("127.0.0.1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveZone(t, pc, "", records...)
+}
+
+func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	z.queries.Add(1)
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative, m.RecursionAvailable = z.auth, !z.auth
+	z.mu.Lock()
+	refuse, bogus, ede := z.refuse, z.bogus, z.ede
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	servfail := z.servfail[strings.TrimSuffix(name, ".")]
+	z.mu.Unlock()
+	if opt := req.IsEdns0(); opt != nil {
+		m.SetEdns0(1232, opt.Do())
+		if ede != nil {
+			m.IsEdns0().Option = append(m.IsEdns0().Option, ede)
+		}
+	}
+	switch {
+	case refuse:
+		m.Rcode, m.Authoritative = dns.RcodeRefused, false
+	case servfail, bogus && !req.CheckingDisabled && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA):
+		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
+	default:
+		z.answer(m, name, q.Qtype)
+	}
+	w.WriteMsg(m)
+}
+
+func (z *zoneServer) answer(m *dns.Msg, name string, qtype uint16) {
+	if z.auth {
+		// A delegation below the apex: refer, with glue.
+		for _, rr := range z.rrs {
+			if ns, ok := rr.(*dns.NS); ok && ns.Hdr.Name != z.apex && dns.IsSubDomain(ns.Hdr.Name, name) {
+				m.Authoritative = false
+				m.Ns = append(m.Ns, ns)
+				for _, g := range z.rrs {
+					if g.Header().Name == ns.Ns && (g.Header().Rrtype == dns.TypeA || g.Header().Rrtype == dns.TypeAAAA) {
+						m.Extra = append(m.Extra, g)
+					}
+				}
+			}
+		}
+		if len(m.Ns) > 0 {
+			return
+		}
+	}
+	cur := name
+	for range 8 {
+		next := ""
+		for _, rr := range z.rrs {
+			h := rr.Header()
+			switch {
+			case h.Name != cur:
+			case h.Rrtype == qtype:
+				m.Answer = append(m.Answer, rr)
+			case h.Rrtype == dns.TypeCNAME:
+				m.Answer = append(m.Answer, rr)
+				next = rr.(*dns.CNAME).Target
+			}
+		}
+		if next == "" {
+			break
+		}
+		cur = next
+	}
+	if len(m.Answer) > 0 {
+		if qtype == dns.TypeNS {
+			for _, rr := range m.Answer {
+				for _, g := range z.rrs {
+					if g.Header().Name == rr.(*dns.NS).Ns && g.Header().Rrtype == dns.TypeA {
+						m.Extra = append(m.Extra, g)
+					}
+				}
+			}
+		}
+		return
+	}
+	exists := false
+	var soa dns.RR
+	for _, rr := range z.rrs {
+		if dns.IsSubDomain(name, rr.Header().Name) {
+			exists = true
+		}
+		if s, ok := rr.(*dns.SOA); ok && dns.IsSubDomain(s.Hdr.Name, name) {
+			soa = s
+		}
+	}
+	if soa != nil {
+		m.Ns = append(m.Ns, soa)
+	}
+	if !exists {
+		m.Rcode = dns.RcodeNameError
+	}
+}
+
+// atResolver points the test's prober at rec, as --resolver does, with
+// the name's servers asked on port.
+func (e *env) atResolver(rec *zoneServer, port int) {
+	e.cfg.ResolverAddr, e.cfg.Resolver, e.cfg.DNSServers, e.cfg.DNSPort = rec.addr, nil, nil, port
+}
+
+func hasFinding(r *Report, c Code) *Verdict {
+	for i := range r.Findings {
+		if r.Findings[i].Code == c {
+			return &r.Findings[i]
+		}
+	}
+	return nil
+}
+
+func checkNamed(r *Report, name string) *Check {
+	for i := range r.Checks {
+		if r.Checks[i].Name == name {
+			return &r.Checks[i]
+		}
+	}
+	return nil
+}
+
+// TestResolverAddr: with a resolver set, names resolve there (not through
+// the test's usual one) and the report says it was asked directly.
+func TestResolverAddr(t *testing.T) {
+	e := newEnv(t)
+	rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
+	e.atResolver(rec, 1)
+	e.httpSite(ok("hi"))
+	e.cfg.Ports.HTTPS = closedPort(t)
+	r := e.diagnose("http://shop.test/")
+	if r.Verdict.Code != Healthy {
+		t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+	}
+	if r.DNS.Resolver == nil || r.DNS.Resolver.Source != "flag" || len(r.DNS.Resolver.Answers) != 2 {
+		t.Fatalf("resolver = %+v", r.DNS.Resolver)
+	}
+	if a := r.DNS.Resolver.Answers[0]; a.Type != "A" || a.Rcode != "NOERROR" || !slices.Equal(a.Addresses, []string{"127.0.0.1"}) {
+		t.Errorf("A answer = %+v", a)
+	}
+	if r.DNS.DNSSEC != "unvalidated" {
+		t.Errorf("dnssec = %q, want unvalidated", r.DNS.DNSSEC)
+	}
+}
+
+// TestDNSSECFailure: a validating resolver answers SERVFAIL, and with the
+// CD bit the address: the signatures are the cause, not the servers.
+func TestDNSSECFailure(t *testing.T) {
+	e := newEnv(t)
+	rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
+	rec.bogus = true
+	e.atResolver(rec, 1)
+	var hits atomic.Int32
+	e.httpSite(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	r := e.diagnose("http://shop.test/")
+	if r.Verdict.Code != DNSSECFailure || r.Verdict.Layer != LayerDNS {
+		t.Fatalf("verdict %s/%s: %s", r.Verdict.Code, r.Verdict.Layer, r.Verdict.Summary)
+	}
+	if r.DNS.DNSSEC != "bogus" || !strings.Contains(r.Verdict.Summary, "checking disabled") {
+		t.Errorf("dnssec %q, summary %q", r.DNS.DNSSEC, r.Verdict.Summary)
+	}
+	var cd *DNSAnswer
+	for i, a := range r.DNS.Resolver.Answers {
+		if a.CheckingDisabled {
+			cd = &r.DNS.Resolver.Answers[i]
+		}
+	}
+	if cd == nil || cd.Rcode != "NOERROR" || !slices.Equal(cd.Addresses, []string{"127.0.0.1"}) {
+		t.Errorf("the answer with checking disabled: %+v", cd)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("the site was asked %d times: an address only checking-disabled gave is not a browser's", hits.Load())
+	}
+
+	// The same SERVFAIL with checking disabled is a plain failure.
+	e2 := newEnv(t)
+	rec2 := recursive(t, "shop.test. 60 IN A 127.0.0.1")
+	rec2.servfail["shop.test"] = true
+	e2.atResolver(rec2, 1)
+	if r := e2.diagnose("http://shop.test/"); r.Verdict.Code != DNSFailure || r.DNS.DNSSEC == "bogus" {
+		t.Errorf("a resolver failing with and without CD: %s, dnssec %q", r.Verdict.Code, r.DNS.DNSSEC)
+	}
+}
+
+// TestEDEShown: the Extended DNS Errors a resolver sends are in the
+// report, the DNS check and the verdict's summary, cleaned.
+func TestEDEShown(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		code  uint16
+		text  string
+		bogus bool
+		want  Code
+	}{
+		{"prohibited", dns.ExtendedErrorCodeProhibited, "<b>not</b> for\x1b[31m you", false, DNSFailure},
+		{"dnskey missing", dns.ExtendedErrorCodeDNSKEYMissing, "no DNSKEY matches DS for shop.test", true, DNSSECFailure},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
+			rec.ede = &dns.EDNS0_EDE{InfoCode: tt.code, ExtraText: tt.text}
+			if tt.bogus {
+				rec.bogus = true
+			} else {
+				rec.servfail["shop.test"] = true
+			}
+			e.atResolver(rec, 1)
+			r := e.diagnose("http://shop.test/")
+			if r.Verdict.Code != tt.want {
+				t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+			}
+			if len(r.DNS.EDE) != 1 {
+				t.Fatalf("ede = %+v", r.DNS.EDE)
+			}
+			got := r.DNS.EDE[0]
+			name := dns.ExtendedErrorCodeToString[tt.code]
+			if got.Code != tt.code || got.Name != name || got.From != "resolver" || strings.ContainsRune(got.Text, 0x1b) {
+				t.Errorf("ede = %+v", got)
+			}
+			if !strings.Contains(r.Verdict.Summary, name) {
+				t.Errorf("summary %q lacks %q", r.Verdict.Summary, name)
+			}
+			if c := checkNamed(r, "dns"); c == nil || !strings.Contains(c.Detail, name) {
+				t.Errorf("dns check = %+v", c)
+			}
+		})
+	}
+}
+
+// authWorld is a name served by two authoritative servers on loopback,
+// found through the test's recursive resolver.
+type authWorld struct {
+	e        *env
+	rec      *zoneServer
+	ns1, ns2 *zoneServer
+}
+
+// newAuthWorld starts the resolver with recRecords plus the zone's
+// delegation to ns1 (127.0.0.2) and ns2 (127.0.0.3), each serving zone
+// shop.test with authRecords.
+func newAuthWorld(t *testing.T, recRecords, authRecords []string) *authWorld {
+	return authWorldIn(newEnv(t), recRecords, authRecords)
+}
+
+// authWorldIn is newAuthWorld in an existing env.
+func authWorldIn(e *env, recRecords, authRecords []string) *authWorld {
+	t := e.t
+	port, pcs := sharedPort(t, "127.0.0.2", "127.0.0.3")
+	auth := append([]string{"shop.test. 60 IN SOA ns1.shop.test. admin.shop.test. 1 60 60 60 60",
+		"shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test."}, authRecords...)
+	w := &authWorld{e: e}
+	w.ns1 = serveZone(t, pcs[0], "shop.test", auth...)
+	w.ns2 = serveZone(t, pcs[1], "shop.test", auth...)
+	w.rec = recursive(t, append([]string{"shop.test. 60 IN SOA ns1.shop.test. admin.shop.test. 1 60 60 60 60",
+		"shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test.",
+		"ns1.shop.test. 60 IN A 127.0.0.2", "ns2.shop.test. 60 IN A 127.0.0.3"}, recRecords...)...)
+	e.atResolver(w.rec, port)
+	return w
+}
+
+// TestAuthoritativeDisagrees: the resolver says one address, the name's
+// own servers another. On a site that works there it is a finding; where
+// the resolver's address does not connect it is the cause; a name the
+// resolver says does not exist while its servers give it is one too.
+func TestAuthoritativeDisagrees(t *testing.T) {
+	t.Run("agree", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != Healthy || hasFinding(r, DNSMismatch) != nil || hasFinding(r, DNSLameDelegation) != nil {
+			t.Fatalf("verdict %s, findings %+v", r.Verdict.Code, r.Findings)
+		}
+		a := r.DNS.Authoritative
+		if a == nil || a.Zone != "shop.test" || a.Disagree || len(a.Servers) != 2 || a.Servers[0].Outcome != "answered" || a.Servers[1].Outcome != "answered" {
+			t.Fatalf("authoritative = %+v", a)
+		}
+		if c := checkNamed(r, "dns (authoritative)"); c == nil || c.Status != StatusOK {
+			t.Errorf("check = %+v", c)
+		}
+	})
+	t.Run("healthy site, stale record", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != Healthy {
+			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+		}
+		f := hasFinding(r, DNSMismatch)
+		if f == nil || !strings.Contains(f.Summary, "127.0.0.5") {
+			t.Fatalf("findings = %+v", r.Findings)
+		}
+		a := r.DNS.Authoritative
+		if !a.Disagree || !slices.Equal(a.Stale, []string{"127.0.0.1"}) || !slices.Equal(a.Missing, []string{"127.0.0.5"}) {
+			t.Errorf("authoritative = %+v", a)
+		}
+	})
+	t.Run("failing at the stale address", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
+		w.e.cfg.Ports = Ports{HTTP: closedPort(t), HTTPS: closedPort(t)}
+		r := w.e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != DNSMismatch || r.Verdict.Layer != LayerDNS {
+			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+		}
+		if hasFinding(r, TCPRefused) == nil {
+			t.Errorf("findings = %+v, want the refusal at the stale address", r.Findings)
+		}
+	})
+	t.Run("not found at the resolver, found at the servers", func(t *testing.T) {
+		w := newAuthWorld(t, nil, []string{"new.shop.test. 60 IN A 127.0.0.1"})
+		r := w.e.diagnose("http://new.shop.test/")
+		if r.Verdict.Code != DNSMismatch || !strings.Contains(r.Verdict.Summary, "does not exist") {
+			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+		}
+	})
+	t.Run("an alias at the resolver", func(t *testing.T) {
+		// The servers are asked for the end of the chain.
+		w := newAuthWorld(t, []string{"www.other.test. 60 IN CNAME www.shop.test.", "www.shop.test. 60 IN A 127.0.0.1"},
+			[]string{"www.shop.test. 60 IN A 127.0.0.5"})
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.other.test/")
+		if a := r.DNS.Authoritative; a == nil || a.Name != "www.shop.test" || !a.Disagree {
+			t.Fatalf("authoritative = %+v", a)
+		}
+	})
+}
+
+// TestLameDelegation: a zone whose servers refuse or do not exist cannot
+// be looked up; the report names each server and what it did. The zone is
+// found from the resolver, or, when the resolver fails for it too, from
+// the parent zone's referral.
+func TestLameDelegation(t *testing.T) {
+	t.Run("servers the resolver names", func(t *testing.T) {
+		e := newEnv(t)
+		port, pcs := sharedPort(t, "127.0.0.2")
+		ns1 := serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
+		ns1.refuse = true
+		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test.",
+			"ns1.shop.test. 60 IN A 127.0.0.2", "ns2.shop.test. 60 IN A 127.0.0.3")
+		rec.servfail["www.shop.test"] = true
+		e.atResolver(rec, port)
+		r := e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != DNSLameDelegation || r.Verdict.Layer != LayerDNS {
+			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+		}
+		a := r.DNS.Authoritative
+		outcomes := map[string]string{}
+		for _, s := range a.Servers {
+			outcomes[s.Name] = s.Outcome
+		}
+		if !a.Lame || outcomes["ns1.shop.test"] != "refused" || outcomes["ns2.shop.test"] != "unreachable" {
+			t.Errorf("authoritative = %+v", a)
+		}
+		if !strings.Contains(r.Verdict.Summary, "ns1.shop.test (refused)") {
+			t.Errorf("summary %q", r.Verdict.Summary)
+		}
+	})
+	t.Run("servers the parent refers to", func(t *testing.T) {
+		e := newEnv(t)
+		port, pcs := sharedPort(t, "127.0.0.4")
+		serveZone(t, pcs[0], "test", "test. 60 IN SOA a. b. 1 60 60 60 60",
+			"shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.3")
+		rec := recursive(t, "test. 60 IN NS tld.test.", "tld.test. 60 IN A 127.0.0.4")
+		rec.servfail["www.shop.test"], rec.servfail["shop.test"] = true, true
+		e.atResolver(rec, port)
+		r := e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != DNSLameDelegation {
+			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+		}
+		if a := r.DNS.Authoritative; a.Zone != "shop.test" || len(a.Servers) != 1 || a.Servers[0].Name != "ns1.shop.test" {
+			t.Errorf("authoritative = %+v", a)
+		}
+	})
+	t.Run("one of two servers refuses", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+		w.ns2.refuse = true
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.shop.test/")
+		f := hasFinding(r, DNSLameDelegation)
+		if r.Verdict.Code != Healthy || f == nil || !strings.Contains(f.Summary, "1 of 2") || !strings.Contains(f.Summary, "ns2.shop.test (refused)") {
+			t.Fatalf("verdict %s, findings %+v", r.Verdict.Code, r.Findings)
+		}
+	})
+}
+
+// TestDNSWithheld: the name's servers are whatever the name's owner says:
+// one on a non-public address is not asked, and neither its address nor
+// the resolver's non-public answers reach the report.
+func TestDNSWithheld(t *testing.T) {
+	e := newEnv(t)
+	rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 10.255.0.53",
+		"www.shop.test. 60 IN A 127.0.0.1", "www.shop.test. 60 IN A 10.1.2.3")
+	e.atResolver(rec, 53)
+	e.httpSite(ok("hi"))
+	e.cfg.Ports.HTTPS = closedPort(t)
+	r := e.diagnose("http://www.shop.test/") // the env fails the test on any dial off loopback
+	a := r.DNS.Authoritative
+	if a == nil || len(a.Servers) != 1 || a.Servers[0].Outcome != "withheld" || a.Servers[0].Address != "" || a.Note == "" {
+		t.Fatalf("authoritative = %+v", a)
+	}
+	out, _ := json.Marshal(r)
+	for _, secret := range []string{"10.255.0.53", "10.1.2.3"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("the report holds %s", secret)
+		}
+	}
+	if ans := r.DNS.Resolver.Answers[0]; ans.Withheld != 1 {
+		t.Errorf("A answer = %+v, want one withheld", ans)
+	}
+	if e.leaks.Load() != 0 {
+		t.Errorf("%d dials left loopback", e.leaks.Load())
+	}
+}
