@@ -288,8 +288,8 @@ type diagnosis struct {
 	// refuses included: what the name's own servers are compared with.
 	resolved []netip.Addr
 	tr       *http.Transport
-	report       *Report
-	rec          *recorder
+	report   *Report
+	rec      *recorder
 	// fetched is done when the main request and the twin's are: for a
 	// bare name, the samples wait for it to know which scheme a browser
 	// would have shown.

@@ -2,8 +2,8 @@ package probes
 
 import (
 	"encoding/json"
-	"net/netip"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -266,7 +266,7 @@ type Authoritative struct {
 	// Note says why the comparison could not be made, when it could not.
 	Note string `json:"note,omitempty"`
 
-	stale, missing []netip.Addr     // unfiltered
+	stale, missing []netip.Addr    // unfiltered
 	ede            []ExtendedError // sent by the name's servers
 }
 
