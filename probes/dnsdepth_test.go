@@ -1,8 +1,10 @@
 package probes
 
 import (
+	"context"
 	"encoding/json"
 	"net"
+	"net/netip"
 	"net/http"
 	"slices"
 	"strconv"
@@ -37,6 +39,13 @@ type zoneServer struct {
 	ede *dns.EDNS0_EDE
 
 	queries atomic.Int32
+	byType  sync.Map // question type → *atomic.Int32
+}
+
+// asked counts the questions of one type the server got.
+func (z *zoneServer) asked(qtype uint16) int32 {
+	n, _ := z.byType.LoadOrStore(qtype, new(atomic.Int32))
+	return n.(*atomic.Int32).Load()
 }
 
 // zonePC listens for DNS on ip at port (0: any).
@@ -102,6 +111,8 @@ func recursive(t testing.TB, records ...string) *zoneServer {
 
 func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	z.queries.Add(1)
+	n, _ := z.byType.LoadOrStore(req.Question[0].Qtype, new(atomic.Int32))
+	n.(*atomic.Int32).Add(1)
 	m := new(dns.Msg)
 	m.SetReply(req)
 	m.Authoritative, m.RecursionAvailable = z.auth, !z.auth
@@ -512,4 +523,45 @@ func TestDNSWithheld(t *testing.T) {
 	if e.leaks.Load() != 0 {
 		t.Errorf("%d dials left loopback", e.leaks.Load())
 	}
+}
+
+// TestDNSQuestionsBounded: the expert's questions for a name with two
+// servers stay few: the resolver is asked for NS twice (the name, whose
+// negative answer's SOA names the zone, then the zone; the servers' glue
+// comes with that answer), and each server A and AAAA once.
+func TestDNSQuestionsBounded(t *testing.T) {
+	w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+	w.e.httpSite(ok("hi"))
+	w.e.cfg.Ports.HTTPS = closedPort(t)
+	w.e.cfg.Samples = 0
+	if r := w.e.diagnose("http://www.shop.test/"); r.DNS.Authoritative == nil || r.DNS.Authoritative.Disagree {
+		t.Fatalf("authoritative = %+v", r.DNS.Authoritative)
+	}
+	if n := w.rec.asked(dns.TypeNS); n != 2 {
+		t.Errorf("the resolver was asked for NS %d times, want 2", n)
+	}
+	for _, ns := range []*zoneServer{w.ns1, w.ns2} {
+		if n := ns.queries.Load(); n != 2 {
+			t.Errorf("%s was asked %d questions, want 2 (A and AAAA)", ns.addr, n)
+		}
+	}
+}
+
+// BenchmarkAuthoritative measures the authoritative check alone against
+// loopback servers: time and DNS questions per check.
+//
+//	go test ./probes -run XXX -bench Authoritative
+func BenchmarkAuthoritative(b *testing.B) {
+	e := newEnv(b)
+	w := authWorldIn(e, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+	p := e.prober()
+	resolved := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	b.ResetTimer()
+	for b.Loop() {
+		if a := p.authoritative(context.Background(), w.rec.addr, "www.shop.test", resolved); a.Disagree || a.Note != "" {
+			b.Fatalf("authoritative = %+v", a)
+		}
+	}
+	q := w.rec.queries.Load() + w.ns1.queries.Load() + w.ns2.queries.Load()
+	b.ReportMetric(float64(q)/float64(b.N), "questions/op")
 }
