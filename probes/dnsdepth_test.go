@@ -530,11 +530,11 @@ func TestDNSWithheld(t *testing.T) {
 // negative answer's SOA names the zone, then the zone; the servers' glue
 // comes with that answer), and each server A and AAAA once.
 func TestDNSQuestionsBounded(t *testing.T) {
-	w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+	w := newAuthWorld(t, []string{"a.b.www.shop.test. 60 IN A 127.0.0.1"}, []string{"a.b.www.shop.test. 60 IN A 127.0.0.1"})
 	w.e.httpSite(ok("hi"))
 	w.e.cfg.Ports.HTTPS = closedPort(t)
 	w.e.cfg.Samples = 0
-	if r := w.e.diagnose("http://www.shop.test/"); r.DNS.Authoritative == nil || r.DNS.Authoritative.Disagree {
+	if r := w.e.diagnose("http://a.b.www.shop.test/"); r.DNS.Authoritative == nil || r.DNS.Authoritative.Disagree {
 		t.Fatalf("authoritative = %+v", r.DNS.Authoritative)
 	}
 	if n := w.rec.asked(dns.TypeNS); n != 2 {
