@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/netip"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -406,15 +406,27 @@ func TestAuthoritativeDisagrees(t *testing.T) {
 			t.Errorf("authoritative = %+v", a)
 		}
 	})
-	t.Run("failing at the stale address", func(t *testing.T) {
+	t.Run("failing at the stale address, the new one listening", func(t *testing.T) {
 		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
-		w.e.cfg.Ports = Ports{HTTP: closedPort(t), HTTPS: closedPort(t)}
+		w.e.cfg.Ports = Ports{HTTP: newServerOnly(t, "127.0.0.5"), HTTPS: closedPort(t)}
 		r := w.e.diagnose("http://www.shop.test/")
 		if r.Verdict.Code != DNSMismatch || r.Verdict.Layer != LayerDNS {
 			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
 		}
 		if hasFinding(r, TCPRefused) == nil {
 			t.Errorf("findings = %+v, want the refusal at the stale address", r.Findings)
+		}
+		if a := r.DNS.Authoritative; !slices.Equal(a.Reachable, []string{"127.0.0.5"}) {
+			t.Errorf("reachable = %v", a.Reachable)
+		}
+	})
+	t.Run("failing at both addresses", func(t *testing.T) {
+		// Servers that answer by location fail alike: not the record.
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
+		w.e.cfg.Ports = Ports{HTTP: closedPort(t), HTTPS: closedPort(t)}
+		r := w.e.diagnose("http://www.shop.test/")
+		if r.Verdict.Code != TCPRefused || hasFinding(r, DNSMismatch) == nil {
+			t.Fatalf("verdict %s, findings %+v", r.Verdict.Code, r.Findings)
 		}
 	})
 	t.Run("not found at the resolver, found at the servers", func(t *testing.T) {
@@ -435,6 +447,30 @@ func TestAuthoritativeDisagrees(t *testing.T) {
 			t.Fatalf("authoritative = %+v", a)
 		}
 	})
+}
+
+// newServerOnly listens on ip only, at a port 127.0.0.1 does not listen
+// on, and returns the port: the new server of a name whose old address
+// refuses.
+func newServerOnly(t testing.TB, ip string) int {
+	t.Helper()
+	for range 20 {
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := portOf(ln)
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			ln.Close()
+			continue
+		}
+		t.Cleanup(func() { ln.Close() })
+		serveHTTP(t, ln, ok("new"), nil)
+		return port
+	}
+	t.Fatal("no port free on 127.0.0.1 beside one on " + ip)
+	return 0
 }
 
 // TestLameDelegation: a zone whose servers refuse or do not exist cannot

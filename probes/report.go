@@ -259,6 +259,11 @@ type Authoritative struct {
 	Stale    []string `json:"stale,omitempty"`
 	Missing  []string `json:"missing,omitempty"`
 	Withheld int      `json:"withheld,omitempty"`
+	// Reachable are those of Missing that accept connections on the
+	// site's port (at most two are tried, by connecting only): a site
+	// failing at the resolver's addresses and reachable at these is
+	// failing because the resolver's record is stale.
+	Reachable []string `json:"reachable,omitempty"`
 	// Disagree is true when the resolver's addresses and the servers'
 	// differ; Lame when none of the servers answers for the name.
 	Disagree bool `json:"disagree,omitempty"`
@@ -266,8 +271,8 @@ type Authoritative struct {
 	// Note says why the comparison could not be made, when it could not.
 	Note string `json:"note,omitempty"`
 
-	stale, missing []netip.Addr    // unfiltered
-	ede            []ExtendedError // sent by the name's servers
+	stale, missing, reachable []netip.Addr    // unfiltered
+	ede                       []ExtendedError // sent by the name's servers
 }
 
 // AuthServer is one of the name's servers and its answer.

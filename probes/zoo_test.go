@@ -171,8 +171,8 @@ func zoo() []zooCase {
 		{name: "a stale record at the resolver", code: DNSMismatch, layer: LayerDNS,
 			setup: func(e *env) string {
 				authWorldIn(e, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
-				e.cfg.Ports = Ports{HTTP: closedPort(e.t), HTTPS: closedPort(e.t)}
-				return "https://www.shop.test/"
+				e.cfg.Ports = Ports{HTTP: newServerOnly(e.t, "127.0.0.5"), HTTPS: closedPort(e.t)}
+				return "http://www.shop.test/"
 			}},
 		{name: "nothing listening", code: TCPRefused, layer: LayerTCP,
 			setup: func(e *env) string { e.name("shop.test"); return "http://shop.test/" }},
