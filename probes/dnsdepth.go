@@ -619,6 +619,15 @@ func (p *Prober) runAuthoritative(ctx context.Context, d *diagnosis) {
 	}
 	start := time.Now()
 	a := p.authoritative(ctx, r.DNS.server, r.DNS.final, d.resolved)
+	// Do the addresses only the name's servers give take connections?
+	// Connecting is enough to tell a stale record from servers that
+	// answer differently by location or rotation, where both fail alike.
+	for _, x := range a.missing[:min(len(a.missing), 2)] {
+		if p.probeTCP(ctx, x, d.target.Port).Outcome == "connected" {
+			a.reachable = append(a.reachable, x)
+		}
+	}
+	a.Reachable, _ = p.shown(a.reachable)
 	r.DNS.Authoritative = a
 	r.DNS.EDE = dedupEDE(append(r.DNS.EDE, a.ede...))
 	c := authCheck(a)
@@ -743,9 +752,9 @@ func dnsNoAddress(d *DNSResult) Verdict {
 
 // decideDNS refines a verdict reached at the name's addresses with what
 // the name's own servers say. A site failing to connect or to secure its
-// connection at addresses its own servers no longer give is failing
-// because the resolver's record is stale: dns_mismatch is the verdict,
-// the failure a finding. Otherwise a disagreement is a finding only, as
+// connection at addresses its own servers no longer give, while an address
+// they do give takes connections, is failing because the resolver's
+// record is stale: dns_mismatch is the verdict, the failure a finding. Otherwise a disagreement is a finding only, as
 // is a delegation some or all of whose servers do not answer.
 func decideDNS(r *Report, v Verdict, findings []Verdict) (Verdict, []Verdict) {
 	if r.DNS == nil || r.DNS.Authoritative == nil {
@@ -756,8 +765,8 @@ func decideDNS(r *Report, v Verdict, findings []Verdict) (Verdict, []Verdict) {
 	case a.Lame:
 		findings = append(findings, newVerdict(DNSLameDelegation, LayerDNS, fmt.Sprintf(
 			"none of the servers %s is delegated to answers for it (%s): the resolver answered from its cache, which will expire", a.Zone, serversSaid(a))))
-	case a.Disagree && len(a.stale) > 0 && (v.Layer == LayerTCP || v.Layer == LayerTLS) && v.Code != BlockedTarget:
-		m := newVerdict(DNSMismatch, LayerDNS, disagreement(a)+"; at the resolver's addresses: "+v.Summary)
+	case a.Disagree && len(a.stale) > 0 && len(a.reachable) > 0 && (v.Layer == LayerTCP || v.Layer == LayerTLS) && v.Code != BlockedTarget:
+		m := newVerdict(DNSMismatch, LayerDNS, disagreement(a)+"; "+strings.Join(a.Reachable, ", ")+" accepts connections, the resolver's addresses fail: "+v.Summary)
 		findings = append([]Verdict{v}, findings...)
 		v = m
 	case a.Disagree:
