@@ -53,7 +53,7 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 		if v != nil && v.answered() && res.DNSSEC != "bogus" {
 			// The name's own servers say whether the name exists, and
 			// whether its delegation leads anywhere.
-			res.Authoritative = p.authoritative(ctx, v.server, v.final(host), nil)
+			res.Authoritative = p.authoritative(ctx, v.server, v.final(host), nil, res.NotFound)
 			res.EDE = append(res.EDE, res.Authoritative.ede...)
 		}
 		res.DurationMS = ms(time.Since(start))

@@ -299,13 +299,21 @@ type nsTarget struct {
 // authoritative asks name of its own servers, without recursion, through
 // the resolver server for the zone's servers, and compares their answers
 // with resolved (the addresses the lookup gave, nil when it failed).
-func (p *Prober) authoritative(ctx context.Context, server, name string, resolved []netip.Addr) *Authoritative {
+//
+// A name the resolver says does not exist (notFound) whose zone is a
+// top-level domain is not asked about: a mistyped domain would otherwise
+// cost the registry's servers questions for nothing.
+func (p *Prober) authoritative(ctx context.Context, server, name string, resolved []netip.Addr, notFound bool) *Authoritative {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
 	defer cancel()
 	a := &Authoritative{Name: name, Servers: []AuthServer{}}
 	zone, ns, glue := p.findZone(ctx, server, name)
-	if zone == "" {
+	switch {
+	case zone == "":
 		a.Note = "the name's servers could not be found"
+		return a
+	case notFound && dns.CountLabel(zone) <= 1:
+		a.Zone, a.Note = strings.TrimSuffix(zone, "."), "the name's domain is not registered under "+strings.TrimSuffix(zone, ".")+": its servers were not asked"
 		return a
 	}
 	var answers []authAnswer
@@ -618,7 +626,7 @@ func (p *Prober) runAuthoritative(ctx context.Context, d *diagnosis) {
 		return
 	}
 	start := time.Now()
-	a := p.authoritative(ctx, r.DNS.server, r.DNS.final, d.resolved)
+	a := p.authoritative(ctx, r.DNS.server, r.DNS.final, d.resolved, false)
 	// Do the addresses only the name's servers give take connections?
 	// Connecting is enough to tell a stale record from servers that
 	// answer differently by location or rotation, where both fail alike.

@@ -436,6 +436,18 @@ func TestAuthoritativeDisagrees(t *testing.T) {
 			t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
 		}
 	})
+	t.Run("a domain not registered", func(t *testing.T) {
+		// The top-level domain's servers are not asked about a typo.
+		e := newEnv(t)
+		port, pcs := sharedPort(t, "127.0.0.4")
+		tld := serveZone(t, pcs[0], "test", "test. 60 IN SOA a. b. 1 60 60 60 60")
+		rec := recursive(t, "test. 60 IN SOA a. b. 1 60 60 60 60", "test. 60 IN NS tld.test.", "tld.test. 60 IN A 127.0.0.4")
+		e.atResolver(rec, port)
+		r := e.diagnose("http://shpo.test/")
+		if r.Verdict.Code != DNSNXDomain || tld.queries.Load() != 0 {
+			t.Fatalf("verdict %s, the top-level domain's server asked %d questions", r.Verdict.Code, tld.queries.Load())
+		}
+	})
 	t.Run("an alias at the resolver", func(t *testing.T) {
 		// The servers are asked for the end of the chain.
 		w := newAuthWorld(t, []string{"www.other.test. 60 IN CNAME www.shop.test.", "www.shop.test. 60 IN A 127.0.0.1"},
@@ -594,7 +606,7 @@ func BenchmarkAuthoritative(b *testing.B) {
 	resolved := []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 	b.ResetTimer()
 	for b.Loop() {
-		if a := p.authoritative(context.Background(), w.rec.addr, "www.shop.test", resolved); a.Disagree || a.Note != "" {
+		if a := p.authoritative(context.Background(), w.rec.addr, "www.shop.test", resolved, false); a.Disagree || a.Note != "" {
 			b.Fatalf("authoritative = %+v", a)
 		}
 	}
