@@ -448,3 +448,21 @@ func TestEDEInWords(t *testing.T) {
 		t.Errorf("healthy with a DNS finding: %q", w.Explain)
 	}
 }
+
+// TestHandOffSaysWhatTheNameServersSaid: the hand-off of a DNS problem
+// quotes each of the name's servers, asked directly, for the team that
+// runs the domain.
+func TestHandOffSaysWhatTheNameServersSaid(t *testing.T) {
+	r := &probes.Report{URL: "https://shop.example/", Host: "shop.example", StartedAt: now,
+		Verdict: probes.Verdict{Code: probes.DNSLameDelegation, Layer: probes.LayerDNS, Summary: "none answers"},
+		DNS: &probes.DNSResult{Name: "shop.example", Authoritative: &probes.Authoritative{Zone: "shop.example", Lame: true, Servers: []probes.AuthServer{
+			{Name: "ns1.shop.example", Outcome: "refused"}, {Name: "ns2.shop.example", Outcome: "not_authoritative"}}}}}
+	esc, err := Default().StepAt(settings(), Facts{Report: r, URL: r.URL, RequesterIP: "203.0.113.7", Now: now}, "escalate-host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "The name's servers (shop.example), asked directly: ns1.shop.example refused; ns2.shop.example not authoritative"
+	if !strings.Contains(esc.Escalation.Body, want) {
+		t.Errorf("the hand-off lacks %q:\n%s", want, esc.Escalation.Body)
+	}
+}
