@@ -320,7 +320,7 @@ func (p *Prober) authoritative(ctx context.Context, server, name string, resolve
 	for range maxReferrals + 1 {
 		a.Zone = strings.TrimSuffix(zone, ".")
 		targets := p.nsTargets(ctx, server, ns, glue)
-		answers = p.askServers(ctx, targets, name, dns.TypeA)
+		answers = p.askServers(ctx, targets, zone, name, dns.TypeA)
 		// A referral: the zone is delegated further down; ask there.
 		var ref *authAnswer
 		for i := range answers {
@@ -346,7 +346,7 @@ func (p *Prober) authoritative(ctx context.Context, server, name string, resolve
 			again = append(again, an.target)
 		}
 	}
-	for _, an6 := range p.askServers(ctx, again, name, dns.TypeAAAA) {
+	for _, an6 := range p.askServers(ctx, again, zone, name, dns.TypeAAAA) {
 		for i := range answers {
 			if answers[i].target == an6.target && an6.server.Outcome == "answered" {
 				answers[i].addrs = append(answers[i].addrs, an6.addrs...)
@@ -471,8 +471,9 @@ func (p *Prober) nsTargets(ctx context.Context, server string, ns []string, glue
 	return out
 }
 
-// askServers asks each target for name's records of type qtype, at once.
-func (p *Prober) askServers(ctx context.Context, targets []nsTarget, name string, qtype uint16) []authAnswer {
+// askServers asks each target, a server of zone, for name's records of
+// type qtype, at once.
+func (p *Prober) askServers(ctx context.Context, targets []nsTarget, zone, name string, qtype uint16) []authAnswer {
 	out := make([]authAnswer, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
@@ -487,15 +488,16 @@ func (p *Prober) askServers(ctx context.Context, targets []nsTarget, name string
 			continue
 		}
 		out[i].server.Address = addr.String()
-		wg.Go(func() { p.askServer(ctx, &out[i], name, qtype) })
+		wg.Go(func() { p.askServer(ctx, &out[i], zone, name, qtype) })
 	}
 	wg.Wait()
 	return out
 }
 
-// askServer asks one of the name's servers, without recursion, and
-// classes its answer.
-func (p *Prober) askServer(ctx context.Context, an *authAnswer, name string, qtype uint16) {
+// askServer asks one of zone's servers for name, without recursion, and
+// classes its answer. Only a referral down from zone is one: a referral
+// up (to the root, say) is the mark of a server not set up for the zone.
+func (p *Prober) askServer(ctx context.Context, an *authAnswer, zone, name string, qtype uint16) {
 	start := time.Now()
 	s := &an.server
 	m, err := p.exchange(ctx, s.Address, question(name, qtype, false, false, false), true)
@@ -539,16 +541,17 @@ func (p *Prober) askServer(ctx context.Context, an *authAnswer, name string, qty
 		}
 		// A referral to a zone below the one asked, above or at name.
 		var ns []string
-		zone := ""
+		child := ""
 		for _, rr := range m.Ns {
-			if r, ok := rr.(*dns.NS); ok && dns.IsSubDomain(r.Hdr.Name, dns.Fqdn(name)) {
-				zone = strings.ToLower(r.Hdr.Name)
+			if r, ok := rr.(*dns.NS); ok && dns.IsSubDomain(r.Hdr.Name, dns.Fqdn(name)) &&
+				dns.IsSubDomain(zone, r.Hdr.Name) && !strings.EqualFold(r.Hdr.Name, zone) {
+				child = strings.ToLower(r.Hdr.Name)
 				ns = append(ns, r.Ns)
 			}
 		}
 		if len(ns) > 0 {
 			s.Outcome = "referral"
-			an.referral, an.ns, an.glue = zone, ns, glueOf(m)
+			an.referral, an.ns, an.glue = child, ns, glueOf(m)
 			return
 		}
 	}

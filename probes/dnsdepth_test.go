@@ -33,6 +33,7 @@ type zoneServer struct {
 	// SERVFAIL to A and AAAA questions without the CD bit (a validating
 	// resolver facing a zone whose signatures fail).
 	refuse   bool
+	upward   bool // refers every question to the root, as old servers not set up for a zone do
 	servfail map[string]bool
 	bogus    bool
 	// ede is added to every answer.
@@ -117,7 +118,7 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative, m.RecursionAvailable = z.auth, !z.auth
 	z.mu.Lock()
-	refuse, bogus, ede := z.refuse, z.bogus, z.ede
+	refuse, upward, bogus, ede := z.refuse, z.upward, z.bogus, z.ede
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
 	servfail := z.servfail[strings.TrimSuffix(name, ".")]
@@ -131,6 +132,10 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	switch {
 	case refuse:
 		m.Rcode, m.Authoritative = dns.RcodeRefused, false
+	case upward:
+		rr, _ := dns.NewRR(". 60 IN NS a.root.test.")
+		glue, _ := dns.NewRR("a.root.test. 60 IN A 127.0.0.9")
+		m.Authoritative, m.Ns, m.Extra = false, []dns.RR{rr}, []dns.RR{glue}
 	case servfail, bogus && !req.CheckingDisabled && (q.Qtype == dns.TypeA || q.Qtype == dns.TypeAAAA):
 		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
 	default:
@@ -513,6 +518,22 @@ func TestLameDelegation(t *testing.T) {
 		}
 		if !strings.Contains(r.Verdict.Summary, "ns1.shop.test (refused)") {
 			t.Errorf("summary %q", r.Verdict.Summary)
+		}
+	})
+	t.Run("a server that refers up", func(t *testing.T) {
+		e := newEnv(t)
+		port, pcs := sharedPort(t, "127.0.0.2", "127.0.0.9")
+		serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60").upward = true
+		root := serveZone(t, pcs[1], ".", ". 60 IN SOA a. b. 1 60 60 60 60")
+		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.2")
+		rec.servfail["www.shop.test"] = true
+		e.atResolver(rec, port)
+		r := e.diagnose("http://www.shop.test/")
+		if a := r.DNS.Authoritative; r.Verdict.Code != DNSLameDelegation || a.Servers[0].Outcome != "not_authoritative" {
+			t.Fatalf("verdict %s, authoritative %+v", r.Verdict.Code, a)
+		}
+		if n := root.queries.Load(); n != 0 {
+			t.Errorf("the referral up was followed: the root was asked %d questions", n)
 		}
 	})
 	t.Run("servers the parent refers to", func(t *testing.T) {
