@@ -19,17 +19,17 @@ import (
 func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip.Addr) {
 	start := time.Now()
 	res := &DNSResult{Name: host}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
+	lookupCtx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
 	defer cancel()
 
 	// The resolver asked directly is evidence only: it gets a short budget
 	// of its own and is not waited for past it.
-	viewCtx, viewCancel := context.WithTimeout(ctx, p.queryTimeout())
+	viewCtx, viewCancel := context.WithTimeout(lookupCtx, p.queryTimeout())
 	defer viewCancel()
 	views := make(chan *resolverView, 1)
 	go func() { views <- p.askResolver(viewCtx, host) }()
 
-	ips, err := p.resolver().LookupNetIP(ctx, "ip", host)
+	ips, err := p.resolver().LookupNetIP(lookupCtx, "ip", host)
 	res.DurationMS = ms(time.Since(start))
 	var v *resolverView
 	select {
@@ -52,9 +52,10 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 		res.CNAMEs = nil
 		if v != nil && v.answered() && res.DNSSEC != "bogus" {
 			// The name's own servers say whether the name exists, and
-			// whether its delegation leads anywhere.
+			// whether its delegation leads anywhere: a budget of their
+			// own, as a resolver facing a lame zone is slow to give up.
 			res.Authoritative = p.authoritative(ctx, v.server, v.final(host), nil, res.NotFound)
-			res.EDE = append(res.EDE, res.Authoritative.ede...)
+			res.EDE = dedupEDE(append(res.EDE, res.Authoritative.ede...))
 		}
 		res.DurationMS = ms(time.Since(start))
 		return res, nil
