@@ -60,6 +60,12 @@ var verdictWords = map[probes.Code]struct {
 				"do not match, so most visitors cannot reach the site; only whoever manages the domain can fix it.", s.host())})
 	}},
 	probes.DNSLameDelegation: {claim: "The domain was moved to new name servers and stopped working", words: func(s said) Words {
+		if s.r != nil && s.r.DNS != nil && s.r.DNS.Authoritative != nil && !s.r.DNS.Authoritative.Lame && len(s.r.DNS.Addresses) > 0 {
+			// Some of the servers fail, and the name is still found.
+			return Words{Headline: "Some of the site's name servers do not answer",
+				Explain: fmt.Sprintf("Some of the name servers the domain of %s is handed to refuse or do not answer for it, which slows down "+
+					"or breaks finding the site for some visitors; whoever manages the domain should fix them or remove them.", s.host())}
+		}
 		return s.withEDE(Words{Headline: "The site's domain points to name servers that do not answer",
 			Explain: fmt.Sprintf("No browser can look up %s because the name servers the domain is handed to refuse or do not answer for it; "+
 				"only whoever manages the domain can fix this.", s.host())})

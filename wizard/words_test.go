@@ -447,6 +447,14 @@ func TestEDEInWords(t *testing.T) {
 	if w := VisitorWords(r, now); !strings.Contains(w.Explain, "also found that different DNS servers give different addresses") {
 		t.Errorf("healthy with a DNS finding: %q", w.Explain)
 	}
+	// One of two name servers failing, the name still found: not the
+	// words of a domain nobody can look up.
+	r.Findings = []probes.Verdict{{Code: probes.DNSLameDelegation, Layer: probes.LayerDNS, Summary: "x"}}
+	r.DNS = &probes.DNSResult{Name: "shop.example", Addresses: []string{"192.0.2.1"}, Authoritative: &probes.Authoritative{Zone: "shop.example",
+		Servers: []probes.AuthServer{{Name: "ns1.shop.example", Outcome: "answered"}, {Name: "ns2.shop.example", Outcome: "refused"}}}}
+	if w := VisitorWords(r, now); !strings.Contains(w.Explain, "also found that some of the site's name servers do not answer") {
+		t.Errorf("healthy with one server failing: %q", w.Explain)
+	}
 }
 
 // TestHandOffSaysWhatTheNameServersSaid: the hand-off of a DNS problem
