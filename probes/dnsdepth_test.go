@@ -500,7 +500,7 @@ func TestLameDelegation(t *testing.T) {
 		port, pcs := sharedPort(t, "127.0.0.2")
 		ns1 := serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
 		ns1.refuse = true
-		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test.",
+		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test.", "shop.test. 60 IN NS ns3.gone.test.",
 			"ns1.shop.test. 60 IN A 127.0.0.2", "ns2.shop.test. 60 IN A 127.0.0.3")
 		rec.servfail["www.shop.test"] = true
 		e.atResolver(rec, port)
@@ -513,7 +513,7 @@ func TestLameDelegation(t *testing.T) {
 		for _, s := range a.Servers {
 			outcomes[s.Name] = s.Outcome
 		}
-		if !a.Lame || outcomes["ns1.shop.test"] != "refused" || outcomes["ns2.shop.test"] != "unreachable" {
+		if !a.Lame || outcomes["ns1.shop.test"] != "refused" || outcomes["ns2.shop.test"] != "unreachable" || outcomes["ns3.gone.test"] != "unresolved" {
 			t.Errorf("authoritative = %+v", a)
 		}
 		if !strings.Contains(r.Verdict.Summary, "ns1.shop.test (refused)") {
