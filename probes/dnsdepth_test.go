@@ -110,6 +110,13 @@ func recursive(t testing.TB, records ...string) *zoneServer {
 	return serveZone(t, pc, "", records...)
 }
 
+// with changes the server's behaviour while it serves.
+func (z *zoneServer) with(f func()) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	f()
+}
+
 func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	z.queries.Add(1)
 	n, _ := z.byType.LoadOrStore(req.Question[0].Qtype, new(atomic.Int32))
@@ -263,7 +270,7 @@ func TestResolverAddr(t *testing.T) {
 func TestDNSSECFailure(t *testing.T) {
 	e := newEnv(t)
 	rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
-	rec.bogus = true
+	rec.with(func() { rec.bogus = true })
 	e.atResolver(rec, 1)
 	var hits atomic.Int32
 	e.httpSite(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
@@ -290,7 +297,7 @@ func TestDNSSECFailure(t *testing.T) {
 	// The same SERVFAIL with checking disabled is a plain failure.
 	e2 := newEnv(t)
 	rec2 := recursive(t, "shop.test. 60 IN A 127.0.0.1")
-	rec2.servfail["shop.test"] = true
+	rec2.with(func() { rec2.servfail["shop.test"] = true })
 	e2.atResolver(rec2, 1)
 	if r := e2.diagnose("http://shop.test/"); r.Verdict.Code != DNSFailure || r.DNS.DNSSEC == "bogus" {
 		t.Errorf("a resolver failing with and without CD: %s, dnssec %q", r.Verdict.Code, r.DNS.DNSSEC)
@@ -313,11 +320,11 @@ func TestEDEShown(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
 			rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
-			rec.ede = &dns.EDNS0_EDE{InfoCode: tt.code, ExtraText: tt.text}
+			rec.with(func() { rec.ede = &dns.EDNS0_EDE{InfoCode: tt.code, ExtraText: tt.text} })
 			if tt.bogus {
-				rec.bogus = true
+				rec.with(func() { rec.bogus = true })
 			} else {
-				rec.servfail["shop.test"] = true
+				rec.with(func() { rec.servfail["shop.test"] = true })
 			}
 			e.atResolver(rec, 1)
 			r := e.diagnose("http://shop.test/")
@@ -499,10 +506,10 @@ func TestLameDelegation(t *testing.T) {
 		e := newEnv(t)
 		port, pcs := sharedPort(t, "127.0.0.2")
 		ns1 := serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
-		ns1.refuse = true
+		ns1.with(func() { ns1.refuse = true })
 		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "shop.test. 60 IN NS ns2.shop.test.", "shop.test. 60 IN NS ns3.gone.test.",
 			"ns1.shop.test. 60 IN A 127.0.0.2", "ns2.shop.test. 60 IN A 127.0.0.3")
-		rec.servfail["www.shop.test"] = true
+		rec.with(func() { rec.servfail["www.shop.test"] = true })
 		e.atResolver(rec, port)
 		r := e.diagnose("http://www.shop.test/")
 		if r.Verdict.Code != DNSLameDelegation || r.Verdict.Layer != LayerDNS {
@@ -523,10 +530,11 @@ func TestLameDelegation(t *testing.T) {
 	t.Run("a server that refers up", func(t *testing.T) {
 		e := newEnv(t)
 		port, pcs := sharedPort(t, "127.0.0.2", "127.0.0.9")
-		serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60").upward = true
+		z := serveZone(t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
+		z.with(func() { z.upward = true })
 		root := serveZone(t, pcs[1], ".", ". 60 IN SOA a. b. 1 60 60 60 60")
 		rec := recursive(t, "shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.2")
-		rec.servfail["www.shop.test"] = true
+		rec.with(func() { rec.servfail["www.shop.test"] = true })
 		e.atResolver(rec, port)
 		r := e.diagnose("http://www.shop.test/")
 		if a := r.DNS.Authoritative; r.Verdict.Code != DNSLameDelegation || a.Servers[0].Outcome != "not_authoritative" {
@@ -542,7 +550,7 @@ func TestLameDelegation(t *testing.T) {
 		serveZone(t, pcs[0], "test", "test. 60 IN SOA a. b. 1 60 60 60 60",
 			"shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.3")
 		rec := recursive(t, "test. 60 IN NS tld.test.", "tld.test. 60 IN A 127.0.0.4")
-		rec.servfail["www.shop.test"], rec.servfail["shop.test"] = true, true
+		rec.with(func() { rec.servfail["www.shop.test"], rec.servfail["shop.test"] = true, true })
 		e.atResolver(rec, port)
 		r := e.diagnose("http://www.shop.test/")
 		if r.Verdict.Code != DNSLameDelegation {
@@ -554,7 +562,7 @@ func TestLameDelegation(t *testing.T) {
 	})
 	t.Run("one of two servers refuses", func(t *testing.T) {
 		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
-		w.ns2.refuse = true
+		w.ns2.with(func() { w.ns2.refuse = true })
 		w.e.httpSite(ok("hi"))
 		w.e.cfg.Ports.HTTPS = closedPort(t)
 		r := w.e.diagnose("http://www.shop.test/")

@@ -155,16 +155,17 @@ func zoo() []zooCase {
 		{name: "dnssec signatures fail", code: DNSSECFailure, layer: LayerDNS,
 			setup: func(e *env) string {
 				rec := recursive(e.t, "shop.test. 60 IN A 127.0.0.1")
-				rec.bogus = true
+				rec.with(func() { rec.bogus = true })
 				e.atResolver(rec, 1)
 				return "https://shop.test/"
 			}},
 		{name: "the zone's servers refuse", code: DNSLameDelegation, layer: LayerDNS,
 			setup: func(e *env) string {
 				port, pcs := sharedPort(e.t, "127.0.0.2")
-				serveZone(e.t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60").refuse = true
+				z := serveZone(e.t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
+				z.with(func() { z.refuse = true })
 				rec := recursive(e.t, "shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.2")
-				rec.servfail["www.shop.test"] = true
+				rec.with(func() { rec.servfail["www.shop.test"] = true })
 				e.atResolver(rec, port)
 				return "https://www.shop.test/"
 			}},
