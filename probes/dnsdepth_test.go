@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -641,4 +642,28 @@ func BenchmarkAuthoritative(b *testing.B) {
 	}
 	q := w.rec.queries.Load() + w.ns1.queries.Load() + w.ns2.queries.Load()
 	b.ReportMetric(float64(q)/float64(b.N), "questions/op")
+}
+
+// BenchmarkDiagnoseByName measures a whole diagnosis of a name resolved
+// at a resolver on loopback, whose zone has two servers, with the DNS
+// questions each kind of server got per diagnosis (the resolver's include
+// the lookups every connection makes).
+//
+//	go test ./probes -run XXX -bench DiagnoseByName -benchtime 20x
+func BenchmarkDiagnoseByName(b *testing.B) {
+	e := newEnv(b)
+	w := authWorldIn(e, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.1"})
+	e.httpSite(ok("hi"))
+	e.cfg.Ports.HTTPS = closedPort(b)
+	e.cfg.Samples, e.cfg.SampleSpacing = 5, time.Millisecond
+	p := e.prober()
+	b.ResetTimer()
+	for b.Loop() {
+		if r := p.Diagnose(context.Background(), "http://www.shop.test/"); r.Verdict.Code != Healthy || r.DNS.Authoritative == nil {
+			b.Fatalf("verdict %s", r.Verdict.Code)
+		}
+	}
+	b.ReportMetric(float64(w.rec.queries.Load())/float64(b.N), "resolver-questions/op")
+	b.ReportMetric(float64(w.rec.asked(dns.TypeNS))/float64(b.N), "resolver-NS/op")
+	b.ReportMetric(float64(w.ns1.queries.Load()+w.ns2.queries.Load())/float64(b.N), "authoritative-questions/op")
 }
