@@ -341,8 +341,12 @@ func (p *Prober) authoritative(ctx context.Context, server, name string, resolve
 	}
 	// The servers that answered A are asked AAAA too.
 	var again []nsTarget
+	var firstA []netip.Addr // the first such server's A records
 	for _, an := range answers {
 		if an.server.Outcome == "answered" && an.server.Alias == "" {
+			if again == nil {
+				firstA = an.addrs
+			}
 			again = append(again, an.target)
 		}
 	}
@@ -350,12 +354,27 @@ func (p *Prober) authoritative(ctx context.Context, server, name string, resolve
 		for i := range answers {
 			if answers[i].target == an6.target && an6.server.Outcome == "answered" {
 				answers[i].addrs = append(answers[i].addrs, an6.addrs...)
+				answers[i].server.Addresses, _ = p.shown(answers[i].addrs)
 				answers[i].ede = append(answers[i].ede, an6.ede...)
 			}
 		}
 	}
 	p.compare(a, answers, resolved)
+	if len(a.stale) > 0 && len(again) > 0 {
+		// Servers that hand out a different address each time (a
+		// rotation over a pool, as large sites' do) differ from any
+		// resolver without anything being wrong: ask one again.
+		if re := p.askServers(ctx, again[:1], zone, name, dns.TypeA); re[0].server.Outcome == "answered" && !sameAddrs(re[0].addrs, firstA) {
+			a.Disagree, a.Stale, a.Missing, a.Withheld, a.stale, a.missing = false, nil, nil, 0, nil, nil
+			a.Note = "the name's servers give a different answer each time (a rotation): nothing compared"
+		}
+	}
 	return a
+}
+
+// sameAddrs reports whether a and b hold the same addresses.
+func sameAddrs(a, b []netip.Addr) bool {
+	return len(a) == len(b) && !slices.ContainsFunc(a, func(x netip.Addr) bool { return !slices.Contains(b, x) })
 }
 
 // authAnswer is one server's answer, with what the comparison needs.

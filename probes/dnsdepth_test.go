@@ -35,6 +35,10 @@ type zoneServer struct {
 	// resolver facing a zone whose signatures fail).
 	refuse   bool
 	upward   bool // refers every question to the root, as old servers not set up for a zone do
+	// rotate answers an A question with one of the name's A records,
+	// the next each time, as servers rotating over a pool do.
+	rotate bool
+	turn   int
 	servfail map[string]bool
 	bogus    bool
 	// ede is added to every answer.
@@ -126,7 +130,11 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative, m.RecursionAvailable = z.auth, !z.auth
 	z.mu.Lock()
-	refuse, upward, bogus, ede := z.refuse, z.upward, z.bogus, z.ede
+	refuse, upward, bogus, ede, rotate := z.refuse, z.upward, z.bogus, z.ede, z.rotate
+	turn := z.turn
+	if rotate && req.Question[0].Qtype == dns.TypeA {
+		z.turn++
+	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
 	servfail := z.servfail[strings.TrimSuffix(name, ".")]
@@ -148,6 +156,9 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		m.Rcode, m.Authoritative = dns.RcodeServerFailure, false
 	default:
 		z.answer(m, name, q.Qtype)
+		if rotate && len(m.Answer) > 1 {
+			m.Answer = []dns.RR{m.Answer[turn%len(m.Answer)]}
+		}
 	}
 	w.WriteMsg(m)
 }
@@ -417,6 +428,30 @@ func TestAuthoritativeDisagrees(t *testing.T) {
 		a := r.DNS.Authoritative
 		if !a.Disagree || !slices.Equal(a.Stale, []string{"127.0.0.1"}) || !slices.Equal(a.Missing, []string{"127.0.0.5"}) {
 			t.Errorf("authoritative = %+v", a)
+		}
+	})
+	t.Run("servers rotating over a pool", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"},
+			[]string{"www.shop.test. 60 IN A 127.0.0.5", "www.shop.test. 60 IN A 127.0.0.6"})
+		w.ns1.with(func() { w.ns1.rotate = true })
+		w.ns2.with(func() { w.ns2.rotate = true })
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.shop.test/")
+		if a := r.DNS.Authoritative; r.Verdict.Code != Healthy || hasFinding(r, DNSMismatch) != nil || a.Disagree || !strings.Contains(a.Note, "rotation") {
+			t.Fatalf("verdict %s, findings %+v, authoritative %+v", r.Verdict.Code, r.Findings, a)
+		}
+	})
+	t.Run("both families", func(t *testing.T) {
+		w := newAuthWorld(t, []string{"www.shop.test. 60 IN A 127.0.0.1"},
+			[]string{"www.shop.test. 60 IN A 127.0.0.1", "www.shop.test. 60 IN AAAA ::1"})
+		w.e.cfg.AllowNets = append(w.e.cfg.AllowNets, mustPrefix("::1/128"))
+		w.e.httpSite(ok("hi"))
+		w.e.cfg.Ports.HTTPS = closedPort(t)
+		r := w.e.diagnose("http://www.shop.test/")
+		a := r.DNS.Authoritative
+		if !slices.Equal(a.Missing, []string{"::1"}) || !slices.Equal(a.Servers[0].Addresses, []string{"127.0.0.1", "::1"}) {
+			t.Fatalf("authoritative = %+v", a)
 		}
 	})
 	t.Run("failing at the stale address, the new one listening", func(t *testing.T) {
