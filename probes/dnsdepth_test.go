@@ -39,6 +39,9 @@ type zoneServer struct {
 	// the next each time, as servers rotating over a pool do.
 	rotate bool
 	turn   int
+	// truncate answers over UDP with the TC bit and no records, so that
+	// clients ask again over TCP (a large answer).
+	truncate bool
 	servfail map[string]bool
 	bogus    bool
 	// ede is added to every answer.
@@ -122,6 +125,17 @@ func (z *zoneServer) with(f func()) {
 	f()
 }
 
+// overTCP serves z over TCP too, on the same address.
+func (z *zoneServer) overTCP(t testing.TB) {
+	ln, err := net.Listen("tcp", z.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{Listener: ln, Handler: z}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+}
+
 func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	z.queries.Add(1)
 	n, _ := z.byType.LoadOrStore(req.Question[0].Qtype, new(atomic.Int32))
@@ -130,7 +144,7 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	m.Authoritative, m.RecursionAvailable = z.auth, !z.auth
 	z.mu.Lock()
-	refuse, upward, bogus, ede, rotate := z.refuse, z.upward, z.bogus, z.ede, z.rotate
+	refuse, upward, bogus, ede, rotate, truncate := z.refuse, z.upward, z.bogus, z.ede, z.rotate, z.truncate
 	turn := z.turn
 	if rotate && req.Question[0].Qtype == dns.TypeA {
 		z.turn++
@@ -146,6 +160,8 @@ func (z *zoneServer) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 	}
 	switch {
+	case truncate && w.LocalAddr().Network() == "udp":
+		m.Truncated = true
 	case refuse:
 		m.Rcode, m.Authoritative = dns.RcodeRefused, false
 	case upward:
@@ -274,6 +290,25 @@ func TestResolverAddr(t *testing.T) {
 	}
 	if r.DNS.DNSSEC != "unvalidated" {
 		t.Errorf("dnssec = %q, want unvalidated", r.DNS.DNSSEC)
+	}
+}
+
+// TestTruncatedAnswers: a resolver whose answers do not fit in UDP is
+// asked again over TCP, by the lookup and by the questions asked directly.
+func TestTruncatedAnswers(t *testing.T) {
+	e := newEnv(t)
+	rec := recursive(t, "shop.test. 60 IN A 127.0.0.1")
+	rec.overTCP(t)
+	rec.with(func() { rec.truncate = true })
+	e.atResolver(rec, 1)
+	e.httpSite(ok("hi"))
+	e.cfg.Ports.HTTPS = closedPort(t)
+	r := e.diagnose("http://shop.test/")
+	if r.Verdict.Code != Healthy {
+		t.Fatalf("verdict %s: %s", r.Verdict.Code, r.Verdict.Summary)
+	}
+	if a := r.DNS.Resolver.Answers[0]; !slices.Equal(a.Addresses, []string{"127.0.0.1"}) {
+		t.Errorf("A answer = %+v", a)
 	}
 }
 
