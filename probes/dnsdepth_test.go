@@ -33,8 +33,8 @@ type zoneServer struct {
 	// zone); servfail answers SERVFAIL for these names; bogus answers
 	// SERVFAIL to A and AAAA questions without the CD bit (a validating
 	// resolver facing a zone whose signatures fail).
-	refuse   bool
-	upward   bool // refers every question to the root, as old servers not set up for a zone do
+	refuse bool
+	upward bool // refers every question to the root, as old servers not set up for a zone do
 	// rotate answers an A question with one of the name's A records,
 	// the next each time, as servers rotating over a pool do.
 	rotate bool
