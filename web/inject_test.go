@@ -385,4 +385,7 @@ func TestDNSTextNeverBecomesMarkup(t *testing.T) {
 	if strings.Contains(page, "alert('ede')") {
 		t.Error("the visitor's page quotes the resolver's own words")
 	}
+	if !strings.Contains(html.UnescapeString(page), "said that it does not answer gatecheck's server") {
+		t.Errorf("the visitor's page does not say what the resolver's error means: %s", excerpt(page, "<main"))
+	}
 }
