@@ -306,3 +306,32 @@ func TestClusterHandsBackOnShutdown(t *testing.T) {
 		t.Errorf("%d probes stored for the two cases, want 1", n)
 	}
 }
+
+// TestClusterHostCap: the politeness cap holds across instances: with one
+// probe of a host a minute, a second target of the host reported on
+// another instance waits (and says why) until the minute has passed.
+func TestClusterHostCap(t *testing.T) {
+	site := newGatedSite(t, "127.0.0.1")
+	clock := &testClock{}
+	apps := newCluster(t, 2, trustForwarded, func(c *Config) { c.HostProbesPerMinute, c.Now = 1, clock.now })
+	first := apps[0].report(site.URL+"/a", "198.51.100.1")
+	apps[0].waitProbed(first)
+	asked := site.requests.Load()
+	second := apps[1].report(site.URL+"/b", "198.51.100.2")
+	c, err := apps[1].db.Case(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the second target waiting for the host's cap", func() bool {
+		_, _, text, _ := apps[1].srv.runner.Progress(c.ID)
+		return strings.Contains(text, "at most once a minute")
+	})
+	if n := site.requests.Load(); n != asked {
+		t.Fatalf("the host was asked %d more times within its minute", n-asked)
+	}
+	clock.advance(61 * time.Second)
+	apps[1].waitProbed(second)
+	if site.requests.Load() == asked {
+		t.Error("the second target was never probed")
+	}
+}

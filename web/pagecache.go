@@ -187,6 +187,11 @@ func (s cachingStore) SetVisitorEmail(ctx context.Context, caseID int64, addr st
 	return s.CaseStore.SetVisitorEmail(ctx, caseID, addr)
 }
 
+func (s cachingStore) SetCaseOrigin(ctx context.Context, caseID int64, origin string) error {
+	defer s.pages.written(caseID)
+	return s.CaseStore.SetCaseOrigin(ctx, caseID, origin)
+}
+
 func (s cachingStore) QueueProbe(ctx context.Context, caseID int64, actor string) (*wizard.ProbeRun, error) {
 	defer s.pages.written(caseID)
 	run, err := s.CaseStore.QueueProbe(ctx, caseID, actor)

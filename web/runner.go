@@ -42,19 +42,23 @@ type Runner struct {
 	hostCap  int           // probe jobs a host gets a minute; 0: no cap
 	metrics  *metrics      // nil: not counted
 
-	mu         sync.Mutex
-	cond       *sync.Cond
-	queue      []*job
-	reserved   int // places promised by Reserve and not yet taken by Enqueue
-	running    int
-	byTarget   map[string]*job // jobs queued or running, by target key
-	byCase     map[int64]*job
-	recent     map[string]finished // the last finished probe of each target
-	hostStarts map[string][]time.Time
-	wake       *time.Timer     // wakes the workers when a capped host frees up
-	took       []time.Duration // how long the last probes took, newest last
-	closed     bool
-	shared     *sharing // nil: this process probes alone (sharedjobs.go)
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*job
+	reserved int // places promised by Reserve and not yet taken by Enqueue
+	// reservedFor counts the places held per target when jobs are shared:
+	// reports of a target arriving together need one place between them
+	// (they join one job), not one each while the store decides.
+	reservedFor map[string]int
+	running     int
+	byTarget    map[string]*job // jobs queued or running, by target key
+	byCase      map[int64]*job
+	recent      map[string]finished // the last finished probe of each target
+	hostStarts  map[string][]time.Time
+	wake        *time.Timer     // wakes the workers when a capped host frees up
+	took        []time.Duration // how long the last probes took, newest last
+	closed      bool
+	shared      *sharing // nil: this process probes alone (sharedjobs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -95,6 +99,9 @@ type job struct {
 	remote bool
 	text   string
 	told   string
+	// notBefore is when the host's cap across the instances lets the job
+	// start (shared jobs only).
+	notBefore time.Time
 }
 
 type jobRun struct{ runID, caseID int64 }
@@ -131,7 +138,7 @@ const codeQueueFull = "queue_full"
 func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, cfg RunnerConfig) *Runner {
 	r := &Runner{prober: p, store: store, log: log, now: cfg.Now,
 		workers: max(cfg.Workers, 1), maxQueue: max(cfg.Queue, 0), reuse: max(cfg.Reuse, 0), hostCap: max(cfg.HostCap, 0),
-		byTarget: map[string]*job{}, byCase: map[int64]*job{}, recent: map[string]finished{}, hostStarts: map[string][]time.Time{}}
+		byTarget: map[string]*job{}, byCase: map[int64]*job{}, reservedFor: map[string]int{}, recent: map[string]finished{}, hostStarts: map[string][]time.Time{}}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -200,21 +207,38 @@ func (r *Runner) Reserve(t probeTarget, maxAge time.Duration) (held bool, err er
 	if _, ok := r.reusableLocked(t, maxAge); ok {
 		return false, nil
 	}
+	if r.shared != nil && r.reservedFor[t.key()] > 0 {
+		return false, nil
+	}
 	if len(r.queue)+r.reserved >= r.maxQueue {
 		return false, errQueueFull
 	}
 	r.reserved++
+	if r.shared != nil {
+		r.reservedFor[t.key()]++
+	}
 	return true, nil
 }
 
-// Release gives back a place Reserve held, when the run will not come.
-func (r *Runner) Release(held bool) {
+// Release gives back a place Reserve held for a run of t, when the run
+// will not come.
+func (r *Runner) Release(t probeTarget, held bool) {
 	if !held {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unreserveLocked(t)
+}
+
+// unreserveLocked gives back a place held for a run of t.
+func (r *Runner) unreserveLocked(t probeTarget) {
 	r.reserved = max(r.reserved-1, 0)
+	if n := r.reservedFor[t.key()]; n > 1 {
+		r.reservedFor[t.key()] = n - 1
+	} else {
+		delete(r.reservedFor, t.key())
+	}
 }
 
 // Enqueue gives a stored run of case caseID its diagnosis of t: it joins
@@ -308,6 +332,10 @@ func (r *Runner) work() {
 			r.mu.Unlock()
 			return
 		}
+		if r.shared != nil && r.hostCap > 0 && !r.hostStartTaken(j) {
+			r.mu.Unlock()
+			continue
+		}
 		j.running = true
 		r.running++
 		r.announceQueueLocked()
@@ -323,7 +351,7 @@ func (r *Runner) work() {
 func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 	now := r.now()
 	for i, q := range r.queue {
-		w := r.hostWaitLocked(q.host, now)
+		w := max(r.hostWaitLocked(q.host, now), q.notBefore.Sub(now))
 		if w > 0 {
 			if wait == 0 || w < wait {
 				wait = w
@@ -331,7 +359,7 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 			continue
 		}
 		r.queue = append(r.queue[:i], r.queue[i+1:]...)
-		if r.hostCap > 0 {
+		if r.hostCap > 0 && r.shared == nil {
 			r.hostStarts[q.host] = append(r.hostStarts[q.host], now)
 		}
 		return q, 0
@@ -342,7 +370,9 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 // hostWaitLocked is how long until host may be probed again: 0 while it
 // has had fewer than hostCap probes in the last minute.
 func (r *Runner) hostWaitLocked(host string, now time.Time) time.Duration {
-	if r.hostCap <= 0 {
+	if r.hostCap <= 0 || r.shared != nil {
+		// Shared jobs count their hosts' starts in the store
+		// (hostStartTaken), and wait until notBefore.
 		return 0
 	}
 	starts := r.hostStarts[host]
@@ -416,7 +446,9 @@ func (r *Runner) run(j *job) {
 	runs := j.runs
 	r.mu.Unlock()
 	leader := runs[0].runID
-	err := r.store.FinishProbe(context.Background(), leader, rep, runIDs(runs[1:])...)
+	// The report exists only here until it is stored: a store busy with
+	// a flood (conflicts past its own retries) is asked again, a few times.
+	err := storeAgain(func() error { return r.store.FinishProbe(context.Background(), leader, rep, runIDs(runs[1:])...) })
 	if err != nil {
 		r.log.Error("storing probe report", "run", leader, "err", err)
 	}
@@ -456,6 +488,17 @@ func (r *Runner) run(j *job) {
 			delete(r.byCase, jr.caseID)
 		}
 	}
+}
+
+// storeAgain runs a store write, again after 0.1, 0.2, 0.4, 0.8 and 1.6 s
+// while it fails.
+func storeAgain(write func() error) error {
+	err := write()
+	for pause := 100 * time.Millisecond; err != nil && pause <= 1600*time.Millisecond; pause *= 2 {
+		time.Sleep(pause)
+		err = write()
+	}
+	return err
 }
 
 func runIDs(runs []jobRun) []int64 {
@@ -503,7 +546,7 @@ func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 		return j.text
 	}
 	if pos > 0 {
-		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
+		if wait := max(r.hostWaitLocked(j.host, now), j.notBefore.Sub(now)); wait > 0 {
 			times := fmt.Sprintf("%d times", r.hostCap)
 			if r.hostCap == 1 {
 				times = "once"

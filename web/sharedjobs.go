@@ -180,7 +180,7 @@ func (r *Runner) kickSweep() {
 func (r *Runner) enqueueShared(ctx context.Context, t probeTarget, runID, caseID int64, held bool, maxAge time.Duration) error {
 	r.mu.Lock()
 	if held {
-		r.reserved = max(r.reserved-1, 0)
+		r.unreserveLocked(t)
 	}
 	closed := r.closed
 	r.mu.Unlock()
@@ -224,6 +224,15 @@ func (r *Runner) enqueueShared(ctx context.Context, t probeTarget, runID, caseID
 	}
 	r.byCase[caseID] = j
 	r.metrics.sharedRuns("joined", 1)
+	if j.remote && len(j.runs) == 1 {
+		// The job may have finished between the claim and now, its
+		// signal heard before this instance followed it: look once.
+		go func() {
+			if done, err := r.shared.jobs.ProbeRunDone(context.WithoutCancel(ctx), c.Leader); err == nil && done {
+				r.finishRemote(c.Leader)
+			}
+		}()
+	}
 	return nil
 }
 
@@ -355,4 +364,31 @@ func (r *Runner) handBack() {
 	if err := r.shared.jobs.HandBackProbeJobs(ctx, r.shared.owner); err != nil {
 		r.log.Error("handing probe jobs back", "err", err)
 	}
+}
+
+// hostStartTaken counts the start of job j, just taken from the queue,
+// against its host's cap across the instances. When the host has had its
+// probes this minute, the job goes back to the queue's head until the cap
+// lets it start, and the answer is false. Called with r.mu held; it is
+// released while the store answers. A store that cannot answer lets the
+// probe start: the cap is politeness, not safety.
+func (r *Runner) hostStartTaken(j *job) bool {
+	r.mu.Unlock()
+	now := r.now()
+	wait, err := r.shared.jobs.TakeHostStart(r.ctx, j.host, r.hostCap, now)
+	r.mu.Lock()
+	if err != nil {
+		if r.ctx.Err() == nil {
+			r.log.Warn("counting a probe against its host's cap; probing anyway", "host", j.host, "err", err)
+		}
+		return true
+	}
+	if wait <= 0 || r.closed {
+		return wait <= 0
+	}
+	j.notBefore = now.Add(wait)
+	r.queue = append([]*job{j}, r.queue...)
+	r.wakeInLocked(wait)
+	r.announceQueueLocked()
+	return false
 }

@@ -51,6 +51,10 @@ type CaseStore interface {
 	// SetVisitorEmail keeps addr (checked by the caller; empty: none) as
 	// the address the visitor wants the helpdesk's replies at.
 	SetVisitorEmail(ctx context.Context, caseID int64, addr string) error
+	// SetCaseOrigin keeps origin (checked by the caller with
+	// probes.ParseOrigin; empty: none) as the address staff asked the
+	// case's host to be reached at directly. ENOTFOUND: no such case.
+	SetCaseOrigin(ctx context.Context, caseID int64, origin string) error
 	// Vantages returns a case's views besides the server's, oldest first.
 	Vantages(ctx context.Context, caseID int64) ([]Vantage, error)
 
@@ -133,6 +137,10 @@ type ProbeJobStore interface {
 	HandBackProbeJobs(ctx context.Context, owner string) error
 	// ProbeRunDone says whether a run is done.
 	ProbeRunDone(ctx context.Context, runID int64) (bool, error)
+	// TakeHostStart counts a probe of host starting at now against the
+	// cap of perMinute a minute across the instances: 0 when it may
+	// start (and is counted), else how long until it may.
+	TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error)
 }
 
 // How a run gets its diagnosis (ProbeJobStore.ClaimProbeJob).

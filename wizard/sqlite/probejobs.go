@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gatecheck/gatecheck/wizard"
@@ -25,6 +26,14 @@ const probeTopic = "probe"
 // ClaimProbeJob decides how a run gets its diagnosis of target; see
 // wizard.ProbeJobStore.
 func (db *DB) ClaimProbeJob(ctx context.Context, target, host string, runID, caseID int64, owner string, now time.Time, lease, reuse time.Duration) (*wizard.ProbeJobClaim, error) {
+	// Most claims in a flood join a job under way: they do so without
+	// the row's lock, so that the owner finishing the job is not queued
+	// behind them. One that joins as the job is being finished is left
+	// out of its report; the instance that follows the job shares the
+	// report with it once it sees the job done (web/sharedjobs.go).
+	if c, err := db.joinProbeJob(ctx, target, host, runID, now); err != nil || c != nil {
+		return c, err
+	}
 	var claim *wizard.ProbeJobClaim
 	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
 		claim = &wizard.ProbeJobClaim{Target: target, Host: host, Owner: owner}
@@ -84,6 +93,31 @@ func (db *DB) ClaimProbeJob(ctx context.Context, target, host string, runID, cas
 		return nil, err
 	}
 	return claim, nil
+}
+
+// joinProbeJob joins run runID to target's job when one is under way with
+// a live lease, another run leading it; nil when the claim needs the
+// row's lock (no job, one done, one whose lease ran out, or the run's own).
+func (db *DB) joinProbeJob(ctx context.Context, target, host string, runID int64, now time.Time) (*wizard.ProbeJobClaim, error) {
+	var claim *wizard.ProbeJobClaim
+	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		claim = nil
+		var leader int64
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT leader_run, owner FROM probe_jobs WHERE target = ? AND state = 'queued' AND lease_until > ?`,
+			target, nanos(now)).Scan(&leader, &owner)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && leader == runID {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET joined_to = ? WHERE id = ?`, leader, runID); err != nil {
+			return err
+		}
+		claim = &wizard.ProbeJobClaim{Kind: wizard.JobJoin, Target: target, Host: host, Leader: leader, Owner: owner}
+		return nil
+	})
+	return claim, err
 }
 
 // jobRuns are the runs a job holds that are not done: its leader first,
@@ -205,4 +239,49 @@ func finishJob(ctx context.Context, tx *txn, leader int64, fin func(runID int64)
 		return tx.notify(ctx, probeTopic, strconv.FormatInt(leader, 10)+" done")
 	}
 	return nil
+}
+
+// TakeHostStart counts a probe of host starting at now against the cap of
+// perMinute probes a host gets a minute, across the instances: it returns
+// 0 when the probe may start (and counts it), or how long until it may.
+func (db *DB) TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error) {
+	var wait time.Duration
+	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		wait = 0
+		if _, err := tx.ExecContext(ctx, `INSERT INTO host_starts (host) VALUES (?) ON CONFLICT (host) DO NOTHING`, host); err != nil {
+			return err
+		}
+		var list string
+		if err := tx.QueryRowContext(ctx, `SELECT starts FROM host_starts WHERE host = ?`+db.d.forUpdate, host).Scan(&list); err != nil {
+			return err
+		}
+		var starts []int64
+		for _, f := range strings.Split(list, ",") {
+			if at, err := strconv.ParseInt(f, 10, 64); err == nil && now.Sub(fromNanos(at)) < time.Minute {
+				starts = append(starts, at)
+			}
+		}
+		if len(starts) >= perMinute {
+			wait = fromNanos(starts[len(starts)-perMinute]).Add(time.Minute).Sub(now)
+			return nil
+		}
+		starts = append(starts, nanos(now))
+		fields := make([]string, len(starts))
+		for i, at := range starts {
+			fields[i] = strconv.FormatInt(at, 10)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE host_starts SET starts = ? WHERE host = ?`, strings.Join(fields, ","), host)
+		return err
+	})
+	return wait, err
+}
+
+// lock holds a lock named key until the transaction ends, on PostgreSQL
+// (an advisory lock); SQLite's one writer needs none.
+func (t *txn) lock(ctx context.Context, key string) error {
+	if t.d.name != "postgres" {
+		return nil
+	}
+	_, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, key)
+	return err
 }

@@ -108,3 +108,40 @@ func testProbeJobs(t *testing.T) {
 		t.Errorf("handed back: %+v %v", taken, err)
 	}
 }
+
+// TestTakeHostStart: a host gets its cap of probe starts a minute, counted
+// across the instances on one database; the next waits until the oldest
+// of them is a minute old.
+func TestTakeHostStart(t *testing.T) { onEngines(t, testTakeHostStart) }
+
+func testTakeHostStart(t *testing.T) {
+	ctx := context.Background()
+	dbs := MustOpenShared(t, 2)
+	now := time.Now().UTC()
+	take := func(db *DB, host string, at time.Time) time.Duration {
+		t.Helper()
+		w, err := db.TakeHostStart(ctx, host, 2, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := take(dbs[0], "shop.example", now); w != 0 {
+		t.Errorf("the first start waits %v", w)
+	}
+	if w := take(dbs[1], "shop.example", now.Add(10*time.Second)); w != 0 {
+		t.Errorf("the second start, on another instance, waits %v", w)
+	}
+	if w := take(dbs[0], "shop.example", now.Add(20*time.Second)); w != 40*time.Second {
+		t.Errorf("the third start within the minute waits %v, want 40s", w)
+	}
+	if w := take(dbs[1], "other.example", now.Add(20*time.Second)); w != 0 {
+		t.Errorf("another host waits %v", w)
+	}
+	if w := take(dbs[1], "shop.example", now.Add(60*time.Second)); w != 0 {
+		t.Errorf("a minute after the first start, the next waits %v", w)
+	}
+	if w := take(dbs[0], "shop.example", now.Add(61*time.Second)); w != 9*time.Second {
+		t.Errorf("then the cap is full again until the second's minute: %v, want 9s", w)
+	}
+}

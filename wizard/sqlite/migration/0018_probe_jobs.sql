@@ -16,3 +16,10 @@ CREATE TABLE probe_jobs (
 CREATE INDEX probe_jobs_live ON probe_jobs (lease_until) WHERE state = 'queued';
 ALTER TABLE probe_runs ADD COLUMN joined_to INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX probe_runs_joined ON probe_runs (joined_to) WHERE joined_to <> 0;
+-- The politeness cap across instances: when each host's last probes
+-- started (a list of times, newest last, at most the cap's length).
+CREATE TABLE host_starts (
+	host   TEXT NOT NULL PRIMARY KEY,
+	starts TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX probe_jobs_by_leader ON probe_jobs (leader_run);
