@@ -374,6 +374,15 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 		if actor == "" {
 			actor = "gatecheck"
 		}
+		if actor == watchActor {
+			// The watch's checks are folded together below.
+			at := run.QueuedAt
+			if run.State == wizard.ProbeDone {
+				at = run.FinishedAt
+			}
+			out = append(out, templates.TimelineEntry{At: at, Kind: "watch", Actor: actor, Text: watchRunCode(run)})
+			continue
+		}
 		out = append(out, templates.TimelineEntry{At: run.QueuedAt, Kind: "probe", Actor: actor, Text: "Probes queued"})
 		if run.State == wizard.ProbeDone && run.Report != nil {
 			out = append(out, templates.TimelineEntry{At: run.FinishedAt, Kind: "probe", Actor: "gatecheck",
@@ -392,6 +401,61 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 	}
 	out = append(out, mailTimeline(st.mails)...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
+	return foldWatch(out, s.clock)
+}
+
+// watchRunCode is what a watch's check found, as its verdict code, or
+// "still running".
+func watchRunCode(run *wizard.ProbeRun) string {
+	if run.State != wizard.ProbeDone || run.Report == nil {
+		return "still running"
+	}
+	return string(run.Report.Verdict.Code)
+}
+
+// foldWatch folds each series of the watch's checks, not interrupted by
+// anything else, into one line: "Checked 6 times by the watch, from 14:02
+// to 14:20: gateway_502 ×5, then healthy". Entries of kind "watch" carry
+// one check's finding as their text.
+func foldWatch(in []templates.TimelineEntry, clock func(time.Time) string) []templates.TimelineEntry {
+	var out []templates.TimelineEntry
+	for i := 0; i < len(in); {
+		if in[i].Kind != "watch" {
+			out = append(out, in[i])
+			i++
+			continue
+		}
+		j := i
+		type streak struct {
+			code string
+			n    int
+		}
+		var found []streak
+		for ; j < len(in) && in[j].Kind == "watch"; j++ {
+			if k := len(found) - 1; k >= 0 && found[k].code == in[j].Text {
+				found[k].n++
+			} else {
+				found = append(found, streak{in[j].Text, 1})
+			}
+		}
+		parts := make([]string, len(found))
+		for k, f := range found {
+			parts[k] = f.code
+			if f.n > 1 {
+				parts[k] += fmt.Sprintf(" ×%d", f.n)
+			}
+		}
+		text := "Checked by the watch: " + parts[0]
+		if n := j - i; n > 1 {
+			summary := strings.Join(parts, ", then ")
+			if len(found) == 1 {
+				summary = "all " + found[0].code
+			}
+			text = fmt.Sprintf("Checked %d times by the watch, from %s to %s: %s", n, clock(in[i].At), clock(in[j-1].At), summary)
+		}
+		out = append(out, templates.TimelineEntry{At: in[j-1].At, Kind: "watch", Actor: in[i].Actor, Text: text})
+		i = j
+	}
 	return out
 }
 
