@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -144,4 +146,41 @@ func testTakeHostStart(t *testing.T) {
 	if w := take(dbs[0], "shop.example", now.Add(61*time.Second)); w != 9*time.Second {
 		t.Errorf("then the cap is full again until the second's minute: %v, want 9s", w)
 	}
+}
+
+// TestIncidentOpensOnceUnderConcurrency: many probes of one host finishing
+// at once, on two instances (at READ COMMITTED on PostgreSQL, as a flood's
+// finishes are), open its incident once.
+func TestIncidentOpensOnceUnderConcurrency(t *testing.T) {
+	onEngines(t, func(t *testing.T) {
+		ctx := context.Background()
+		dbs := MustOpenShared(t, 2)
+		const n = 12
+		var runs []int64
+		for i := range n {
+			c := newCase(t, dbs[0], fmt.Sprintf("https://shop.example/p%d", i), "")
+			r, err := dbs[0].QueueProbe(ctx, c.ID, "visitor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			runs = append(runs, r.ID)
+		}
+		rep := &probes.Report{URL: "https://shop.example/", Host: "shop.example", Verdict: probes.Verdict{Code: probes.Gateway502}}
+		var wg sync.WaitGroup
+		for i, id := range runs {
+			wg.Go(func() {
+				if err := dbs[i%2].FinishProbe(ctx, id, rep); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		var opened int
+		if err := dbs[0].read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE event = ?`, wizard.EventIncidentOpened).Scan(&opened); err != nil {
+			t.Fatal(err)
+		}
+		if opened != 1 {
+			t.Errorf("the incident was opened %d times", opened)
+		}
+	})
 }
