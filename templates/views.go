@@ -279,6 +279,7 @@ type StaffCaseView struct {
 	TreeNote string          // set when the case walks an older tree version
 	Browser  *wizard.Vantage // the visitor's browser's view in force
 	Draft    string          // a refused note, given back to edit
+	Done     string          // what the action before did, in words
 	// ReplyMail says whether the visitor gets a reply by e-mail too.
 	ReplyMail string
 	// Agents are the agents' views of the case and where their jobs

@@ -616,7 +616,7 @@ func (s *Server) handleRerunAgent(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+	http.Redirect(w, r, doneURL(c.Token, "agent"), http.StatusSeeOther)
 }
 
 // internalSummary stands for the summary of an internal check's verdict

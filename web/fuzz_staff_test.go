@@ -166,7 +166,7 @@ func FuzzAddNote(f *testing.F) {
 			}
 			return
 		}
-		wantRedirect(t, "note", rec, "/staff/c/"+st.c.Token)
+		wantRedirect(t, "note", rec, "/staff/c/"+st.c.Token+"?done=note")
 		if len(notes) != 1 || notes[0].Body != want || notes[0].Author != fuzzStaff {
 			t.Fatalf("note %q stored as %+v", want, notes)
 		}
@@ -224,7 +224,7 @@ func FuzzSetStatus(f *testing.F) {
 			unchanged()
 			return
 		}
-		wantRedirect(t, "status "+string(to), rec, "/staff/c/"+st.c.Token)
+		wantRedirect(t, "status "+string(to), rec, "/staff/c/"+st.c.Token+"?done=status")
 		if c.Status != to {
 			t.Fatalf("status %s stored as %s", to, c.Status)
 		}
@@ -276,7 +276,7 @@ func FuzzRerun(f *testing.F) {
 			}
 			return
 		}
-		wantRedirect(t, "re-run", rec, "/staff/c/"+st.c.Token)
+		wantRedirect(t, "re-run", rec, "/staff/c/"+st.c.Token+"?done=probe")
 		if len(runs) != 2 || runs[1].State != wizard.ProbeQueued || runs[1].Actor != fuzzStaff {
 			t.Fatalf("runs after a re-run: %+v", runs)
 		}

@@ -49,7 +49,7 @@ func (s *Server) handleStaffOrigin(w http.ResponseWriter, r *http.Request) {
 		s.Error(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+	http.Redirect(w, r, doneURL(c.Token, "origin"), http.StatusSeeOther)
 }
 
 // askOrigin keeps origin on the case and has the runner reach it for

@@ -277,6 +277,20 @@ func (s *Server) handleStaffCase(w http.ResponseWriter, r *http.Request) {
 	s.renderStaffCase(w, r, http.StatusOK, "", "")
 }
 
+// staffDone are the words a staff case page says after an action
+// (?done=KEY on the page it redirects to): a fixed table, so that nothing
+// a link carries is shown.
+var staffDone = map[string]string{
+	"note":   "Note added.",
+	"reply":  "Reply added: the visitor sees it on their case page.",
+	"probe":  "The probes are running again; the evidence below shows their result when they finish.",
+	"origin": "Checking the origin, reached directly, beside a new probe of the site.",
+	"agent":  "The agent is asked to check the site; its view appears below when it answers.",
+}
+
+// doneURL is the staff case page that says an action was done.
+func doneURL(token, done string) string { return "/staff/c/" + token + "?done=" + done }
+
 // renderStaffCase shows a case to staff; msg explains a refused change and
 // draft is the note to put back in the form.
 func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status int, msg, draft string) {
@@ -292,9 +306,12 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	v := templates.StaffCaseView{
-		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg, Draft: draft,
+		Case: st.c, Link: s.baseURL(r) + "/c/" + st.c.Token, Notes: notes, Error: msg, Draft: draft, Done: staffDone[r.URL.Query().Get("done")],
 		Statuses: wizard.Statuses, Timeline: s.timeline(st, runs, notes, changes), Browser: wizard.Browser(st.views),
 		ReplyMail: s.replyMailWord(st.c),
+	}
+	if r.URL.Query().Get("done") == "status" {
+		v.Done = "Status set to " + string(st.c.Status) + "."
 	}
 	if !st.probing() {
 		v.Step = st.step
@@ -518,7 +535,7 @@ func diffReports(a, b *probes.Report) []string {
 
 // handleAddNote answers POST /staff/c/{token}/notes.
 func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
-	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
+	s.changeCase(w, r, "note", func(c *wizard.Case) (string, error) {
 		body := strings.ToValidUTF8(r.PostForm.Get("body"), "�")
 		author := staffFrom(r.Context()).Name
 		if r.PostForm.Get("to") == "visitor" {
@@ -533,7 +550,7 @@ func (s *Server) handleAddNote(w http.ResponseWriter, r *http.Request) {
 
 // handleSetStatus answers POST /staff/c/{token}/status.
 func (s *Server) handleSetStatus(w http.ResponseWriter, r *http.Request) {
-	s.changeCase(w, r, func(c *wizard.Case) (string, error) {
+	s.changeCase(w, r, "status", func(c *wizard.Case) (string, error) {
 		to := wizard.Status(r.PostForm.Get("status"))
 		if err := s.setStatus(r, c, to, staffFrom(r.Context()).Name); err != nil {
 			return "", err
@@ -560,7 +577,7 @@ func (s *Server) postedCase(w http.ResponseWriter, r *http.Request) (*wizard.Cas
 // changeCase applies a change staff posted to a case. A refused change
 // (EINVALID) shows the case again with the reason and, in the note form,
 // the draft change returned; a done one goes back to the case.
-func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, change func(c *wizard.Case) (draft string, err error)) {
+func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, done string, change func(c *wizard.Case) (draft string, err error)) {
 	c, ok := s.postedCase(w, r)
 	if !ok {
 		return
@@ -573,7 +590,10 @@ func (s *Server) changeCase(w http.ResponseWriter, r *http.Request, change func(
 		s.Error(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+	if done == "note" && r.PostForm.Get("to") == "visitor" {
+		done = "reply"
+	}
+	http.Redirect(w, r, doneURL(c.Token, done), http.StatusSeeOther)
 }
 
 // handleRerun answers POST /staff/c/{token}/probe: probe the URL again.
@@ -590,7 +610,7 @@ func (s *Server) handleRerun(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.freshCheck(w, r, c, staffFrom(r.Context()).Name); !ok {
 		return
 	}
-	http.Redirect(w, r, "/staff/c/"+c.Token, http.StatusSeeOther)
+	http.Redirect(w, r, doneURL(c.Token, "probe"), http.StatusSeeOther)
 }
 
 // handleExport answers GET /staff/c/{token}/export.json: the whole case.

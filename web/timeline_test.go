@@ -1,10 +1,15 @@
 package web
 
 import (
+	"html"
+	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/gatecheck/gatecheck/templates"
+	"github.com/gatecheck/gatecheck/wizard"
 )
 
 // TestFoldWatch: each series of the watch's checks reads as one line of
@@ -44,5 +49,38 @@ func TestFoldWatch(t *testing.T) {
 	}
 	if !got[1].At.Equal(at(20)) || got[1].Actor != watchActor {
 		t.Errorf("a folded series is dated by its last check, by the watch: %+v", got[1])
+	}
+}
+
+// TestStaffActionsSayWhatTheyDid: after a note, a reply, a status change
+// and a re-run, the case page says what was done; the words come from a
+// fixed table, so a link's ?done= shows nothing else.
+func TestStaffActionsSayWhatTheyDid(t *testing.T) {
+	a := newApp(t)
+	a.signInAs("ann", wizard.RoleAgent)
+	tok := a.createCase(brokenGateway(t).URL+"/", "")
+	a.waitProbed(tok)
+	for _, c := range []struct {
+		path string
+		form url.Values
+		want string
+	}{
+		{"/notes", url.Values{"body": {"called them"}}, "Note added."},
+		{"/notes", url.Values{"body": {"try now"}, "to": {"visitor"}}, "Reply added: the visitor sees it on their case page."},
+		{"/status", url.Values{"status": {"escalated"}}, "Status set to escalated."},
+		{"/probe", url.Values{}, "The probes are running again"},
+	} {
+		resp, _ := a.do("POST", "/staff/c/"+tok+c.path, c.form)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s: %d", c.path, resp.StatusCode)
+		}
+		resp, page := a.do("GET", resp.Header.Get("Location"), nil)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(page, `data-testid="done">`+html.EscapeString(c.want)) {
+			t.Errorf("POST %s: %d, the page does not say %q: %s", c.path, resp.StatusCode, c.want, excerpt(page, "done"))
+		}
+		a.waitProbed(tok)
+	}
+	if _, page := a.do("GET", "/staff/c/"+tok+"?done=%3Cb%3Eowned", nil); strings.Contains(page, `data-testid="done"`) || strings.Contains(page, "owned") {
+		t.Errorf("a made-up ?done= is shown: %s", excerpt(page, "done"))
 	}
 }
