@@ -116,9 +116,9 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 	var ok bool
 	var wait time.Duration
 	if k := apiKeyFrom(r.Context()); k != nil {
-		ok, wait = s.keyLimit.allow(k.ID)
+		ok, wait = s.keyLimit.take(r.Context(), idKey(k.ID))
 	} else {
-		ok, wait = s.probeLimit.allow(bucketOf(ip))
+		ok, wait = s.probeLimit.take(r.Context(), addrKey(ip))
 	}
 	if !ok {
 		return nil, &limitedError{wait, limitChecks}
@@ -580,7 +580,7 @@ func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Ca
 // startFresh queues a new probe run of a case for actor as freshCheck
 // does, and returns a *limitedError when the client's limit refuses it.
 func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, error) {
-	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
+	if ok, wait := s.probeLimit.take(r.Context(), addrKey(s.clientIP(r))); !ok {
 		return nil, &limitedError{wait, limitChecks}
 	}
 	held, err := s.runner.Reserve(targetOf(c), fresh)

@@ -138,6 +138,12 @@ type Config struct {
 	// key instead of per address: a ticket system sends for many people.
 	APIKeyProbesPerMinute float64
 	APIKeyProbeBurst      int
+
+	// Tokens keeps the rate limits' buckets where every instance sharing
+	// the database sees them, so that the limits hold across instances
+	// (PostgreSQL); nil keeps them in this process's memory, as one
+	// instance (on SQLite) needs, at no cost to the database.
+	Tokens wizard.TokenStore
 }
 
 // Server is gatecheck's web application.
@@ -153,13 +159,13 @@ type Server struct {
 	// to reach.
 	browserGuard *probes.Guard
 	streams      *streamGate
-	probeLimit   *limiter[netip.Addr]
-	loginLimit   *limiter[netip.Addr]
-	// accountLimit counts failed sign-ins per account name, whatever
-	// address they come from.
-	accountLimit *limiter[string]
-	keyLimit     *limiter[int64] // API key ID -> its probes
-	trees        sync.Map        // version -> *wizard.Tree
+	probeLimit   limiter // per client (addrKey): the checks it starts
+	loginLimit   limiter // per client (addrKey): its sign-in attempts
+	// accountLimit counts failed sign-ins per account (accountKey),
+	// whatever address they come from.
+	accountLimit limiter
+	keyLimit     limiter  // per API key (idKey): the cases it opens
+	trees        sync.Map // version -> *wizard.Tree
 	dummyHash    []byte
 	draining     chan struct{} // closed by Drain
 	drainOnce    sync.Once
@@ -311,10 +317,10 @@ func New(cfg Config) *Server {
 		log:   cfg.Logger,
 		runner: NewRunner(cfg.Prober, cfg.Store, cfg.Logger, RunnerConfig{Workers: cfg.ProbeWorkers, Queue: cfg.ProbeQueue,
 			Reuse: cfg.ReuseWindow, HostCap: cfg.HostProbesPerMinute, Now: cfg.Now}),
-		probeLimit:   newLimiter[netip.Addr](cfg.ProbesPerMinute, cfg.ProbeBurst),
-		loginLimit:   newLimiter[netip.Addr](cfg.LoginsPerMinute, 5),
-		accountLimit: newLimiter[string](cfg.AccountFailuresPerMinute, 5),
-		keyLimit:     newLimiter[int64](cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
+		probeLimit:   newLimiter(cfg.Tokens, cfg.Logger, "probe", cfg.ProbesPerMinute, cfg.ProbeBurst),
+		loginLimit:   newLimiter(cfg.Tokens, cfg.Logger, "login", cfg.LoginsPerMinute, 5),
+		accountLimit: newLimiter(cfg.Tokens, cfg.Logger, "account", cfg.AccountFailuresPerMinute, 5),
+		keyLimit:     newLimiter(cfg.Tokens, cfg.Logger, "key", cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
 		users:        cfg.Users,
 		apiKeys:      cfg.APIKeys,
 		keyUsedAt:    map[int64]int64{},
@@ -392,6 +398,9 @@ func (s *Server) Start(ctx context.Context) error {
 			s.mailLoop()
 		}
 		s.every(s.cfg.WatchTick, s.checkWatches)
+		if s.cfg.Tokens != nil {
+			s.every(time.Minute, s.sweepTokens)
+		}
 	})
 	return nil
 }

@@ -58,6 +58,9 @@ func newAppOn(t *testing.T, db *sqlite.DB, tweak ...func(*Config)) *testApp {
 		HostProbesPerMinute: -1,
 		Logger:              discardLog(),
 	}
+	if db.Engine() == "postgres" {
+		cfg.Tokens = db // as gatecheck serve wires it
+	}
 	for _, f := range tweak {
 		f(&cfg)
 	}

@@ -90,3 +90,19 @@ type CaseStore interface {
 
 	Ping(ctx context.Context) error
 }
+
+// TokenStore keeps rate limits' token buckets where every instance sharing
+// the store sees them, so that a limit holds across instances. A bucket,
+// named by its key, holds up to burst tokens and gains perMinute of them
+// a minute.
+type TokenStore interface {
+	// TakeToken takes a token from key's bucket at now; when it has no
+	// whole token, ok is false and wait says how long until it has one
+	// (a refused take costs nothing). An error is the store's.
+	TakeToken(ctx context.Context, key string, perMinute float64, burst int, now time.Time) (ok bool, wait time.Duration, err error)
+	// RefundToken gives a token taken back to key's bucket, up to burst.
+	RefundToken(ctx context.Context, key string, burst int) error
+	// SweepTokens deletes the buckets full again at now (the same as no
+	// bucket) and says how many.
+	SweepTokens(ctx context.Context, now time.Time) (int64, error)
+}
