@@ -75,6 +75,9 @@ type Case struct {
 	// replies by mail, or empty. Only staff and the reporting browser see
 	// it: anyone else with the link does not.
 	VisitorEmail string `json:"-"`
+	// Version counts the writes to the case (see ChangeNotifier): what is
+	// read with the case is at least as new as this version.
+	Version int64 `json:"-"`
 }
 
 // ProbeInput is what the probes are given for the case: the URL, without

@@ -106,3 +106,34 @@ type TokenStore interface {
 	// bucket) and says how many.
 	SweepTokens(ctx context.Context, now time.Time) (int64, error)
 }
+
+// Change is a write the store committed, as far as pages showing cases
+// care: the cases it changed, and the probe runs it finished.
+type Change struct {
+	// Cases are the cases the write changed, each once.
+	Cases []int64
+	// All says the write may show on the pages of cases not listed (a
+	// notice of a host, shown on each of its cases' pages).
+	All bool
+	// Finished are the probe runs the write finished (their report
+	// stored, their own or one shared).
+	Finished []int64
+}
+
+// ChangeNotifier tells of the writes to a store, so that what is kept of
+// the cases (rendered pages) is dropped when they change.
+type ChangeNotifier interface {
+	// OnChange has fn called after each write this process commits,
+	// in the writing goroutine, in commit order.
+	OnChange(fn func(Change))
+	// Shared says whether other processes write the store too (several
+	// instances on one PostgreSQL database): their writes reach no
+	// OnChange here, so what is kept must be checked against CaseVersion
+	// before it is served.
+	Shared() bool
+	// CaseVersion is the case's version, which every write to the case,
+	// from any process, increases (ENOTFOUND for no such case). A case
+	// read (Case.Version) tells the version its contents are at least as
+	// new as.
+	CaseVersion(ctx context.Context, caseID int64) (int64, error)
+}

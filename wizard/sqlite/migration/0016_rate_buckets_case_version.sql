@@ -13,3 +13,8 @@ CREATE TABLE rate_buckets (
 	full_at INTEGER NOT NULL
 );
 CREATE INDEX rate_buckets_by_full ON rate_buckets (full_at);
+
+-- A case's version counts the writes to it (changes.go): a page kept of
+-- the case is served only while the version it was read at is the case's,
+-- so that a write made by another instance is never missed.
+ALTER TABLE cases ADD COLUMN version INTEGER NOT NULL DEFAULT 1;

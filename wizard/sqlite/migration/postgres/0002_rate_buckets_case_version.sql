@@ -8,3 +8,7 @@ CREATE TABLE rate_buckets (
 	full_at BIGINT           NOT NULL
 );
 CREATE INDEX rate_buckets_by_full ON rate_buckets (full_at);
+
+-- A case's version counts the writes to it (changes.go), as SQLite's
+-- migration 0016 adds it.
+ALTER TABLE cases ADD COLUMN version BIGINT NOT NULL DEFAULT 1;
