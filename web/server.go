@@ -139,6 +139,14 @@ type Config struct {
 	APIKeyProbesPerMinute float64
 	APIKeyProbeBurst      int
 
+	// Changes tells of the writes to the store, so that the step pages
+	// kept in memory are dropped when their case changes, and wakes the
+	// agents waiting for a probe's verdict; nil takes Store when it tells
+	// them, or keeps no pages. When it is Shared (several instances on
+	// one PostgreSQL database), a kept page is served only while its
+	// case's version is still the one it was built from.
+	Changes wizard.ChangeNotifier
+
 	// Tokens keeps the rate limits' buckets where every instance sharing
 	// the database sees them, so that the limits hold across instances
 	// (PostgreSQL); nil keeps them in this process's memory, as one
@@ -302,16 +310,17 @@ func New(cfg Config) *Server {
 		cfg.APIKeyProbeBurst = 30
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	// Every write, the runner's included, goes through the page cache's
-	// store so that no kept page outlives a change to its case.
-	pages := newPageCache(cfg.Now, 16<<20)
-	var s *Server
-	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages, runsDone: func(runIDs []int64) {
-		if s.agents != nil {
-			s.runsDone(context.Background(), runIDs)
-		}
-	}}
-	s = &Server{
+	if cfg.Changes == nil {
+		cfg.Changes, _ = cfg.Store.(wizard.ChangeNotifier)
+	}
+	// Step pages are kept only when the store tells of every write (the
+	// runner's included), so that no kept page outlives a change to its
+	// case.
+	pages := newPageCache(cfg.Now, 0)
+	if cfg.Changes != nil {
+		pages = newPageCache(cfg.Now, 16<<20)
+	}
+	s := &Server{
 		pages: pages,
 		cfg:   cfg,
 		log:   cfg.Logger,
@@ -332,8 +341,9 @@ func New(cfg Config) *Server {
 		runWaiters:   map[int64]runWaiter{},
 		stop:         make(chan struct{}),
 	}
-	if cfg.Agents != nil {
-		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
+	s.agents = cfg.Agents
+	if cfg.Changes != nil {
+		cfg.Changes.OnChange(s.changed)
 	}
 	s.browserGuard = probes.NewGuard(cfg.BrowserAllowNets)
 	s.streams = newStreamGate(cfg.StreamsPerClient, cfg.StreamsPerCase, cfg.Streams)
@@ -366,7 +376,6 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.pages.runQueued(runID, caseID)
 		if err := s.runner.Enqueue(ctx, targetOf(c), runID, caseID, false, anyRecent); err != nil {
 			return err
 		}

@@ -254,7 +254,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Mails: db, Mailer: sender,
 		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 		Users: db, APIKeys: db, APIKeyProbesPerMinute: float64(*keyPerMinute), APIKeyProbeBurst: max(1, *keyPerMinute/2),
-		Tokens: tokens,
+		Tokens: tokens, Changes: db,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)
