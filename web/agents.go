@@ -172,7 +172,7 @@ func (s *Server) handleAgentPoll(w http.ResponseWriter, r *http.Request) {
 		}
 		// Look again now and then: a job given back by the sweep wakes
 		// nobody. (A look costs a read, not a write.)
-		again := time.NewTimer(min(5*time.Second, s.cfg.AgentPoll))
+		again := time.NewTimer(min(s.cfg.AgentLookAgain, s.cfg.AgentPoll))
 		select {
 		case <-wake:
 		case <-again.C:
@@ -255,8 +255,56 @@ func (s *Server) agentWake(id int64) <-chan struct{} {
 	return ch
 }
 
-// wakeAgent wakes the agent's long-polls.
+// agentWakeTopic is the signal that wakes an agent's long-polls on every
+// instance; its payload is the agent's ID.
+const agentWakeTopic = "agent.wake"
+
+// wakeAgent wakes the agent's long-polls, on this instance at once and on
+// the others sharing the store by a signal.
 func (s *Server) wakeAgent(id int64) {
+	s.wakeAgentHere(id)
+	if s.cfg.Signals != nil {
+		if err := s.cfg.Signals.Notify(context.Background(), agentWakeTopic, strconv.FormatInt(id, 10)); err != nil {
+			s.log.Warn("waking an agent on the other instances", "agent", id, "err", err)
+		}
+	}
+}
+
+// hearAgentWakes wakes this instance's long-polls of the agents that other
+// instances signal, until Close; after a lost connection ("" as the
+// payload) every waiting poll looks again.
+func (s *Server) hearAgentWakes() {
+	heard, stop := s.cfg.Signals.Listen(agentWakeTopic)
+	s.loops.Go(func() {
+		defer stop()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case p, ok := <-heard:
+				if !ok {
+					return
+				}
+				if id, err := strconv.ParseInt(p, 10, 64); err == nil {
+					s.wakeAgentHere(id)
+					continue
+				}
+				s.agentMu.Lock()
+				ids := make([]int64, 0, len(s.wakes))
+				for id := range s.wakes {
+					ids = append(ids, id)
+				}
+				s.agentMu.Unlock()
+				for _, id := range ids {
+					s.wakeAgentHere(id)
+				}
+			}
+		}
+	})
+}
+
+// wakeAgentHere wakes the agent's long-polls on this instance.
+func (s *Server) wakeAgentHere(id int64) {
 	s.agentMu.Lock()
 	defer s.agentMu.Unlock()
 	if ch := s.wakes[id]; ch != nil {

@@ -292,6 +292,12 @@ func TestBrowserPictures(t *testing.T) {
 						t.Errorf("%s: hop %d's segments are %.2f px wide in a %.2f px bar", size, i+1, x.Segs, x.Bar)
 					}
 				}
+				// Every colour key is a small square beside its words, whatever
+				// other rule shares its class name (.wait once made the
+				// "waiting" key a padded block on a line of its own).
+				if big := tb.eval(`Array.from(document.querySelectorAll(".swatch")).filter(s => { const r = s.getBoundingClientRect(); return r.width > 20 || r.height > 20; }).map(s => s.className).join(", ")`); big != "" {
+					t.Errorf("%s: colour keys drawn larger than a small square: %s", size, big)
+				}
 				for _, sel := range []string{`[data-testid="waterfall"]`, `[data-testid="cert-window"]`, `[data-testid="where-it-fails"]`} {
 					if v := tb.eval(`String(document.querySelector('` + sel + `').getBoundingClientRect().height > 0)`); v != "true" {
 						t.Errorf("%s: %s is not shown", size, sel)

@@ -38,6 +38,14 @@ const mailActor = "gatecheck mail"
 // mailConcurrency is how many mails are sent at once.
 const mailConcurrency = 2
 
+// mailBatch is how many due mails an instance claims at once, and
+// mailLease how long they stay its own: the batch's attempts, a pair at a
+// time, at the mail server's 30 s timeout, with room to spare.
+const (
+	mailBatch = 8
+	mailLease = (mailBatch/mailConcurrency + 1) * 30 * time.Second * 2
+)
+
 // mailLoop sends due mails every MailTick, and at once when one is queued,
 // until Close.
 func (s *Server) mailLoop() {
@@ -75,7 +83,10 @@ func (s *Server) wakeMail() {
 
 // sendDueMails sends the mails due now, a few at a time.
 func (s *Server) sendDueMails(ctx context.Context) {
-	due, err := s.mails.DueMails(ctx, s.cfg.Now(), 32)
+	// Claimed, so that of several instances on one database one sends
+	// each mail; the lease covers the batch's attempts at the mail
+	// server's timeout, after which another instance may try again.
+	due, err := s.mails.ClaimMails(ctx, s.cfg.Now(), mailLease, mailBatch)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("reading due mails", "err", err)
@@ -99,7 +110,12 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 	err := s.cfg.Mailer.Send(ctx, mailer.Message{ToName: m.ToName, To: m.To, Subject: m.Subject, Body: m.Body,
 		ID: "gatecheck.mail." + strconv.FormatInt(m.ID, 10) + "." + strconv.FormatInt(m.CreatedAt.UnixNano(), 36), Date: m.CreatedAt})
 	if ctx.Err() != nil {
-		return // shutting down: the attempt does not count
+		// Shutting down: the attempt does not count, and the mail is
+		// given back for another instance, or this one when it is back.
+		if err := s.mails.ReleaseMail(context.WithoutCancel(ctx), m.ID, s.cfg.Now()); err != nil {
+			s.log.Error("giving back a mail", "mail", m.ID, "err", err)
+		}
+		return
 	}
 	if err == nil {
 		if err := s.mails.MailSent(context.Background(), m.ID); err != nil {

@@ -54,6 +54,7 @@ type Runner struct {
 	wake       *time.Timer     // wakes the workers when a capped host frees up
 	took       []time.Duration // how long the last probes took, newest last
 	closed     bool
+	shared     *sharing // nil: this process probes alone (sharedjobs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -86,6 +87,17 @@ type job struct {
 	running bool
 	checks  []probes.Check
 	subs    map[chan event]struct{}
+	// Shared jobs (sharedjobs.go): leader is the run that holds the
+	// report, which names the job between instances; remote says another
+	// instance runs it, text what it last said of where it stands, told
+	// what this instance last said of it.
+	leader int64
+	remote bool
+	text   string
+	told   string
+	// notBefore is when the host's cap across the instances lets the job
+	// start (shared jobs only).
+	notBefore time.Time
 }
 
 type jobRun struct{ runID, caseID int64 }
@@ -136,6 +148,9 @@ func (r *Runner) Start() {
 	for range r.workers {
 		r.wg.Go(r.work)
 	}
+	if r.shared != nil {
+		r.startSharing()
+	}
 }
 
 // Close stops taking jobs, cancels the probes under way (their runs stay
@@ -152,6 +167,9 @@ func (r *Runner) Close(ctx context.Context) error {
 	r.cancel()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
+	// The jobs this instance owns go to the others (when it shares them),
+	// once its probes stopped.
+	defer r.handBack()
 	select {
 	case <-done:
 		return nil
@@ -174,6 +192,13 @@ func (r *Runner) Reserve(t probeTarget, maxAge time.Duration) (held bool, err er
 	}
 	if r.byTarget[t.key()] != nil {
 		return false, nil
+	}
+	if r.shared != nil {
+		for _, j := range r.shared.remote {
+			if j.key() == t.key() {
+				return false, nil
+			}
+		}
 	}
 	if _, ok := r.reusableLocked(t, maxAge); ok {
 		return false, nil
@@ -201,6 +226,9 @@ func (r *Runner) Release(held bool) {
 // it takes a place the caller holds from Reserve; runs recovered at start
 // come without one and are not counted against the queue's length.
 func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64, held bool, maxAge time.Duration) error {
+	if r.shared != nil {
+		return r.enqueueShared(ctx, t, runID, caseID, held, maxAge)
+	}
 	r.mu.Lock()
 	if held {
 		r.reserved = max(r.reserved-1, 0)
@@ -224,7 +252,7 @@ func (r *Runner) Enqueue(ctx context.Context, t probeTarget, runID, caseID int64
 	if r.joinLocked(t, runID, caseID) {
 		return nil
 	}
-	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}}
+	j := &job{probeTarget: t, runs: []jobRun{{runID, caseID}}, subs: map[chan event]struct{}{}, leader: runID}
 	r.queue = append(r.queue, j)
 	r.byTarget[t.key()] = j
 	r.byCase[caseID] = j
@@ -283,9 +311,14 @@ func (r *Runner) work() {
 			r.mu.Unlock()
 			return
 		}
+		if r.shared != nil && r.hostCap > 0 && !r.hostStartTaken(j) {
+			r.mu.Unlock()
+			continue
+		}
 		j.running = true
 		r.running++
 		r.announceQueueLocked()
+		r.tellQueueLocked(j, 0)
 		r.mu.Unlock()
 		r.run(j)
 	}
@@ -297,7 +330,7 @@ func (r *Runner) work() {
 func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 	now := r.now()
 	for i, q := range r.queue {
-		w := r.hostWaitLocked(q.host, now)
+		w := max(r.hostWaitLocked(q.host, now), q.notBefore.Sub(now))
 		if w > 0 {
 			if wait == 0 || w < wait {
 				wait = w
@@ -305,7 +338,7 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 			continue
 		}
 		r.queue = append(r.queue[:i], r.queue[i+1:]...)
-		if r.hostCap > 0 {
+		if r.hostCap > 0 && r.shared == nil {
 			r.hostStarts[q.host] = append(r.hostStarts[q.host], now)
 		}
 		return q, 0
@@ -316,7 +349,9 @@ func (r *Runner) nextLocked() (j *job, wait time.Duration) {
 // hostWaitLocked is how long until host may be probed again: 0 while it
 // has had fewer than hostCap probes in the last minute.
 func (r *Runner) hostWaitLocked(host string, now time.Time) time.Duration {
-	if r.hostCap <= 0 {
+	if r.hostCap <= 0 || r.shared != nil {
+		// Shared jobs count their hosts' starts in the store
+		// (hostStartTaken), and wait until notBefore.
 		return 0
 	}
 	starts := r.hostStarts[host]
@@ -365,6 +400,7 @@ func (r *Runner) run(j *job) {
 		r.mu.Lock()
 		j.checks = append(j.checks, c)
 		r.sendLocked(j, event{"check", string(data)})
+		r.tell(j, "check", string(data))
 		r.mu.Unlock()
 	})
 	if ctx.Err() != nil {
@@ -465,14 +501,18 @@ func (r *Runner) announceQueueLocked() {
 	now := r.now()
 	for i, j := range r.queue {
 		r.sendLocked(j, event{"queue", r.queueTextLocked(j, i+1, now)})
+		r.tellQueueLocked(j, i+1)
 	}
 }
 
 // queueTextLocked says where a job stands: pos is its place in the queue,
 // 0 when it runs.
 func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
+	if j.remote {
+		return j.text
+	}
 	if pos > 0 {
-		if wait := r.hostWaitLocked(j.host, now); wait > 0 {
+		if wait := max(r.hostWaitLocked(j.host, now), j.notBefore.Sub(now)); wait > 0 {
 			times := fmt.Sprintf("%d times", r.hostCap)
 			if r.hostCap == 1 {
 				times = "once"
@@ -485,6 +525,18 @@ func (r *Runner) queueTextLocked(j *job, pos int, now time.Time) string {
 		return fmt.Sprintf("Checking now… Many people are reporting %s: gatecheck checks it once for all %d reports, so as not to add to its load.", j.host, n)
 	}
 	return queueText(pos)
+}
+
+// tellQueueLocked tells the other instances where a shared job stands,
+// when that changed.
+func (r *Runner) tellQueueLocked(j *job, pos int) {
+	if r.shared == nil || j.remote {
+		return
+	}
+	if text := r.queueTextLocked(j, pos, r.now()); text != j.told {
+		j.told = text
+		r.tell(j, "queue", text)
+	}
 }
 
 func queueText(pos int) string {

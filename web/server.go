@@ -127,6 +127,18 @@ type Config struct {
 	AgentLease    time.Duration
 	AgentJobTTL   time.Duration
 	AgentAttempts int
+	// AgentLookAgain is how often a waiting long-poll looks for a job no
+	// signal announced (one the sweep gave back), default 5 s.
+	AgentLookAgain time.Duration
+	// ProbeLease is how long an instance sharing its store with others
+	// (PostgreSQL) owns a probe job it stops renewing: the others take
+	// over the jobs of an instance that died after it (default 30 s).
+	ProbeLease time.Duration
+
+	// Signals carries wake-ups between instances sharing the store (an
+	// agent long-polling one instance for a job queued on another); nil
+	// takes Store when it sends them, or keeps them in this process.
+	Signals wizard.Signals
 
 	// Users manages staff accounts on the admin pages, and APIKeys keeps
 	// the ticket systems' API keys; nil takes Store when it keeps them
@@ -279,6 +291,15 @@ func New(cfg Config) *Server {
 	if cfg.AgentLease <= 0 {
 		cfg.AgentLease = 2 * time.Minute
 	}
+	if cfg.ProbeLease <= 0 {
+		cfg.ProbeLease = 30 * time.Second
+	}
+	if cfg.AgentLookAgain <= 0 {
+		cfg.AgentLookAgain = 5 * time.Second
+	}
+	if cfg.Signals == nil {
+		cfg.Signals, _ = cfg.Store.(wizard.Signals)
+	}
 	if cfg.AgentJobTTL <= 0 {
 		cfg.AgentJobTTL = 10 * time.Minute
 	}
@@ -320,6 +341,7 @@ func New(cfg Config) *Server {
 	if cfg.Changes != nil {
 		pages = newPageCache(cfg.Now, 16<<20)
 	}
+	jobs, shared := sharedJobs(cfg.Store)
 	s := &Server{
 		pages: pages,
 		cfg:   cfg,
@@ -357,9 +379,32 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(s.runner)
 	s.runner.metrics = s.metrics
+	if shared {
+		// Instances on one database probe each target once between them.
+		s.runner.Share(jobs, cfg.Signals, cfg.ProbeLease, func(caseIDs, runIDs []int64) {
+			for _, id := range caseIDs {
+				s.pages.written(id)
+			}
+			if s.agents != nil {
+				s.runsDone(context.Background(), runIDs)
+			}
+		})
+	}
 	s.trees.Store(cfg.Tree.ID(), cfg.Tree)
 	s.handler = s.routes()
 	return s
+}
+
+// sharedJobs returns store's shared probe jobs when other instances may
+// use it too: a PostgreSQL store. A SQLite file has one server (its lock
+// refuses a second), whose runner keeps its jobs in memory.
+func sharedJobs(store wizard.CaseStore) (wizard.ProbeJobStore, bool) {
+	e, ok := store.(interface{ Engine() string })
+	if !ok || e.Engine() != "postgres" {
+		return nil, false
+	}
+	jobs, ok := store.(wizard.ProbeJobStore)
+	return jobs, ok
 }
 
 // Start runs again the probe runs a previous process left unfinished, and
@@ -409,6 +454,9 @@ func (s *Server) Start(ctx context.Context) error {
 		s.every(s.cfg.WatchTick, s.checkWatches)
 		if s.cfg.Tokens != nil {
 			s.every(time.Minute, s.sweepTokens)
+		}
+		if s.agents != nil && s.cfg.Signals != nil {
+			s.hearAgentWakes()
 		}
 	})
 	return nil

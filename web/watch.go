@@ -63,6 +63,11 @@ func (s *Server) watchInterval(checks int) time.Duration {
 	return iv[min(checks, len(iv)-1)]
 }
 
+// watchLease is how long a claimed watch check stays this instance's:
+// queueing it takes moments, so a claim still held after a minute is one
+// whose instance died, and another takes the check.
+const watchLease = time.Minute
+
 // checkWatches queues a probe run for each watched case due now. A check
 // the queue cannot take now is left due, for the next tick. A check joins
 // a probe of the site under way, or takes a report made since the watch's
@@ -70,22 +75,33 @@ func (s *Server) watchInterval(checks int) time.Duration {
 // site that recovered within the reuse window is noticed at once.
 func (s *Server) checkWatches(ctx context.Context) {
 	now := s.cfg.Now()
-	due, err := s.cfg.Store.DueWatches(ctx, now, 100)
+	// Claimed, so that of several instances on one database one checks
+	// each case; one that cannot queue a check gives the rest back.
+	due, err := s.cfg.Store.ClaimWatches(ctx, now, watchLease, 100)
 	if err != nil {
 		s.log.Error("reading watched cases", "err", err)
 		return
 	}
-	for _, c := range due {
+	giveBack := func(rest []*wizard.Case) {
+		for _, c := range rest {
+			if err := s.cfg.Store.ReleaseWatch(context.WithoutCancel(ctx), c.ID, now.Add(watchLease), now); err != nil {
+				s.log.Error("giving back a watched case's check", "case", c.Token, "err", err)
+			}
+		}
+	}
+	for i, c := range due {
 		// A run of the case still under way is this check too.
 		if busy, _, _, _ := s.runner.Progress(c.ID); !busy {
 			maxAge := s.watchInterval(c.Watch.Checks)
 			held, err := s.runner.Reserve(targetOf(c), maxAge)
 			if err != nil {
 				s.log.Debug("a watched case's check waits for room in the queue", "case", c.Token, "err", err)
+				giveBack(due[i:])
 				return
 			}
 			if _, err := s.queueProbe(ctx, c, watchActor, held, maxAge); err != nil {
 				s.log.Error("queueing a watched case's check", "case", c.Token, "err", err)
+				giveBack(due[i:])
 				return
 			}
 		}

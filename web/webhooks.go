@@ -48,6 +48,9 @@ var webhookBackoff = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time
 // webhookConcurrency is how many deliveries are made at once.
 const webhookConcurrency = 4
 
+// webhookBatch is how many due deliveries an instance claims at once.
+const webhookBatch = 32
+
 // webhookPayload is the standard body: the event, with the case's link.
 type webhookPayload struct {
 	Event    string                `json:"event"`
@@ -89,7 +92,11 @@ func sign(body []byte, secret string) string {
 
 // deliverDue makes the deliveries due now, a few at a time.
 func (s *Server) deliverDue(ctx context.Context) {
-	due, err := s.hooks.DueDeliveries(ctx, s.cfg.Now(), 64)
+	// Claimed, so that of several instances on one database one makes
+	// each delivery; the lease covers the batch's attempts at the
+	// destination's timeout, after which another instance may try again.
+	lease := time.Duration(webhookBatch/webhookConcurrency+1) * s.cfg.WebhookTimeout * 2
+	due, err := s.hooks.ClaimDeliveries(ctx, s.cfg.Now(), lease, webhookBatch)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error("reading due webhook deliveries", "err", err)
@@ -116,7 +123,12 @@ func (s *Server) deliver(ctx context.Context, d *wizard.Delivery) {
 		status, err = s.post(ctx, d, body)
 	}
 	if ctx.Err() != nil {
-		return // shutting down: the attempt does not count
+		// Shutting down: the attempt does not count, and the delivery is
+		// given back for another instance, or this one when it is back.
+		if err := s.hooks.ReleaseDelivery(context.WithoutCancel(ctx), d.ID, s.cfg.Now()); err != nil {
+			s.log.Error("giving back a webhook delivery", "delivery", d.ID, "err", err)
+		}
+		return
 	}
 	if err == nil {
 		if err := s.hooks.Delivered(context.Background(), d.ID, status); err != nil {

@@ -66,6 +66,14 @@ type MailStore interface {
 	CaseMails(ctx context.Context, caseID int64) ([]*Mail, error)
 	// DueMails returns pending mails due at now, oldest first.
 	DueMails(ctx context.Context, now time.Time, limit int) ([]*Mail, error)
+	// ClaimMails takes up to limit pending mails due at now for this
+	// instance to send, oldest first: no other instance sharing the
+	// database is given them before lease has passed (MailSent or
+	// MailFailed end the claim; a claim whose instance died ends with
+	// the lease, so a mail is sent at least once).
+	ClaimMails(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Mail, error)
+	// ReleaseMail gives back a claimed mail that was not tried, due at due.
+	ReleaseMail(ctx context.Context, id int64, due time.Time) error
 	// MailSent records a mail the server took.
 	MailSent(ctx context.Context, id int64) error
 	// MailFailed records a failed attempt: tried again at next, or given

@@ -83,10 +83,16 @@ type CaseStore interface {
 	// Watch schedules checks of a case's site, the first at next, none
 	// after until; Unwatch stops them; WatchChecked records a check queued
 	// and when the next is due; DueWatches lists the cases due at now.
+	// ClaimWatches takes the cases due at now for this instance to check
+	// (no other instance is given them before lease has passed);
+	// ReleaseWatch gives one back, due at due, unless its watch changed
+	// since the claim.
 	Watch(ctx context.Context, caseID int64, next, until time.Time) error
 	Unwatch(ctx context.Context, caseID int64) error
 	WatchChecked(ctx context.Context, caseID int64, next time.Time) error
 	DueWatches(ctx context.Context, now time.Time, limit int) ([]*Case, error)
+	ClaimWatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Case, error)
+	ReleaseWatch(ctx context.Context, caseID int64, claimedUntil, due time.Time) error
 
 	Ping(ctx context.Context) error
 }
@@ -137,3 +143,67 @@ type ChangeNotifier interface {
 	// new as.
 	CaseVersion(ctx context.Context, caseID int64) (int64, error)
 }
+
+// Signals carries short messages between the instances sharing a store:
+// every listener of a topic, in every instance, hears what any instance
+// sends on it. A signal only wakes; the tables stay the truth. An empty
+// payload means "look again": signals may have been missed (a lost
+// connection to the database).
+type Signals interface {
+	// Listen returns a channel of topic's payloads and a function that
+	// stops listening.
+	Listen(topic string) (<-chan string, func())
+	// Notify sends payload to every listener of topic.
+	Notify(ctx context.Context, topic, payload string) error
+}
+
+// ProbeJobStore shares probe jobs between the instances on one store, so
+// that a target is probed once cluster-wide: the instance that claims a
+// target's job owns it under a lease it renews, other instances' runs of
+// the target join it, and a job whose owner stopped renewing is taken
+// over. Runs are named by ID; a job by its target key.
+type ProbeJobStore interface {
+	// ClaimProbeJob decides how run runID of case caseID gets its
+	// diagnosis of target: by reusing the report of a job done at most
+	// reuse ago (JobReuse, Leader the run to share), by joining a job
+	// another owner holds (JobJoin: the run waits for Leader), or by
+	// owning the job (JobOwn: a new one, one whose lease ran out, or the
+	// owner's own), with Runs the runs it then holds, runID included.
+	ClaimProbeJob(ctx context.Context, target, host string, runID, caseID int64, owner string, now time.Time, lease, reuse time.Duration) (*ProbeJobClaim, error)
+	// RenewProbeJobs extends the leases of owner's jobs not yet done.
+	RenewProbeJobs(ctx context.Context, owner string, now time.Time, lease time.Duration) error
+	// TakeOverProbeJobs takes the jobs whose lease ran out before now for
+	// owner, each with the runs it holds.
+	TakeOverProbeJobs(ctx context.Context, owner string, now time.Time, lease time.Duration) ([]*ProbeJobClaim, error)
+	// HandBackProbeJobs ends the leases of owner's jobs not yet done, for
+	// other instances to take over at once.
+	HandBackProbeJobs(ctx context.Context, owner string) error
+	// ProbeRunDone says whether a run is done.
+	ProbeRunDone(ctx context.Context, runID int64) (bool, error)
+	// TakeHostStart counts a probe of host starting at now against the
+	// cap of perMinute a minute across the instances: 0 when it may
+	// start (and is counted), else how long until it may.
+	TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error)
+}
+
+// How a run gets its diagnosis (ProbeJobStore.ClaimProbeJob).
+const (
+	JobOwn   = "own"
+	JobJoin  = "join"
+	JobReuse = "reuse"
+)
+
+// ProbeJobClaim is how a run gets its diagnosis: Kind is JobOwn, JobJoin
+// or JobReuse; Leader the run that holds (or will hold) the report;
+// Owner the instance probing; for an owned job, Target and Host and the
+// Runs it holds (the leader first).
+type ProbeJobClaim struct {
+	Kind         string
+	Target, Host string
+	Leader       int64
+	Owner        string
+	Runs         []JobRun
+}
+
+// JobRun is a probe run held by a job, and its case.
+type JobRun struct{ RunID, CaseID int64 }

@@ -96,6 +96,14 @@ type WebhookStore interface {
 	Webhooks(ctx context.Context) ([]*Webhook, error)
 	// DueDeliveries returns pending deliveries due at now, oldest first.
 	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
+	// ClaimDeliveries takes up to limit pending deliveries due at now for
+	// this instance to make, oldest first: no other instance sharing the
+	// database is given them before lease has passed (Delivered or
+	// DeliveryFailed end the claim).
+	ClaimDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
+	// ReleaseDelivery gives back a claimed delivery that was not tried,
+	// due at due.
+	ReleaseDelivery(ctx context.Context, id int64, due time.Time) error
 	// Delivered records a delivery the destination took.
 	Delivered(ctx context.Context, id int64, status int) error
 	// DeliveryFailed records a failed attempt: tried again at next, or

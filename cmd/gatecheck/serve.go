@@ -83,6 +83,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	perMinute := fs.Int("probes-per-minute", envInt("GATECHECK_PROBES_PER_MINUTE", 6), "probes one client may start per minute (GATECHECK_PROBES_PER_MINUTE)")
 	keyPerMinute := fs.Int("api-key-probes-per-minute", envInt("GATECHECK_API_KEY_PROBES_PER_MINUTE", 60), "cases one API key may open per minute (burst half that), counted per key instead of per address (GATECHECK_API_KEY_PROBES_PER_MINUTE)")
 	reuse := fs.Duration("reuse-window", envDuration("GATECHECK_REUSE_WINDOW", time.Minute), "new reports of a site probed this recently get that report instead of a new probe; 0: always probe (GATECHECK_REUSE_WINDOW)")
+	probeLease := fs.Duration("probe-lease", envDuration("GATECHECK_PROBE_LEASE", 30*time.Second), "with several instances on one PostgreSQL database: how long a probe job stays with an instance that stopped renewing it before another takes it over (GATECHECK_PROBE_LEASE)")
 	perHost := fs.Int("probes-per-host", envInt("GATECHECK_PROBES_PER_HOST", 3), "probes of one host per minute, server-wide, staff re-runs included; 0: no cap (GATECHECK_PROBES_PER_HOST)")
 	var webhooks stringList
 	fs.Var(&webhooks, "webhook", "an http(s) URL to post events to, signed with --webhook-secret (repeatable; GATECHECK_WEBHOOKS, comma-separated)")
@@ -127,6 +128,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if *reuse < 0 || *perHost < 0 {
 		fmt.Fprintln(stderr, "gatecheck serve: --reuse-window and --probes-per-host cannot be negative (0 turns them off)")
+		return exitUsage
+	}
+	if *probeLease < 100*time.Millisecond {
+		fmt.Fprintln(stderr, "gatecheck serve: --probe-lease must be at least 100ms (30s is usual)")
 		return exitUsage
 	}
 	var hookURLs []string
@@ -247,7 +252,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, BrowserAllowNets: browserAllow, Logger: log,
 		ProbeWorkers: *workers, ProbeQueue: *queue, ProbesPerMinute: float64(*perMinute),
-		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), MetricsToken: *metricsToken,
+		ReuseWindow: offIfZero(*reuse), HostProbesPerMinute: offIfZero(*perHost), ProbeLease: *probeLease, MetricsToken: *metricsToken,
 		WatchIntervals: intervals, WatchFor: *watchFor,
 		IncidentMinReports: *minReports,
 		Webhooks:           db, WebhookURLs: hookURLs, WebhookSecret: *webhookSecret, WebhookAllowNets: hookNets,

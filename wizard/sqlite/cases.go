@@ -325,6 +325,14 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 				return err
 			}
 		}
+		// Runs of other instances that joined the probe's job share it
+		// too, and the job is done (probejobs.go).
+		if err := finishJob(ctx, tx, runID, func(id int64) error {
+			_, err := finishRun(ctx, tx, id, "", runID, rep, now)
+			return err
+		}, now); err != nil {
+			return err
+		}
 		// Every run shares one target, so one look for an incident will do.
 		return db.openIncident(ctx, tx, caseID, now)
 	})

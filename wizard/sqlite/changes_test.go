@@ -34,7 +34,14 @@ var unnoted = map[string]string{
 	"AddWebhook": "webhooks and their deliveries are on no case's page", "SyncFlagWebhooks": "as AddWebhook",
 	"DisableWebhook": "as AddWebhook", "Delivered": "as AddWebhook", "DeliveryFailed": "as AddWebhook",
 	"TakeToken": "rate limits' buckets", "RefundToken": "as TakeToken", "SweepTokens": "as TakeToken",
-	"Backup": "copies the database", "Close": "closes it", "Notify": "sends a signal", "OnChange": "registers a hook",
+	"ClaimMails":      "moves a mail's next try, which only the staff's page shows (built each time, never kept)",
+	"ReleaseMail":     "as ClaimMails",
+	"ClaimDeliveries": "as AddWebhook", "ReleaseDelivery": "as AddWebhook",
+	"ClaimProbeJob":  "writes probe jobs and a run's joined_to, which no page reads; the runs' pages change when they finish (FinishProbe)",
+	"RenewProbeJobs": "as ClaimProbeJob", "TakeOverProbeJobs": "as ClaimProbeJob", "HandBackProbeJobs": "as ClaimProbeJob",
+	"TakeHostStart": "the per-host cap's counts are on no page",
+	"ProbeRunDone":  "read",
+	"Backup":        "copies the database", "Close": "closes it", "Notify": "sends a signal", "OnChange": "registers a hook",
 }
 
 // A caseWrite prepares one call of a write method and returns it: the
@@ -265,6 +272,25 @@ var caseWrites = map[string]caseWrite{
 		c := w.newCase(t)
 		must(t, w.db.Watch(w.ctx, c.ID, w.now.Add(time.Minute), w.now.Add(time.Hour)))
 		return func() int64 { must(t, w.db.Unwatch(w.ctx, c.ID)); return c.ID }
+	},
+	"ClaimWatches": func(t *testing.T, w *world) func() int64 {
+		c := w.newCase(t)
+		must(t, w.db.Watch(w.ctx, c.ID, w.now.Add(-time.Second), w.now.Add(time.Hour))) // due
+		return func() int64 {
+			claimed, err := w.db.ClaimWatches(w.ctx, w.now, time.Minute, 1000)
+			must(t, err)
+			if !slices.ContainsFunc(claimed, func(cl *wizard.Case) bool { return cl.ID == c.ID }) {
+				t.Errorf("ClaimWatches did not claim the case due")
+			}
+			return c.ID
+		}
+	},
+	"ReleaseWatch": func(t *testing.T, w *world) func() int64 {
+		c := w.newCase(t)
+		must(t, w.db.Watch(w.ctx, c.ID, w.now.Add(-time.Second), w.now.Add(time.Hour)))
+		_, err := w.db.ClaimWatches(w.ctx, w.now, time.Minute, 1000)
+		must(t, err)
+		return func() int64 { must(t, w.db.ReleaseWatch(w.ctx, c.ID, w.now.Add(time.Minute), w.now)); return c.ID }
 	},
 	"WatchChecked": func(t *testing.T, w *world) func() int64 {
 		c := w.newCase(t)

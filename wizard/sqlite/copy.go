@@ -42,7 +42,7 @@ func Copy(ctx context.Context, from, to *DB) ([]TableCount, error) {
 	}
 	defer src.Rollback()
 	var counts []TableCount
-	err = to.tryTx(ctx, func(dst *txn) error {
+	err = to.tryTx(ctx, to.d.writeTx, func(dst *txn) error {
 		for _, t := range copyTables {
 			n, hasID, err := copyTable(ctx, &txn{tx: src, d: from.d}, dst, t)
 			if err != nil {

@@ -175,8 +175,13 @@ func migrateOne(ctx context.Context, conn *sql.Conn, d *dialect, name string) er
 // a few times, after a short random pause: fn must not keep anything from
 // an attempt that failed.
 func (db *DB) inTx(ctx context.Context, fn func(tx *txn) error) error {
+	return db.inTxWith(ctx, db.d.writeTx, fn)
+}
+
+// inTxWith is inTx with the transaction's options.
+func (db *DB) inTxWith(ctx context.Context, opts *sql.TxOptions, fn func(tx *txn) error) error {
 	for attempt := 1; ; attempt++ {
-		err := db.tryTx(ctx, fn)
+		err := db.tryTx(ctx, opts, fn)
 		if err == nil || attempt == maxTxAttempts || !db.d.retry(err) || ctx.Err() != nil {
 			return err
 		}
@@ -185,8 +190,8 @@ func (db *DB) inTx(ctx context.Context, fn func(tx *txn) error) error {
 	}
 }
 
-func (db *DB) tryTx(ctx context.Context, fn func(tx *txn) error) error {
-	tx, err := db.write.BeginTx(ctx, db.d.writeTx)
+func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *txn) error) error {
+	tx, err := db.write.BeginTx(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,16 @@ type dialect struct {
 	// claim ends a SELECT of agent_jobs j rows a transaction is about to
 	// change, so that concurrent transactions skip them.
 	claim string
+	// skipLocked ends a subquery that picks rows a claim is about to
+	// move (claims.go), so that concurrent claims skip each other's rows.
+	skipLocked string
+	// rowLockTx are the options of a write transaction that locks the
+	// rows it reads (forUpdate) and then sees their latest version, where
+	// a serializable one would fail under contention on one row (a flood
+	// of reports of one site claiming its probe job); forUpdate ends the
+	// SELECT that locks them.
+	rowLockTx *sql.TxOptions
+	forUpdate string
 }
 
 // rebind rewrites q's placeholders for the engine.

@@ -42,8 +42,11 @@ var postgresDialect = &dialect{
 	jsonText: func(expr, path string) string {
 		return `((` + expr + `)::jsonb #>> '{` + strings.ReplaceAll(path, ".", ",") + `}')`
 	},
-	claim: ` FOR UPDATE OF j SKIP LOCKED`,
-	text:  pgText,
+	claim:      ` FOR UPDATE OF j SKIP LOCKED`,
+	skipLocked: ` FOR UPDATE SKIP LOCKED`,
+	rowLockTx:  &sql.TxOptions{Isolation: sql.LevelReadCommitted},
+	forUpdate:  ` FOR UPDATE`,
+	text:       pgText,
 }
 
 // pgText makes string arguments text PostgreSQL can store: it refuses a
