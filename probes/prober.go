@@ -83,6 +83,8 @@ type Prober struct {
 	// afterGuard, when set, is consulted after the guard lets a dial
 	// through; tests use it to prove no packet leaves loopback.
 	afterGuard func(network, address string) error
+	// pin, when set, sends the URL's host to its origin (RunOrigin).
+	pin *originPin
 }
 
 // New returns a Prober with cfg, zero fields filled from DefaultConfig.
@@ -146,6 +148,12 @@ func (p *Prober) Diagnose(ctx context.Context, rawURL string) *Report {
 // Run is Diagnose with progress: onCheck, when not nil, is called with each
 // check as soon as it completes (from one goroutine at a time).
 func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *Report {
+	return p.run(ctx, rawURL, netip.AddrPort{}, onCheck)
+}
+
+// run is Run, with every connection to the URL's host pinned to origin
+// when it is valid.
+func (p *Prober) run(ctx context.Context, rawURL string, origin netip.AddrPort, onCheck func(Check)) *Report {
 	start := time.Now()
 	r := &Report{StartedAt: start.UTC(), Findings: []Verdict{}, Samples: []Sample{}, Timings: []HopTiming{},
 		Gateway: Gateway{Others: []string{}}}
@@ -173,7 +181,12 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	defer cancel()
 
 	var addrs []netip.Addr
-	if t.Addr.IsValid() {
+	if origin.IsValid() {
+		p = p.pinned(t, origin)
+		r.Origin = FormatOrigin(origin)
+		addrs = []netip.Addr{origin.Addr()}
+		rec.add(Check{Kind: ProbeDNS, Name: "dns", Status: StatusSkip, Detail: "every connection to " + t.Host + " goes to the origin " + r.Origin + "; the name is not looked up"})
+	} else if t.Addr.IsValid() {
 		addrs = []netip.Addr{t.Addr}
 		rec.add(Check{Kind: ProbeDNS, Name: "dns", Status: StatusSkip, Detail: "the address is an IP address; no lookup needed"})
 	} else {
@@ -195,7 +208,7 @@ func (p *Prober) Run(ctx context.Context, rawURL string, onCheck func(Check)) *R
 	var refusals []string
 	allowed := addrs[:0:0]
 	for _, a := range addrs {
-		if err := p.guard.CheckAddrPort(netip.AddrPortFrom(a, uint16(t.Port))); err != nil {
+		if err := p.guard.CheckAddrPort(netip.AddrPortFrom(a, uint16(p.portFor(t.Port)))); err != nil {
 			refusals = append(refusals, err.Error())
 			if r.DNS != nil {
 				r.DNS.Addresses = slices.DeleteFunc(r.DNS.Addresses, func(s string) bool { return s == a.String() })
@@ -336,7 +349,7 @@ func (p *Prober) runTCP(ctx context.Context, d *diagnosis) {
 	var wg sync.WaitGroup
 	for i, a := range d.addrs {
 		wg.Go(func() {
-			d.report.TCP[i] = p.probeTCP(ctx, a, d.target.Port)
+			d.report.TCP[i] = p.probeTCP(ctx, a, p.portFor(d.target.Port))
 			d.rec.addNth(tcpCheck(d.report.TCP[i]), i)
 		})
 	}

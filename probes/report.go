@@ -161,6 +161,10 @@ type Report struct {
 	Addresses []AddressResult `json:"addresses,omitempty"`
 	// Backends are the servers behind a load balancer its answers named.
 	Backends []Backend `json:"backends,omitempty"`
+	// Origin is the address every connection to the URL's host was
+	// dialled to, when the origin was asked directly (RunOrigin): the
+	// report is the origin's answer, not the public one.
+	Origin string `json:"origin,omitempty"`
 }
 
 // Problem reports whether the verdict is anything but healthy.

@@ -102,6 +102,9 @@ func (p *Prober) dial(ctx context.Context, network, address string) (net.Conn, e
 		return nil, err
 	}
 	d := p.dialer()
+	if to, ok := p.pin.address(host, port); ok {
+		return d.DialContext(ctx, network, to)
+	}
 	if _, err := netip.ParseAddr(host); err == nil {
 		return d.DialContext(ctx, network, address)
 	}

@@ -146,10 +146,13 @@ const BrowserNote = "Your browser's check can tell only whether the site answere
 
 // StepView is one wizard step of a case.
 type StepView struct {
-	Case   *wizard.Case
-	Link   string // the case's full link
-	Step   *wizard.Step
-	Report *probes.Report
+	// OriginLine says in one plain line what the helpdesk found reaching
+	// the site's own server directly; empty when it did not.
+	OriginLine string
+	Case       *wizard.Case
+	Link       string // the case's full link
+	Step       *wizard.Step
+	Report     *probes.Report
 	// Browser is the visitor's browser's view in force (nil: none), and
 	// Check the try the page makes when the latest run has none.
 	Browser *wizard.Vantage
@@ -282,6 +285,19 @@ type StaffCaseView struct {
 	// stand; AgentNames the agents a re-run may ask (none: no form).
 	Agents     []AgentRow
 	AgentNames []string
+	// Origin is the origin's view, reached directly (nil: never asked).
+	Origin *OriginView
+}
+
+// OriginView is the origin of a case's site reached directly, beside the
+// public view: what it answered and what the pair means.
+type OriginView struct {
+	Address string
+	At      time.Time
+	Report  *probes.Report
+	// Pair says what the edge and the origin answered and what that
+	// means; empty when the public check of the same run is not done.
+	Pair string
 }
 
 // AgentRow is one agent's view of a case's URL, or where its job stands.

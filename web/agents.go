@@ -642,6 +642,18 @@ func withoutEvidence(views []wizard.Vantage, jobs []*wizard.AgentJob) []wizard.V
 	out := slices.Clone(views)
 	for i := range out {
 		v := &out[i]
+		if v.From == wizard.VantageOrigin {
+			// The origin's address is often what an edge exists to hide:
+			// only its verdict, in plain words, without the address.
+			if r := v.Report; r != nil {
+				plain := wizard.OriginPlain(r)
+				v.Report = &probes.Report{URL: r.URL, Host: r.Host, Port: r.Port, StartedAt: r.StartedAt, DurationMS: r.DurationMS,
+					Verdict: probes.Verdict{Code: r.Verdict.Code, Layer: r.Verdict.Layer, Summary: plain}, Findings: []probes.Verdict{},
+					Gateway: probes.Gateway{Others: []string{}}, Checks: []probes.Check{}, Samples: []probes.Sample{}, Timings: []probes.HopTiming{}}
+				v.Detail = plain
+			}
+			continue
+		}
 		if !strings.HasPrefix(v.From, "agent:") {
 			continue
 		}

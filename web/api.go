@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -86,6 +87,9 @@ type apiCase struct {
 	// Vantages are the points of view in force, one per source: the
 	// server's once it has a report, the browser's once it posted.
 	Vantages []apiVantage `json:"vantages"`
+	// Origin is the address the site's origin was asked at directly,
+	// shown to API keys and staff only; its view is the vantage "origin".
+	Origin string `json:"origin,omitempty"`
 	// Watch is the schedule of checks until the site works again (next is
 	// absent when none is due); RecoveredAt is when one found it working.
 	Watch       wizard.Watch `json:"watch"`
@@ -123,6 +127,9 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 		Watch: st.c.Watch, RecoveredAt: st.c.RecoveredAt, NoScheme: st.c.NoScheme,
 		Steps: []apiStep{},
 	}
+	if st.evidence {
+		out.Origin = st.c.Origin
+	}
 	for _, a := range st.answers {
 		title, label := st.tree.Describe(s.cfg.Settings, st.facts, a.Node, a.Choice)
 		out.Steps = append(out.Steps, apiStep{Node: a.Node, Title: title, Answer: a.Choice, Label: label, At: a.At})
@@ -156,7 +163,7 @@ func (s *Server) caseJSON(ctx context.Context, r *http.Request, st *caseState) (
 	for _, from := range order {
 		v := latest[from]
 		out.Vantages = append(out.Vantages, apiVantage{From: v.From, At: v.At, Run: v.RunID, Report: v.Report, Reachable: v.Reachable, Detail: v.Detail, Addr: v.Addr,
-			EvidenceWithheld: !st.evidence && strings.HasPrefix(v.From, "agent:")})
+			EvidenceWithheld: !st.evidence && (strings.HasPrefix(v.From, "agent:") || v.From == wizard.VantageOrigin)})
 	}
 	// Agents whose latest job is not done: where it stands, on their
 	// latest view if they have one.
@@ -216,6 +223,9 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		Agents []string `json:"agents"`
 		// Watch keeps checking the site until it works again.
 		Watch bool `json:"watch"`
+		// Origin is an address to reach the site's origin at directly,
+		// beside the public check (API keys and staff only).
+		Origin string `json:"origin"`
 	}
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&in); err != nil {
@@ -234,6 +244,18 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 		s.errorStatus(w, r, http.StatusUnauthorized, "Asking agents needs an API key (Authorization: Bearer gck_…) or a signed-in staff session: an agent probes from inside a customer's network.")
 		return
 	}
+	var origin netip.AddrPort
+	if in.Origin != "" {
+		if !s.staffOrKey(r) {
+			s.errorStatus(w, r, http.StatusForbidden, originNeedsKey)
+			return
+		}
+		var err error
+		if origin, err = probes.ParseOrigin(in.Origin); err != nil {
+			s.Error(w, r, wizard.Errorf(wizard.EINVALID, "%s.", capitalise(err.Error())))
+			return
+		}
+	}
 	agents, err := s.agentsNamed(r.Context(), in.Agents)
 	if err != nil {
 		s.Error(w, r, err)
@@ -247,6 +269,12 @@ func (s *Server) handleAPICreate(w http.ResponseWriter, r *http.Request) {
 	} else if err != nil {
 		s.Error(w, r, err)
 		return
+	}
+	if origin.IsValid() {
+		if err := s.originOfNewCase(context.WithoutCancel(r.Context()), c, origin); err != nil {
+			s.Error(w, r, err)
+			return
+		}
 	}
 	if in.Watch {
 		if err := s.startWatch(context.WithoutCancel(r.Context()), c.ID); err != nil {

@@ -129,7 +129,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 		return nil, err
 	}
 	if err := s.cfg.Store.CreateCase(r.Context(), c, s.cfg.TreeSource); err != nil {
-		s.runner.Release(held)
+		s.runner.Release(targetOf(c), held)
 		return nil, err
 	}
 	// The case is stored: queue its probes even if the client hangs up
@@ -151,7 +151,7 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 func (s *Server) queueProbe(ctx context.Context, c *wizard.Case, actor string, held bool, maxAge time.Duration) (*wizard.ProbeRun, error) {
 	run, err := s.cfg.Store.QueueProbe(ctx, c.ID, actor)
 	if err != nil {
-		s.runner.Release(held)
+		s.runner.Release(targetOf(c), held)
 		return nil, err
 	}
 	if err := s.runner.Enqueue(ctx, targetOf(c), run.ID, c.ID, held, maxAge); err != nil {
@@ -496,6 +496,12 @@ func (s *Server) stepView(r *http.Request, st *caseState) templates.StepView {
 		v.Report, v.CheckedAt, v.Shared = run.Report, run.Report.FinishedAt(), run.SharedFrom != 0
 	}
 	v.Agents, _ = s.agentRows(st)
+	if o := wizard.Origin(st.views); o != nil {
+		v.OriginLine = o.Detail
+		if o.Report != nil {
+			v.OriginLine = wizard.OriginPlain(o.Report)
+		}
+	}
 	v.Replies, v.HelpdeskStatus, v.HelpdeskAt = s.helpdeskWord(r.Context(), st.c)
 	// The helpdesk resolved or closed the case since the visitor's last
 	// answer: that comes first, and the step's question waits folded
@@ -824,7 +830,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 // a view taken under the earlier finding is left out, and the reporter's
 // browser is asked again. Without that, a site that went down after the
 // browser reached it was said to answer the visitor but not gatecheck.
-// The views stay stored, and shown to staff and in the API.
+// The origin's view is paired the same way: it compares the origin with
+// the public view of its own run. The views stay stored, and shown to
+// staff and in the API.
 func currentViews(views []wizard.Vantage, runs []*wizard.ProbeRun, report *probes.Report) []wizard.Vantage {
 	if report == nil {
 		return views
@@ -837,7 +845,7 @@ func currentViews(views []wizard.Vantage, runs []*wizard.ProbeRun, report *probe
 	}
 	out := make([]wizard.Vantage, 0, len(views))
 	for _, v := range views {
-		if code, ok := found[v.RunID]; v.From == wizard.VantageBrowser && ok && code != report.Verdict.Code {
+		if code, ok := found[v.RunID]; (v.From == wizard.VantageBrowser || v.From == wizard.VantageOrigin) && ok && code != report.Verdict.Code {
 			continue
 		}
 		out = append(out, v)

@@ -42,19 +42,23 @@ type Runner struct {
 	hostCap  int           // probe jobs a host gets a minute; 0: no cap
 	metrics  *metrics      // nil: not counted
 
-	mu         sync.Mutex
-	cond       *sync.Cond
-	queue      []*job
-	reserved   int // places promised by Reserve and not yet taken by Enqueue
-	running    int
-	byTarget   map[string]*job // jobs queued or running, by target key
-	byCase     map[int64]*job
-	recent     map[string]finished // the last finished probe of each target
-	hostStarts map[string][]time.Time
-	wake       *time.Timer     // wakes the workers when a capped host frees up
-	took       []time.Duration // how long the last probes took, newest last
-	closed     bool
-	shared     *sharing // nil: this process probes alone (sharedjobs.go)
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []*job
+	reserved int // places promised by Reserve and not yet taken by Enqueue
+	// reservedFor counts the places held per target when jobs are shared:
+	// reports of a target arriving together need one place between them
+	// (they join one job), not one each while the store decides.
+	reservedFor map[string]int
+	running     int
+	byTarget    map[string]*job // jobs queued or running, by target key
+	byCase      map[int64]*job
+	recent      map[string]finished // the last finished probe of each target
+	hostStarts  map[string][]time.Time
+	wake        *time.Timer     // wakes the workers when a capped host frees up
+	took        []time.Duration // how long the last probes took, newest last
+	closed      bool
+	shared      *sharing // nil: this process probes alone (sharedjobs.go)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -134,7 +138,7 @@ const codeQueueFull = "queue_full"
 func NewRunner(p *probes.Prober, store wizard.CaseStore, log *slog.Logger, cfg RunnerConfig) *Runner {
 	r := &Runner{prober: p, store: store, log: log, now: cfg.Now,
 		workers: max(cfg.Workers, 1), maxQueue: max(cfg.Queue, 0), reuse: max(cfg.Reuse, 0), hostCap: max(cfg.HostCap, 0),
-		byTarget: map[string]*job{}, byCase: map[int64]*job{}, recent: map[string]finished{}, hostStarts: map[string][]time.Time{}}
+		byTarget: map[string]*job{}, byCase: map[int64]*job{}, reservedFor: map[string]int{}, recent: map[string]finished{}, hostStarts: map[string][]time.Time{}}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -203,21 +207,38 @@ func (r *Runner) Reserve(t probeTarget, maxAge time.Duration) (held bool, err er
 	if _, ok := r.reusableLocked(t, maxAge); ok {
 		return false, nil
 	}
+	if r.shared != nil && r.reservedFor[t.key()] > 0 {
+		return false, nil
+	}
 	if len(r.queue)+r.reserved >= r.maxQueue {
 		return false, errQueueFull
 	}
 	r.reserved++
+	if r.shared != nil {
+		r.reservedFor[t.key()]++
+	}
 	return true, nil
 }
 
-// Release gives back a place Reserve held, when the run will not come.
-func (r *Runner) Release(held bool) {
+// Release gives back a place Reserve held for a run of t, when the run
+// will not come.
+func (r *Runner) Release(t probeTarget, held bool) {
 	if !held {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unreserveLocked(t)
+}
+
+// unreserveLocked gives back a place held for a run of t.
+func (r *Runner) unreserveLocked(t probeTarget) {
 	r.reserved = max(r.reserved-1, 0)
+	if n := r.reservedFor[t.key()]; n > 1 {
+		r.reservedFor[t.key()] = n - 1
+	} else {
+		delete(r.reservedFor, t.key())
+	}
 }
 
 // Enqueue gives a stored run of case caseID its diagnosis of t: it joins
@@ -425,7 +446,9 @@ func (r *Runner) run(j *job) {
 	runs := j.runs
 	r.mu.Unlock()
 	leader := runs[0].runID
-	err := r.store.FinishProbe(context.Background(), leader, rep, runIDs(runs[1:])...)
+	// The report exists only here until it is stored: a store busy with
+	// a flood (conflicts past its own retries) is asked again, a few times.
+	err := storeAgain(func() error { return r.store.FinishProbe(context.Background(), leader, rep, runIDs(runs[1:])...) })
 	if err != nil {
 		r.log.Error("storing probe report", "run", leader, "err", err)
 	}
@@ -465,6 +488,17 @@ func (r *Runner) run(j *job) {
 			delete(r.byCase, jr.caseID)
 		}
 	}
+}
+
+// storeAgain runs a store write, again after 0.1, 0.2, 0.4, 0.8 and 1.6 s
+// while it fails.
+func storeAgain(write func() error) error {
+	err := write()
+	for pause := 100 * time.Millisecond; err != nil && pause <= 1600*time.Millisecond; pause *= 2 {
+		time.Sleep(pause)
+		err = write()
+	}
+	return err
 }
 
 func runIDs(runs []jobRun) []int64 {

@@ -559,6 +559,7 @@ func (s *Server) routes() http.Handler {
 		r.Post("/staff/c/{token}/notes", s.handleAddNote)
 		r.Post("/staff/c/{token}/status", s.handleSetStatus)
 		r.Post("/staff/c/{token}/probe", s.handleRerun)
+		r.Post("/staff/c/{token}/origin", s.handleStaffOrigin)
 		r.Post("/staff/c/{token}/watch", s.handleWatch)
 		// Webhooks: staff see the destinations and deliveries; only
 		// admins change them.
@@ -599,6 +600,7 @@ func (s *Server) routes() http.Handler {
 		r.Use(s.apiKey)
 		r.Post("/api/cases", s.handleAPICreate)
 		r.Get("/api/cases/{token}", s.handleAPICase)
+		r.Post("/api/cases/{token}/origin", s.handleAPIOrigin)
 		r.With(s.requireStaffOrKey).Get("/api/incidents", s.handleAPIIncidents)
 		r.With(s.requireStaffOrKey).Get("/api/incidents/{host}/{verdict}", s.handleAPIIncident)
 	})

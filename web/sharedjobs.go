@@ -180,7 +180,7 @@ func (r *Runner) kickSweep() {
 func (r *Runner) enqueueShared(ctx context.Context, t probeTarget, runID, caseID int64, held bool, maxAge time.Duration) error {
 	r.mu.Lock()
 	if held {
-		r.reserved = max(r.reserved-1, 0)
+		r.unreserveLocked(t)
 	}
 	closed := r.closed
 	r.mu.Unlock()
@@ -224,6 +224,15 @@ func (r *Runner) enqueueShared(ctx context.Context, t probeTarget, runID, caseID
 	}
 	r.byCase[caseID] = j
 	r.metrics.sharedRuns("joined", 1)
+	if j.remote && len(j.runs) == 1 {
+		// The job may have finished between the claim and now, its
+		// signal heard before this instance followed it: look once.
+		go func() {
+			if done, err := r.shared.jobs.ProbeRunDone(context.WithoutCancel(ctx), c.Leader); err == nil && done {
+				r.finishRemote(c.Leader)
+			}
+		}()
+	}
 	return nil
 }
 

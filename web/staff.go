@@ -323,8 +323,9 @@ func (s *Server) renderStaffCase(w http.ResponseWriter, r *http.Request, status 
 	if n := len(done); n > 0 && v.Latest.State != wizard.ProbeDone {
 		v.Latest = done[n-1]
 	}
+	v.Origin = originView(st.views, runs)
 	if n := len(done); n >= 2 {
-		v.Changes = diffReports(done[n-2].Report, done[n-1].Report)
+		v.Changes = append(diffReports(done[n-2].Report, done[n-1].Report), diffOrigin(st.views, done[n-2].ID, done[n-1].ID)...)
 		if len(v.Changes) == 0 {
 			v.Changes = []string{"Nothing: the last two probe runs found the same."}
 		}
@@ -397,8 +398,11 @@ func (s *Server) timeline(st *caseState, runs []*wizard.ProbeRun, notes []wizard
 
 // vantageName names a point of view for staff.
 func vantageName(from string) string {
-	if from == wizard.VantageBrowser {
+	switch from {
+	case wizard.VantageBrowser:
 		return "the visitor's browser"
+	case wizard.VantageOrigin:
+		return "the origin, reached directly"
 	}
 	return from
 }

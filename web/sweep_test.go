@@ -364,6 +364,7 @@ var formFields = map[string][]string{
 	"POST /staff/c/{token}/status": {"status"},
 	"POST /staff/c/{token}/watch":  {"stop"},
 	"POST /staff/c/{token}/agent":  {"agent"},
+	"POST /staff/c/{token}/origin": {"origin"},
 	"POST /staff/webhooks/":        {"url", "secret", "template"},
 	// The incident of the sweep's case (127.0.0.1, gateway_502).
 	"POST /staff/incidents/{host}/{verdict}/notes":        {"body", "window", "until"},
@@ -382,6 +383,7 @@ var formFields = map[string][]string{
 // credentials they need to get as far as reading it.
 var jsonBodies = map[string]string{
 	"POST /api/cases":                 "",
+	"POST /api/cases/{token}/origin":  "",
 	"POST /agent/v1/jobs/{id}/report": "agent",
 }
 
@@ -511,6 +513,8 @@ func TestMalformedRequestsNeverFail(t *testing.T) {
 		}
 		resp, body := a.keyDo("POST", "/api/cases", "", `{"url": "`+strings.ReplaceAll(v, `"`, `\"`)+`", "ticket": "`+strings.ReplaceAll(v, `"`, `\"`)+`"}`)
 		check("POST", "/api/cases", resp, body)
+		resp, body = sw.send("POST", "/api/cases/"+token+"/origin", strings.NewReader(fmt.Sprintf(`{"origin": %q}`, v)), sw.admin, "Content-Type", "application/json")
+		check("POST", "/api/cases/{token}/origin", resp, body)
 		report := fmt.Sprintf(`{"url": %q, "verdict": {"code": %q, "summary": %q}}`, v, v, v)
 		resp, body = sw.send("POST", "/agent/v1/jobs/1/report", strings.NewReader(report), nil, "Content-Type", "application/json", "Authorization", "Bearer "+sw.agentToken)
 		check("POST", "/agent/v1/jobs/1/report", resp, body)

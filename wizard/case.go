@@ -78,6 +78,11 @@ type Case struct {
 	// Version counts the writes to the case (see ChangeNotifier): what is
 	// read with the case is at least as new as this version.
 	Version int64 `json:"-"`
+	// Origin is the address staff or an API key asked the host to be
+	// reached at directly (bypassing an edge or CDN), as ParseOrigin
+	// reads it; empty when never asked. Its view is the Vantage from
+	// VantageOrigin.
+	Origin string `json:"origin,omitempty"`
 }
 
 // ProbeInput is what the probes are given for the case: the URL, without
@@ -224,6 +229,21 @@ type User struct {
 
 // VantageBrowser is the From of the visitor's browser's view.
 const VantageBrowser = "browser"
+
+// VantageOrigin is the From of the view of the origin reached directly:
+// the case's URL with every connection to its host dialled to the
+// address staff gave (Case.Origin), Host and SNI unchanged.
+const VantageOrigin = "origin"
+
+// Origin returns the latest view of the origin among views, or nil.
+func Origin(views []Vantage) *Vantage {
+	for i := len(views) - 1; i >= 0; i-- {
+		if views[i].From == VantageOrigin {
+			return &views[i]
+		}
+	}
+	return nil
+}
 
 // Vantage is one point of view on a case's URL besides the server's own
 // probes: the visitor's browser now, agents on other networks later

@@ -362,6 +362,10 @@ func (t *Tree) value(field string, f Facts, s Settings) (value, reason string, k
 		value, reason, _ := agentValue(f)
 		return value, reason, true
 	}
+	if field == "vantage.origin" {
+		value, reason, _ := originValue(f)
+		return value, reason, true
+	}
 	r := f.Report
 	if r == nil {
 		return "", "", false

@@ -83,6 +83,24 @@ func (r renderer) value(name string) string {
 		return probes.GatewayLabel(rep.Gateway.Name)
 	case "ticket":
 		return or(r.f.Ticket, "none")
+	case "origin":
+		// The address the origin was reached at: staff and keys see it;
+		// anyone else's view of it is withheld.
+		if _, _, v := originValue(r.f); v != nil && v.Report.Origin != "" {
+			return v.Report.Origin
+		}
+		return "the origin server's address"
+	case "origin_summary":
+		_, _, v := originValue(r.f)
+		switch {
+		case v == nil:
+			return "not reached directly yet"
+		case r.tech:
+			return string(v.Report.Verdict.Code) + ": " + v.Report.Verdict.Summary
+		case originWorks(v.Report):
+			return "it works"
+		}
+		return lowerFirst(VisitorWords(v.Report, r.f.Now).Headline)
 	case "agent_ip":
 		// The address gatecheck saw the deciding agent come from: the
 		// public address of the customer's network.

@@ -51,6 +51,10 @@ type CaseStore interface {
 	// SetVisitorEmail keeps addr (checked by the caller; empty: none) as
 	// the address the visitor wants the helpdesk's replies at.
 	SetVisitorEmail(ctx context.Context, caseID int64, addr string) error
+	// SetCaseOrigin keeps origin (checked by the caller with
+	// probes.ParseOrigin; empty: none) as the address staff asked the
+	// case's host to be reached at directly. ENOTFOUND: no such case.
+	SetCaseOrigin(ctx context.Context, caseID int64, origin string) error
 	// Vantages returns a case's views besides the server's, oldest first.
 	Vantages(ctx context.Context, caseID int64) ([]Vantage, error)
 

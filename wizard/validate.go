@@ -47,6 +47,10 @@ var fixedFieldValues = map[string][]string{
 	// tcp_timeout: refused or cut off from there) if any agent was,
 	// else failing (another problem), else healthy; none without a view.
 	"vantage.agent": {"healthy", "blocked", "failing", "none"},
+	// What the site's origin answered when gatecheck reached it directly
+	// (staff gave its address, bypassing an edge or CDN): healthy, or
+	// failing; none when nobody asked (or asked under another verdict).
+	"vantage.origin": {"healthy", "failing", "none"},
 	// The operator says whether the application is hosted behind an IP
 	// allowlist.
 	"setting.hosted_allowlist": {"yes", "no"},
@@ -352,7 +356,7 @@ func (t *Tree) validateGraph(add func(int, string, ...any)) bool {
 var placeholders = []string{
 	"org", "team", "team_contact", "support_contact", "status_page",
 	"url", "host", "requester_ip", "verdict", "verdict_summary", "gateway", "ticket",
-	"agent_ip",
+	"agent_ip", "origin", "origin_summary",
 }
 
 func knownPlaceholder(name string) bool { return slices.Contains(placeholders, name) }

@@ -595,6 +595,8 @@ func (t *Tree) said(field, value string, f Facts, s Settings) string {
 	case field == "requester_ip", field == "vantage.browser":
 		_, reason, _ := t.value(field, f, s)
 		return reason
+	case field == "vantage.origin":
+		return originSaid(f)
 	case field == "vantage.agent":
 		_, _, v := agentValue(f)
 		if v == nil {

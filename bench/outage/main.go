@@ -56,7 +56,9 @@ func main() {
 func bench() int {
 	var cfg config
 	var extra flagList
-	scenario := flag.String("scenario", "all", "which to run: all, one (one site, many reports) or sites (many sites)")
+	scenario := flag.String("scenario", "all", "which to run: all, one (one site, many reports), sites (many sites), or cluster (one site, several instances on PostgreSQL; not in all)")
+	instances := flag.Int("instances", 3, "cluster: gatecheck instances on one PostgreSQL database")
+	kill := flag.Bool("kill", false, "cluster: SIGKILL the site's prober half-way through the reports")
 	flag.IntVar(&cfg.reports, "reports", 300, "reports of the one broken site, each from its own client address")
 	flag.DurationVar(&cfg.spread, "spread", time.Second, "the reports of the one site are sent evenly over this time")
 	flag.IntVar(&cfg.sites, "sites", 50, "distinct broken sites reported at once, one report each")
@@ -70,7 +72,7 @@ func bench() int {
 	keep := flag.Bool("keep", false, "keep the work folder (binary, databases, server logs)")
 	limit := flag.Duration("deadline", 115*time.Second, "the whole run, build included, ends by then")
 	flag.Parse()
-	if flag.NArg() > 0 || !slices.Contains([]string{"all", "one", "sites"}, *scenario) || cfg.reports < 1 || cfg.reports > 25000 || cfg.sites < 1 || cfg.sites > 250 || cfg.pollRate < 1 {
+	if flag.NArg() > 0 || !slices.Contains([]string{"all", "one", "sites", "cluster"}, *scenario) || *instances < 1 || cfg.reports < 1 || cfg.reports > 25000 || cfg.sites < 1 || cfg.sites > 250 || cfg.pollRate < 1 {
 		flag.Usage()
 		return 2
 	}
@@ -111,7 +113,12 @@ func bench() int {
 	for _, sc := range []struct {
 		name string
 		run  func(context.Context, string, string, config) (*table, error)
-	}{{"one", oneSite}, {"sites", manySites}} {
+	}{{"one", oneSite}, {"sites", manySites}, {"cluster", func(ctx context.Context, bin, dir string, cfg config) (*table, error) {
+		return cluster(ctx, bin, dir, cfg, *instances, *kill)
+	}}} {
+		if sc.name == "cluster" && *scenario != "cluster" {
+			continue
+		}
 		if *scenario != "all" && *scenario != sc.name {
 			continue
 		}

@@ -69,8 +69,14 @@ type gatecheck struct {
 // dir, probing loopback allowed, plus the extra flags, and waits until
 // /healthz answers.
 func startServer(ctx context.Context, bin, dir, name string, extra []string) (*gatecheck, error) {
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, name+".db"),
-		"--allow-net", "127.0.0.0/8"}, extra...)
+	return startServerArgs(ctx, bin, dir, name, append([]string{"serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, name+".db"),
+		"--allow-net", "127.0.0.0/8"}, extra...))
+}
+
+// startServerArgs starts bin with args (a serve command), logging to
+// name.log in dir, and waits until /healthz answers.
+func startServerArgs(ctx context.Context, bin, dir, name string, args []string) (*gatecheck, error) {
+	extra := args
 	cmd := exec.Command(bin, args...)
 	cmd.Env = cleanEnv()
 	// Should the bench die, the server goes with it.

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -81,9 +82,10 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) (positional []string, 
 }
 
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N [--over 1m]] [--timeout 15s] [--allow-net CIDR]... URL")
+	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N [--over 1m]] [--timeout 15s] [--allow-net CIDR]... [--origin ADDR] URL")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
 	over := fs.Duration("over", 0, "spread the samples over this long, for a failure rate (e.g. --samples 50 --over 1m)")
+	originFlag := fs.String("origin", "", "reach the origin directly: every connection to the URL's host goes to this IP address (optional :port), Host and SNI unchanged")
 	pf := addProbeFlags(fs)
 	positional, code, ok := parseArgs(fs, args, 1)
 	if !ok {
@@ -93,11 +95,17 @@ func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err == nil && *over != 0 {
 		err = longRun(&cfg, *over)
 	}
+	var origin netip.AddrPort
+	if err == nil && *originFlag != "" {
+		if origin, err = probes.ParseOrigin(*originFlag); err != nil {
+			err = fmt.Errorf("--origin: %w", err)
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "gatecheck diagnose:", err)
 		return exitUsage
 	}
-	rep := runProbes(ctx, cfg, positional[0], !*asJSON, stderr)
+	rep := runProbesOn(ctx, cfg, positional[0], origin, !*asJSON, stderr)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -133,11 +141,23 @@ func longRun(cfg *probes.Config, d time.Duration) error {
 
 // runProbes diagnoses url, showing progress on a terminal.
 func runProbes(ctx context.Context, cfg probes.Config, url string, showProgress bool, stderr io.Writer) *probes.Report {
+	return runProbesOn(ctx, cfg, url, netip.AddrPort{}, showProgress, stderr)
+}
+
+// runProbesOn is runProbes with the URL's host pinned to origin, when it
+// is valid.
+func runProbesOn(ctx context.Context, cfg probes.Config, url string, origin netip.AddrPort, showProgress bool, stderr io.Writer) *probes.Report {
 	var progress func(probes.Check)
 	if showProgress && isTerminal(stderr) {
 		progress = func(c probes.Check) { fmt.Fprintf(stderr, "\r\033[K  … %s", c.Name) }
 	}
-	rep := probes.New(cfg).Run(ctx, url, progress)
+	p := probes.New(cfg)
+	var rep *probes.Report
+	if origin.IsValid() {
+		rep = p.RunOrigin(ctx, url, origin, progress)
+	} else {
+		rep = p.Run(ctx, url, progress)
+	}
 	if progress != nil {
 		fmt.Fprint(stderr, "\r\033[K")
 	}

@@ -4,9 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"unicode/utf8"
@@ -192,5 +197,75 @@ func TestDiagnoseOver(t *testing.T) {
 	_, out, _ = runCmd(t, "diagnose", "--samples", "4", "--over", "100ms", "--allow-net", "127.0.0.0/8", srv.URL)
 	if !strings.Contains(out, "Failure rate: ") || !strings.Contains(out, "of 4 samples failed") {
 		t.Errorf("text output lacks the failure rate:\n%s", out)
+	}
+}
+
+// An edge (an nginx-like proxy whose origin setting is wrong) answers
+// 502; --origin reaches the origin directly, which answers 200, with the
+// URL's Host; the edge is not asked. A name as origin is refused.
+func TestDiagnoseOrigin(t *testing.T) {
+	var hosts []string
+	var mu sync.Mutex
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hosts = append(hosts, r.Host)
+		mu.Unlock()
+		w.Write([]byte("<html><body>shop</body></html>"))
+	}))
+	defer origin.Close()
+	var edgeHits atomic.Int32
+	wrong, _ := url.Parse("http://127.0.0.1:1") // the edge's wrong origin: nothing listens there
+	proxy := httputil.NewSingleHostReverseProxy(wrong)
+	proxy.ErrorLog = log.New(io.Discard, "", 0)
+	proxy.ErrorHandler = func(w http.ResponseWriter, r *http.Request, err error) {
+		w.Header().Set("Server", "nginx/1.24.0")
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center></body></html>"))
+	}
+	edge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { edgeHits.Add(1); proxy.ServeHTTP(w, r) }))
+	defer edge.Close()
+	edgeURL := strings.Replace(edge.URL, "127.0.0.1", "shop.invalid", 1)
+	originAddr := strings.TrimPrefix(origin.URL, "http://")
+
+	code, out, _ := runCmd(t, "diagnose", "--json", "--samples", "1", "--allow-net", "127.0.0.0/8", edge.URL)
+	if code != 1 || !strings.Contains(out, `"gateway_502"`) {
+		t.Fatalf("the edge: exit %d, want 1 and gateway_502:\n%s", code, out)
+	}
+	edgeHits.Store(0)
+	code, out, errs := runCmd(t, "diagnose", "--json", "--samples", "1", "--allow-net", "127.0.0.0/8", "--origin", originAddr, edgeURL)
+	var got struct {
+		Origin  string `json:"origin"`
+		Verdict struct {
+			Code string `json:"code"`
+		} `json:"verdict"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s%s", err, out, errs)
+	}
+	if code != 0 || got.Verdict.Code != "healthy" || got.Origin != originAddr {
+		t.Errorf("the origin: exit %d, verdict %s, origin %q; want 0, healthy, %s\n%s", code, got.Verdict.Code, got.Origin, originAddr, out)
+	}
+	if n := edgeHits.Load(); n != 0 {
+		t.Errorf("the edge got %d requests while the origin was asked", n)
+	}
+	mu.Lock()
+	for _, h := range hosts {
+		if !strings.HasPrefix(h, "shop.invalid:") {
+			t.Errorf("the origin saw Host %q, want the URL's", h)
+		}
+	}
+	mu.Unlock()
+	_, out, _ = runCmd(t, "diagnose", "--samples", "0", "--allow-net", "127.0.0.0/8", "--origin", originAddr, edgeURL)
+	if !strings.Contains(out, "Reached directly at the origin "+originAddr) {
+		t.Errorf("text output does not say the origin was asked:\n%s", out)
+	}
+	code, _, errs = runCmd(t, "diagnose", "--origin", "origin.example.com", edgeURL)
+	if code != exitUsage || !strings.Contains(errs, "not a name") {
+		t.Errorf("a name as origin: exit %d, %q", code, errs)
+	}
+	code, _, _ = runCmd(t, "diagnose", "--samples", "0", "--origin", originAddr, edgeURL)
+	if code != 2 {
+		t.Errorf("a loopback origin without --allow-net: exit %d, want 2 (refused)", code)
 	}
 }

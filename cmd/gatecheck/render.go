@@ -20,6 +20,9 @@ func writeReport(w io.Writer, r *probes.Report) {
 		mark = "✓"
 	}
 	fmt.Fprintf(w, "%s %s  [%s · %s layer]\n", mark, r.URL, r.Verdict.Code, r.Verdict.Layer)
+	if r.Origin != "" {
+		writeWrapped(w, "  ", "Reached directly at the origin "+r.Origin+", not where the name leads.")
+	}
 	writeWrapped(w, "  ", r.Verdict.Summary)
 	fmt.Fprintln(w)
 	writeWrapped(w, "  ", r.Verdict.Explanation)

@@ -39,7 +39,7 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email, version`
+	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email, version, origin`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -47,7 +47,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail, &c.Version)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail, &c.Version, &c.Origin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
@@ -94,6 +94,12 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 // replies at (empty: none).
 func (db *DB) SetVisitorEmail(ctx context.Context, caseID int64, addr string) error {
 	return db.execCase(ctx, caseID, `UPDATE cases SET visitor_email = ?, updated_at = ? WHERE id = ?`, addr, nanos(db.Now()), caseID)
+}
+
+// SetCaseOrigin keeps the address staff asked the case's host to be
+// reached at directly (checked by the caller; empty: none).
+func (db *DB) SetCaseOrigin(ctx context.Context, caseID int64, origin string) error {
+	return db.execCase(ctx, caseID, `UPDATE cases SET origin = ?, updated_at = ? WHERE id = ?`, origin, nanos(db.Now()), caseID)
 }
 
 // TreeSource returns the source of a tree version a case walked.
@@ -315,7 +321,17 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 		return err
 	}
 	now := nanos(db.Now())
-	return db.inTx(ctx, func(tx *txn) error {
+	// With the probe job's row locked (when the run leads a shared job),
+	// at READ COMMITTED on PostgreSQL: the runs that joined the job are
+	// all seen (a claim locks the row too), and a flood of new cases of
+	// the site, which the incident count reads, does not fail the finish
+	// over and over as it would a serializable transaction (openIncident
+	// takes its own lock).
+	return db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		var target string
+		if err := tx.QueryRowContext(ctx, `SELECT target FROM probe_jobs WHERE leader_run = ?`+db.d.forUpdate, runID).Scan(&target); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		caseID, err := finishRun(ctx, tx, runID, string(raw), 0, rep, now)
 		if err != nil {
 			return err
@@ -341,7 +357,8 @@ func (db *DB) FinishProbe(ctx context.Context, runID int64, rep *probes.Report, 
 // ShareProbe finishes probe runs with the report of the finished run
 // from, a diagnosis of the same target recent enough to reuse.
 func (db *DB) ShareProbe(ctx context.Context, from int64, runIDs ...int64) error {
-	return db.inTx(ctx, func(tx *txn) error {
+	// At READ COMMITTED on PostgreSQL, as FinishProbe.
+	return db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
 		var raw sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT report FROM probe_runs WHERE id = ? AND state = 'done' AND shared_from IS NULL`, from).Scan(&raw)
 		if errors.Is(err, sql.ErrNoRows) || err == nil && !raw.Valid {

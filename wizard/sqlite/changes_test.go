@@ -102,6 +102,10 @@ var caseWrites = map[string]caseWrite{
 		c := w.newCase(t)
 		return func() int64 { must(t, w.db.SetVisitorEmail(w.ctx, c.ID, "vi@example.com")); return c.ID }
 	},
+	"SetCaseOrigin": func(t *testing.T, w *world) func() int64 {
+		c := w.newCase(t)
+		return func() int64 { must(t, w.db.SetCaseOrigin(w.ctx, c.ID, "203.0.113.80:443")); return c.ID }
+	},
 	"AppendSteps": func(t *testing.T, w *world) func() int64 {
 		c := w.newCase(t)
 		return func() int64 {

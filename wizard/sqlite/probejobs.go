@@ -26,6 +26,14 @@ const probeTopic = "probe"
 // ClaimProbeJob decides how a run gets its diagnosis of target; see
 // wizard.ProbeJobStore.
 func (db *DB) ClaimProbeJob(ctx context.Context, target, host string, runID, caseID int64, owner string, now time.Time, lease, reuse time.Duration) (*wizard.ProbeJobClaim, error) {
+	// Most claims in a flood join a job under way: they do so without
+	// the row's lock, so that the owner finishing the job is not queued
+	// behind them. One that joins as the job is being finished is left
+	// out of its report; the instance that follows the job shares the
+	// report with it once it sees the job done (web/sharedjobs.go).
+	if c, err := db.joinProbeJob(ctx, target, host, runID, now); err != nil || c != nil {
+		return c, err
+	}
 	var claim *wizard.ProbeJobClaim
 	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
 		claim = &wizard.ProbeJobClaim{Target: target, Host: host, Owner: owner}
@@ -85,6 +93,31 @@ func (db *DB) ClaimProbeJob(ctx context.Context, target, host string, runID, cas
 		return nil, err
 	}
 	return claim, nil
+}
+
+// joinProbeJob joins run runID to target's job when one is under way with
+// a live lease, another run leading it; nil when the claim needs the
+// row's lock (no job, one done, one whose lease ran out, or the run's own).
+func (db *DB) joinProbeJob(ctx context.Context, target, host string, runID int64, now time.Time) (*wizard.ProbeJobClaim, error) {
+	var claim *wizard.ProbeJobClaim
+	err := db.inTxWith(ctx, db.d.rowLockTx, func(tx *txn) error {
+		claim = nil
+		var leader int64
+		var owner string
+		err := tx.QueryRowContext(ctx, `SELECT leader_run, owner FROM probe_jobs WHERE target = ? AND state = 'queued' AND lease_until > ?`,
+			target, nanos(now)).Scan(&leader, &owner)
+		if errors.Is(err, sql.ErrNoRows) || err == nil && leader == runID {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET joined_to = ? WHERE id = ?`, leader, runID); err != nil {
+			return err
+		}
+		claim = &wizard.ProbeJobClaim{Kind: wizard.JobJoin, Target: target, Host: host, Leader: leader, Owner: owner}
+		return nil
+	})
+	return claim, err
 }
 
 // jobRuns are the runs a job holds that are not done: its leader first,
@@ -241,4 +274,14 @@ func (db *DB) TakeHostStart(ctx context.Context, host string, perMinute int, now
 		return err
 	})
 	return wait, err
+}
+
+// lock holds a lock named key until the transaction ends, on PostgreSQL
+// (an advisory lock); SQLite's one writer needs none.
+func (t *txn) lock(ctx context.Context, key string) error {
+	if t.d.name != "postgres" {
+		return nil
+	}
+	_, err := t.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtext(?))`, key)
+	return err
 }

@@ -16,8 +16,8 @@ import (
 // v.RunID. Only the case's latest run takes views, one per source: a view
 // made for a run since superseded would describe another moment.
 func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) error {
-	if v.From != wizard.VantageBrowser && (!strings.HasPrefix(v.From, "agent:") || len(v.From) == len("agent:")) {
-		return wizard.Errorf(wizard.EINVALID, "%q is not a point of view (browser, or agent:NAME).", v.From)
+	if v.From != wizard.VantageBrowser && v.From != wizard.VantageOrigin && (!strings.HasPrefix(v.From, "agent:") || len(v.From) == len("agent:")) {
+		return wizard.Errorf(wizard.EINVALID, "%q is not a point of view (browser, origin, or agent:NAME).", v.From)
 	}
 	var report sql.NullString
 	if v.Report != nil {

@@ -61,6 +61,12 @@ func (db *DB) openIncident(ctx context.Context, tx *txn, caseID int64, now int64
 	if verdict == "" || verdict == string(probes.Healthy) {
 		return nil
 	}
+	// One opening per host and verdict and window, whatever the
+	// isolation of the transaction: on PostgreSQL the look and the
+	// opening hold a lock of the pair until the transaction ends.
+	if err := tx.lock(ctx, "incident "+host+" "+verdict); err != nil {
+		return err
+	}
 	since := now - int64(db.IncidentWindow)
 	var reports int
 	var first sql.NullInt64

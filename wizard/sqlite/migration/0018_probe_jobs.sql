@@ -22,3 +22,4 @@ CREATE TABLE host_starts (
 	host   TEXT NOT NULL PRIMARY KEY,
 	starts TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX probe_jobs_by_leader ON probe_jobs (leader_run);
