@@ -13,6 +13,12 @@ func dnsCheck(d *DNSResult) Check {
 	c := Check{Kind: ProbeDNS, Name: "dns", DurationMS: d.DurationMS}
 	if d.Error != "" {
 		c.Status, c.Detail = StatusFail, d.Error
+		if d.DNSSEC == "bogus" {
+			c.Detail += "; with DNSSEC checking disabled the resolver answers: the signatures do not validate"
+		}
+		if len(d.EDE) > 0 {
+			c.Detail += "; " + edeSaid(d.EDE)
+		}
 		return c
 	}
 	c.Status = StatusOK
@@ -22,6 +28,13 @@ func dnsCheck(d *DNSResult) Check {
 	}
 	if len(d.CNAMEs) > 0 {
 		c.Detail += " (via " + strings.Join(d.CNAMEs, ", ") + ")"
+	}
+	if d.DNSSEC == "secure" {
+		c.Detail += " (DNSSEC validated)"
+	}
+	if len(d.EDE) > 0 {
+		c.Status = StatusWarn
+		c.Detail += "; " + edeSaid(d.EDE)
 	}
 	return c
 }

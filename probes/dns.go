@@ -5,30 +5,40 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
-
-	"github.com/miekg/dns"
 )
 
 // probeDNS resolves the target's name as the operating system would
-// (/etc/hosts first), and asks the configured name servers for the CNAME
-// chain on the side, which is evidence only: its failure is not the verdict.
+// (/etc/hosts first), or at the operator's resolver, and asks the resolver
+// directly on the side (see askResolver): the CNAME chain, DNSSEC and
+// Extended DNS Errors are evidence, and the resolver's failure is not the
+// verdict unless the lookup fails too. A failed lookup is looked into
+// further: a SERVFAIL that an answer with checking disabled contradicts is
+// a DNSSEC failure, and the name's own servers are asked (see
+// authoritative).
 func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip.Addr) {
 	start := time.Now()
 	res := &DNSResult{Name: host}
-	ctx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
+	lookupCtx, cancel := context.WithTimeout(ctx, p.cfg.DNSTimeout)
 	defer cancel()
 
-	// The chain is evidence only: it gets a short budget of its own and
-	// is not waited for past it.
-	chainCtx, chainCancel := context.WithTimeout(ctx, min(p.cfg.DNSTimeout, 1500*time.Millisecond))
-	defer chainCancel()
-	chain := make(chan []string, 1)
-	go func() { chain <- p.cnameChain(chainCtx, host) }()
+	// The resolver asked directly is evidence only: it gets a short budget
+	// of its own and is not waited for past it.
+	viewCtx, viewCancel := context.WithTimeout(lookupCtx, p.queryTimeout())
+	defer viewCancel()
+	views := make(chan *resolverView, 1)
+	go func() { views <- p.askResolver(viewCtx, host) }()
 
-	ips, err := p.resolver().LookupNetIP(ctx, "ip", host)
+	ips, err := p.resolver().LookupNetIP(lookupCtx, "ip", host)
 	res.DurationMS = ms(time.Since(start))
+	var v *resolverView
+	select {
+	case v = <-views:
+	case <-viewCtx.Done():
+	}
+	if v != nil {
+		res.Resolver, res.CNAMEs, res.DNSSEC, res.EDE = &v.view, v.cnames, v.dnssec, v.ede
+	}
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) {
@@ -39,6 +49,15 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 			res.TimedOut = true
 		}
 		res.Error = plainError(err)
+		res.CNAMEs = nil
+		if v != nil && v.answered() && res.DNSSEC != "bogus" {
+			// The name's own servers say whether the name exists, and
+			// whether its delegation leads anywhere: a budget of their
+			// own, as a resolver facing a lame zone is slow to give up.
+			res.Authoritative = p.authoritative(ctx, v.server, v.final(host), nil, res.NotFound)
+			res.EDE = dedupEDE(append(res.EDE, res.Authoritative.ede...))
+		}
+		res.DurationMS = ms(time.Since(start))
 		return res, nil
 	}
 	addrs := make([]netip.Addr, 0, len(ips))
@@ -51,9 +70,8 @@ func (p *Prober) probeDNS(ctx context.Context, host string) (*DNSResult, []netip
 			res.Addresses = append(res.Addresses, a.String())
 		}
 	}
-	select {
-	case res.CNAMEs = <-chain:
-	case <-chainCtx.Done():
+	if v != nil {
+		res.server, res.final = v.server, v.final(host)
 	}
 	return res, addrs
 }
@@ -65,34 +83,11 @@ func (p *Prober) resolver() *net.Resolver {
 	return net.DefaultResolver
 }
 
-// cnameChain asks for the A record of host and returns the CNAME records of
-// the answer in order (a recursive resolver returns the whole chain).
-func (p *Prober) cnameChain(ctx context.Context, host string) []string {
-	servers := p.cfg.DNSServers
-	if len(servers) == 0 {
-		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
-		if err != nil {
-			return nil
-		}
-		for _, s := range cc.Servers {
-			servers = append(servers, net.JoinHostPort(s, cc.Port))
-		}
-	}
-	m := new(dns.Msg)
-	m.SetQuestion(dns.Fqdn(host), dns.TypeA)
-	c := &dns.Client{Timeout: min(p.cfg.DNSTimeout, 1500*time.Millisecond)}
-	for _, s := range servers {
-		in, _, err := c.ExchangeContext(ctx, m, s)
-		if err != nil || in == nil {
-			continue
-		}
-		var out []string
-		for _, rr := range in.Answer {
-			if cn, ok := rr.(*dns.CNAME); ok {
-				out = append(out, strings.TrimSuffix(cn.Hdr.Name, ".")+" → "+strings.TrimSuffix(cn.Target, "."))
-			}
-		}
-		return out
-	}
-	return nil
+// resolverAt returns a resolver that asks only addr (the operator's
+// --resolver), over UDP or TCP as Go's resolver chooses.
+func resolverAt(addr string) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
 }

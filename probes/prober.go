@@ -43,9 +43,18 @@ type Config struct {
 	Ports Ports
 	// Resolver resolves names; nil means the operating system's way.
 	Resolver *net.Resolver
-	// DNSServers ("host:port") are asked for the CNAME chain; empty means
-	// the servers of /etc/resolv.conf.
+	// DNSServers ("host:port") are asked directly for the CNAME chain,
+	// DNSSEC, Extended DNS Errors and the name's servers; empty means the
+	// servers of /etc/resolv.conf.
 	DNSServers []string
+	// ResolverAddr ("ip:port"), when set, is the recursive resolver used
+	// for everything: names resolve there instead of the operating
+	// system's way (Resolver and DNSServers are set from it). It is the
+	// operator's choice, so the guard does not apply to it.
+	ResolverAddr string
+	// DNSPort is the port the name's authoritative servers are asked on:
+	// 53, unless a test runs them elsewhere.
+	DNSPort int
 	// RootCAs are the trusted roots; nil means the system's.
 	RootCAs   *x509.CertPool
 	UserAgent string
@@ -127,6 +136,15 @@ func New(cfg Config) *Prober {
 	if cfg.Now == nil {
 		cfg.Now = def.Now
 	}
+	if cfg.DNSPort <= 0 {
+		cfg.DNSPort = 53
+	}
+	if cfg.ResolverAddr != "" {
+		cfg.DNSServers = []string{cfg.ResolverAddr}
+		if cfg.Resolver == nil {
+			cfg.Resolver = resolverAt(cfg.ResolverAddr)
+		}
+	}
 	guard := NewGuard(cfg.AllowNets)
 	if len(cfg.Self) > 0 {
 		guard = guard.RefuseSelf(cfg.Self...)
@@ -193,15 +211,15 @@ func (p *Prober) run(ctx context.Context, rawURL string, origin netip.AddrPort, 
 		r.DNS, addrs = p.probeDNS(ctx, t.Host)
 		if len(addrs) == 0 {
 			rec.add(dnsCheck(r.DNS))
-			code := DNSFailure
-			if r.DNS.NotFound {
-				code = DNSNXDomain
+			if r.DNS.Authoritative != nil {
+				rec.addNth(authCheck(r.DNS.Authoritative), 1)
 			}
-			r.Verdict = newVerdict(code, LayerDNS, r.DNS.Error)
+			r.Verdict = dnsVerdict(r.DNS)
 			return r
 		}
 	}
 
+	resolved := slices.Clone(addrs) // all of them, for the authoritative check
 	// Refuse up front when every address is off limits: nothing to dial.
 	// Refused addresses are withheld from the report: what an internal
 	// name resolves to is not for strangers to learn.
@@ -237,7 +255,7 @@ func (p *Prober) run(ctx context.Context, rawURL string, origin netip.AddrPort, 
 	if len(addrs) > p.cfg.MaxAddresses {
 		addrs = addrs[:p.cfg.MaxAddresses]
 	}
-	d := &diagnosis{target: t, twin: t.Twin(p.cfg.Ports), addrs: addrs, tr: p.newTransport(), report: r, rec: rec}
+	d := &diagnosis{target: t, twin: t.Twin(p.cfg.Ports), addrs: addrs, resolved: resolved, tr: p.newTransport(), report: r, rec: rec}
 	defer d.tr.CloseIdleConnections()
 	d.fetched.Add(2)
 	var wg sync.WaitGroup
@@ -270,6 +288,7 @@ func (p *Prober) run(ctx context.Context, rawURL string, origin netip.AddrPort, 
 	r.Backends = countBackends(r)
 	r.Verdict, r.Findings = decide(r, t)
 	r.Verdict, r.Findings = p.decideDepth(r, r.Verdict, r.Findings)
+	r.Verdict, r.Findings = decideDNS(r, r.Verdict, r.Findings)
 	return r
 }
 
@@ -278,9 +297,12 @@ func (p *Prober) run(ctx context.Context, rawURL string, origin netip.AddrPort, 
 type diagnosis struct {
 	target, twin *Target
 	addrs        []netip.Addr
-	tr           *http.Transport
-	report       *Report
-	rec          *recorder
+	// resolved are all the addresses the lookup gave, those the guard
+	// refuses included: what the name's own servers are compared with.
+	resolved []netip.Addr
+	tr       *http.Transport
+	report   *Report
+	rec      *recorder
 	// fetched is done when the main request and the twin's are: for a
 	// bare name, the samples wait for it to know which scheme a browser
 	// would have shown.
@@ -341,6 +363,7 @@ var probesByKind = []struct {
 	{ProbeTwin, (*Prober).runTwin},
 	{ProbeSamples, (*Prober).runSamples},
 	{ProbeHTTP, (*Prober).runAddresses},
+	{ProbeDNS, (*Prober).runAuthoritative},
 }
 
 // runTCP connects to every address at once.

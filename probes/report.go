@@ -3,6 +3,7 @@ package probes
 import (
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -16,6 +17,9 @@ const (
 	Healthy             Code = "healthy"
 	DNSNXDomain         Code = "dns_nxdomain"
 	DNSFailure          Code = "dns_failure"
+	DNSSECFailure       Code = "dnssec_failure"
+	DNSLameDelegation   Code = "dns_lame_delegation"
+	DNSMismatch         Code = "dns_mismatch"
 	TCPRefused          Code = "tcp_refused"
 	TCPTimeout          Code = "tcp_timeout"
 	HTTPSUnavailable    Code = "https_unavailable"
@@ -185,6 +189,110 @@ type DNSResult struct {
 	Error      string  `json:"error,omitempty"`
 	NotFound   bool    `json:"not_found,omitempty"`
 	TimedOut   bool    `json:"timed_out,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+
+	// Resolver is the recursive resolver asked directly (see dnsdepth.go),
+	// nil when none could be.
+	Resolver *ResolverView `json:"resolver,omitempty"`
+	// DNSSEC is what the resolver said of the name's signatures: secure
+	// (validated, the AD bit), unvalidated (an answer without it: the zone
+	// is unsigned or the resolver does not validate) or bogus (SERVFAIL,
+	// but an answer with checking disabled: validation fails).
+	DNSSEC string `json:"dnssec,omitempty"`
+	// EDE are the Extended DNS Errors (RFC 8914) the servers asked sent.
+	EDE []ExtendedError `json:"ede,omitempty"`
+	// Authoritative is what the name's own servers answer, asked directly.
+	Authoritative *Authoritative `json:"authoritative,omitempty"`
+
+	// server is the resolver that answered directly, final the name at
+	// the end of the CNAME chain: what the authoritative check asks.
+	server, final string
+}
+
+// ResolverView is what the recursive resolver answered when asked
+// directly, with DNSSEC records requested (the DO bit).
+type ResolverView struct {
+	// Address is the resolver's address and port, "" when it is not a
+	// public address (withheld like the target's non-public addresses).
+	Address string `json:"address,omitempty"`
+	// Source is "flag" (the operator's --resolver) or "system" (the
+	// servers of /etc/resolv.conf).
+	Source  string      `json:"source"`
+	Answers []DNSAnswer `json:"answers"`
+}
+
+// DNSAnswer is one answer to one question.
+type DNSAnswer struct {
+	Type string `json:"type"` // A, AAAA, NS
+	// Rcode is the response code (NOERROR, NXDOMAIN, SERVFAIL, REFUSED),
+	// or "" when no answer came (Error says why).
+	Rcode     string   `json:"rcode,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	// Withheld counts non-public addresses left out.
+	Withheld int `json:"withheld,omitempty"`
+	// Authenticated is the AD bit: the resolver validated the answer.
+	Authenticated bool `json:"authenticated,omitempty"`
+	// CheckingDisabled marks the question asked again with the CD bit,
+	// after a SERVFAIL.
+	CheckingDisabled bool    `json:"checking_disabled,omitempty"`
+	Error            string  `json:"error,omitempty"`
+	DurationMS       float64 `json:"duration_ms"`
+}
+
+// ExtendedError is one Extended DNS Error (RFC 8914).
+type ExtendedError struct {
+	Code uint16 `json:"code"`
+	Name string `json:"name"` // the RFC's name for the code
+	// Text is the server's own words (EXTRA-TEXT), cleaned and cut.
+	Text string `json:"text,omitempty"`
+	// From is who sent it: "resolver", or the name server's name.
+	From string `json:"from"`
+}
+
+// Authoritative is the name asked of its own (authoritative) servers
+// directly, without recursion, and compared with the resolver's answer.
+type Authoritative struct {
+	// Zone is the zone the name belongs to, Name the name asked (the end
+	// of the CNAME chain the resolver gave).
+	Zone    string       `json:"zone"`
+	Name    string       `json:"name"`
+	Servers []AuthServer `json:"servers"`
+	// Stale are addresses the resolver gives but none of the name's
+	// servers does; Missing the reverse. Non-public ones are counted in
+	// Withheld instead.
+	Stale    []string `json:"stale,omitempty"`
+	Missing  []string `json:"missing,omitempty"`
+	Withheld int      `json:"withheld,omitempty"`
+	// Reachable are those of Missing that accept connections on the
+	// site's port (at most two are tried, by connecting only): a site
+	// failing at the resolver's addresses and reachable at these is
+	// failing because the resolver's record is stale.
+	Reachable []string `json:"reachable,omitempty"`
+	// Disagree is true when the resolver's addresses and the servers'
+	// differ; Lame when none of the servers answers for the name.
+	Disagree bool `json:"disagree,omitempty"`
+	Lame     bool `json:"lame,omitempty"`
+	// Note says why the comparison could not be made, when it could not.
+	Note string `json:"note,omitempty"`
+
+	stale, missing, reachable []netip.Addr    // unfiltered
+	ede                       []ExtendedError // sent by the name's servers
+}
+
+// AuthServer is one of the name's servers and its answer.
+type AuthServer struct {
+	Name string `json:"name"`
+	// Address is the address asked, "" when not public (withheld) or
+	// when the server's name has no address.
+	Address string `json:"address,omitempty"`
+	// Outcome is answered, nxdomain, refused, servfail, not_authoritative,
+	// timeout, error, unresolved (its name has no address) or withheld
+	// (not a public address: not asked).
+	Outcome   string   `json:"outcome"`
+	Addresses []string `json:"addresses,omitempty"`
+	// Alias is the CNAME target when the server answers with one.
+	Alias      string  `json:"alias,omitempty"`
+	Error      string  `json:"error,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 }
 

@@ -24,6 +24,15 @@ var verdicts = []struct {
 		"after a change it can take a few hours to reach everyone."},
 	{DNSFailure, LayerDNS, "The name could not be looked up: the DNS servers did not answer, or answered with an error. This is usually " +
 		"a problem with the domain's name servers or with the resolver used, not with the web server itself. It is often temporary."},
+	{DNSSECFailure, LayerDNS, "The site's name exists, but its DNSSEC signatures (the seals that prove DNS answers are genuine) do not check out, " +
+		"so every resolver that checks them refuses to give out the site's address, and most visitors cannot reach it. Usually the domain's " +
+		"signing keys were changed or its signatures expired without the registrar's record (DS) being updated. Only whoever manages the domain can fix it."},
+	{DNSLameDelegation, LayerDNS, "The domain is handed to name servers that do not answer for it: they are gone, refuse, or were never set up " +
+		"for this domain (a \"lame delegation\"). No resolver can look the name up then. Whoever manages the domain must point it at working " +
+		"name servers at the registrar, or set the zone up on the servers it names."},
+	{DNSMismatch, LayerDNS, "The DNS answer gatecheck got differs from what the domain's own name servers say: a recent change has not " +
+		"reached every resolver yet, or a resolver still holds an old record. The site fails at the old address. It usually clears on its own " +
+		"once the old record expires (minutes to a day); whoever manages the domain can check the records and how long they are kept (TTL)."},
 	{TCPRefused, LayerTCP, "The server's address was found, but nothing accepted the connection on the site's port: the web server, " +
 		"or the gateway in front of it, is not running or not listening there. The site's operators need to start it or fix its configuration."},
 	{TCPTimeout, LayerTCP, "The server's address was found, but connections to it went unanswered. The server may be down or overloaded, " +

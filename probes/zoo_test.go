@@ -152,6 +152,29 @@ func zoo() []zooCase {
 			setup: func(e *env) string { return "https://nosuch.test/" }},
 		{name: "resolver fails", code: DNSFailure, layer: LayerDNS,
 			setup: func(e *env) string { e.dns.set("broken.test", "SERVFAIL"); return "https://broken.test/" }},
+		{name: "dnssec signatures fail", code: DNSSECFailure, layer: LayerDNS,
+			setup: func(e *env) string {
+				rec := recursive(e.t, "shop.test. 60 IN A 127.0.0.1")
+				rec.with(func() { rec.bogus = true })
+				e.atResolver(rec, 1)
+				return "https://shop.test/"
+			}},
+		{name: "the zone's servers refuse", code: DNSLameDelegation, layer: LayerDNS,
+			setup: func(e *env) string {
+				port, pcs := sharedPort(e.t, "127.0.0.2")
+				z := serveZone(e.t, pcs[0], "other.test", "other.test. 60 IN SOA a. b. 1 60 60 60 60")
+				z.with(func() { z.refuse = true })
+				rec := recursive(e.t, "shop.test. 60 IN NS ns1.shop.test.", "ns1.shop.test. 60 IN A 127.0.0.2")
+				rec.with(func() { rec.servfail["www.shop.test"] = true })
+				e.atResolver(rec, port)
+				return "https://www.shop.test/"
+			}},
+		{name: "a stale record at the resolver", code: DNSMismatch, layer: LayerDNS,
+			setup: func(e *env) string {
+				authWorldIn(e, []string{"www.shop.test. 60 IN A 127.0.0.1"}, []string{"www.shop.test. 60 IN A 127.0.0.5"})
+				e.cfg.Ports = Ports{HTTP: newServerOnly(e.t, "127.0.0.5"), HTTPS: closedPort(e.t)}
+				return "http://www.shop.test/"
+			}},
 		{name: "nothing listening", code: TCPRefused, layer: LayerTCP,
 			setup: func(e *env) string { e.name("shop.test"); return "http://shop.test/" }},
 		{name: "connections hang", code: TCPTimeout, layer: LayerTCP,

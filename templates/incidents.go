@@ -3,8 +3,10 @@ package templates
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/gatecheck/gatecheck/probes"
 	"github.com/gatecheck/gatecheck/wizard"
 )
 
@@ -104,6 +106,34 @@ func plural(n int, thing string) string {
 		return "1 " + thing
 	}
 	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+// incidentFinding is what an incident's cases found, in words, for its
+// title ("the site's gateway (nginx) could not get an answer…"); the
+// verdict code stays in the headline below it.
+func incidentFinding(s IncidentSummary) string {
+	h := wizard.FindingHeadline(s.Host, probes.Code(s.Verdict), s.Gateway)
+	if h == "" {
+		return s.Verdict
+	}
+	return strings.ToLower(h[:1]) + h[1:]
+}
+
+// peakLabel reads the chart's top line: the most reports in a minute.
+func peakLabel(s IncidentSummary) string {
+	peak := slices.Max(append([]int{0}, s.PerMinute...))
+	if peak == 1 {
+		return "1 report a minute"
+	}
+	return fmt.Sprintf("%d reports a minute", peak)
+}
+
+// chartTicks are the times under the chart: its start, middle and end,
+// in UTC (the caption says so).
+func chartTicks(s IncidentSummary) []string {
+	n := len(s.PerMinute)
+	at := func(i int) string { return s.Since.Add(time.Duration(i) * time.Minute).UTC().Format("15:04") }
+	return []string{at(0), at(n / 2), at(n) + " UTC"}
 }
 
 // incidentHeadline is "212 reports in 1 hour: gateway_502 from nginx".

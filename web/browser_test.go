@@ -828,10 +828,10 @@ func TestBrowser(t *testing.T) {
 			a.waitProbed(token)
 		}
 		tb.click(`nav a[href="/staff/incidents"]`)
-		tb.expect("incidents", "Incidents", "127.0.0.1: gateway_502", "reports in 1 hour: gateway_502 from nginx")
+		tb.expect("incidents", "Incidents", "127.0.0.1: the site's gateway (nginx) could not get an answer", "reports a minute", "reports in 1 hour: gateway_502 from nginx")
 		tb.audit("incidents")
 		tb.click(`a[href^="/staff/incidents/127.0.0.1/gateway_502"]`)
-		tb.expect("incident", "127.0.0.1: gateway_502", "INC-500", "INC-502", "Every case at once")
+		tb.expect("incident", "127.0.0.1: the site's gateway (nginx) could not get an answer", "INC-500", "INC-502", "Every case at once")
 		tb.audit("incident")
 		tb.do(chromedp.SendKeys(chromedp.CSS("#notice"), "We know; the hosting team is on it, next update 15:00."))
 		tb.click(`form[action$="/notice"] button`)

@@ -72,7 +72,9 @@ func TestIncidentPagesAndBulkActions(t *testing.T) {
 	a.signIn("ann", "correct horse battery")
 
 	_, page := a.do("GET", "/staff/incidents", nil)
-	for _, want := range []string{"127.0.0.1: gateway_502", "3 reports in 1 hour: gateway_502 from nginx", `<svg viewBox="0 0 600 60"`, "<rect ", "3 reports</title>",
+	for _, want := range []string{"127.0.0.1</a>: the site&#39;s gateway (nginx) could not get an answer from the server behind it</h2>",
+		"3 reports in 1 hour: gateway_502 from nginx", `<svg viewBox="0 0 600 60"`, "<rect ", "3 reports</title>",
+		`data-testid="chart-peak">3 reports a minute<`, " UTC</span>",
 		`href="` + incident + `?window=1h"`, `<a href="/staff/incidents">Incidents</a>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("incident list lacks %q", want)

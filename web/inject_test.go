@@ -14,6 +14,7 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/net/html"
 
 	"github.com/gatecheck/gatecheck/probes"
@@ -343,5 +345,47 @@ func checkPage(t *testing.T, what, page string, show []string, shown map[string]
 	}
 	for _, m := range regexp.MustCompile(`alert\('([a-z-]+)'\)`).FindAllStringSubmatch(text, -1) {
 		shown[m[1]] = true
+	}
+}
+
+// TestDNSTextNeverBecomesMarkup: what a resolver says of a name (its
+// Extended DNS Error's text, here markup) reaches staff pages as text, and
+// the visitor's page not at all.
+func TestDNSTextNeverBecomesMarkup(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(req)
+		m.Rcode = dns.RcodeServerFailure
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeProhibited, ExtraText: inject("ede")})
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	a := newApp(t, func(c *Config) {
+		c.Prober = probes.New(probes.Config{Timeout: 3 * time.Second, Samples: 1, SampleSpacing: time.Millisecond,
+			AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}, ResolverAddr: pc.LocalAddr().String()})
+	})
+	a.addStaff("ann", wizard.RoleAdmin)
+	a.signIn("ann", staffPassword)
+	token := a.createCase("http://shop.gatecheck-test/", "")
+	a.waitProbed(token)
+	if rep := a.apiCase(token).Probe.Report; rep == nil || rep.Verdict.Code != probes.DNSFailure || len(rep.DNS.EDE) == 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	shown := map[string]bool{}
+	_, page := a.do("GET", "/staff/c/"+token, nil)
+	checkPage(t, "staff case", page, []string{"ede"}, shown)
+	_, page = a.do("GET", "/c/"+token, nil)
+	checkPage(t, "visitor case", page, nil, shown)
+	if strings.Contains(page, "alert('ede')") {
+		t.Error("the visitor's page quotes the resolver's own words")
+	}
+	if !strings.Contains(html.UnescapeString(page), "said that it does not answer gatecheck's server") {
+		t.Errorf("the visitor's page does not say what the resolver's error means: %s", excerpt(page, "<main"))
 	}
 }

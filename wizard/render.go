@@ -233,6 +233,9 @@ func (r renderer) body(t *Tree, e *Escalation, path []PathEntry) string {
 		if rep.DNS != nil && len(rep.DNS.Addresses) > 0 {
 			line("DNS: %s → %s", rep.DNS.Name, strings.Join(rep.DNS.Addresses, ", "))
 		}
+		if a := authSaid(rep.DNS); a != "" {
+			line("%s", a)
+		}
 		if tl := rep.TLS; tl != nil && len(tl.Chain) > 0 {
 			c := tl.Chain[0]
 			line("Certificate: %s, issued by %s, valid %s to %s", c.Subject, c.Issuer, c.NotBefore.Format("2006-01-02"), c.NotAfter.Format("2006-01-02"))
@@ -288,4 +291,26 @@ func oneLine(s string) string {
 		s = s[:120] + "…"
 	}
 	return s
+}
+
+// authSaid is, for the hand-off, what the name's own servers answered
+// when asked directly: "The name's servers (shop.example): ns1.shop.example
+// 192.0.2.5; ns2.shop.example refused", or "" when they were not asked.
+func authSaid(d *probes.DNSResult) string {
+	if d == nil || d.Authoritative == nil || len(d.Authoritative.Servers) == 0 {
+		return ""
+	}
+	a := d.Authoritative
+	var parts []string
+	for _, s := range a.Servers {
+		what := strings.ReplaceAll(s.Outcome, "_", " ")
+		if s.Outcome == "answered" {
+			what = "no address"
+			if len(s.Addresses) > 0 {
+				what = strings.Join(s.Addresses, ", ")
+			}
+		}
+		parts = append(parts, oneLine(s.Name+" "+what))
+	}
+	return "The name's servers (" + oneLine(a.Zone) + "), asked directly: " + strings.Join(parts, "; ")
 }

@@ -28,8 +28,9 @@ func fieldValues() map[string][]string {
 // probes.
 var fixedFieldValues = map[string][]string{
 	// The status of one probe: ok, warn, fail, skip, or none when it did
-	// not run. check.tcp is the worst over all addresses; check.http the
-	// main request; check.twin the other scheme.
+	// not run. check.tcp is the worst over all addresses; check.dns the
+	// worse of the lookup and of the name's own servers asked directly;
+	// check.http the main request; check.twin the other scheme.
 	"check.dns":     statuses,
 	"check.tcp":     statuses,
 	"check.tls":     statuses,

@@ -282,9 +282,9 @@ func TestConfirmOnFixesOnly(t *testing.T) {
 // made on the server side are checked by a probe, and those only the
 // visitor can see are not.
 func TestDefaultTreeChecksServerSideFixes(t *testing.T) {
-	checked := map[string]bool{"fix-https-binding": true, "fix-cert": true, "fix-dns": true, "fix-wait": true, "fix-server-down": true,
-		"owner-logs": true, "fix-rollback-code": true, "fix-rollback-platform": true, "fix-proxy-config": true, "fix-overload": true, "fix-redirect-owner": true,
-		"fix-edge-origin": true}
+	checked := map[string]bool{"fix-https-binding": true, "fix-cert": true, "fix-dns": true, "fix-dnssec": true, "fix-delegation": true, "fix-dns-mismatch": true,
+		"fix-wait": true, "fix-server-down": true, "owner-logs": true, "fix-rollback-code": true, "fix-rollback-platform": true, "fix-proxy-config": true,
+		"fix-overload": true, "fix-redirect-owner": true, "fix-edge-origin": true}
 	tr := Default()
 	for _, n := range tr.Nodes {
 		if n.Kind != KindFix {

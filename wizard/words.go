@@ -50,9 +50,35 @@ var verdictWords = map[probes.Code]struct {
 				"or the domain's records were removed or have expired.", s.host())}
 	}},
 	probes.DNSFailure: {claim: "My browser says it cannot find the site", words: func(s said) Words {
-		return Words{Headline: "The site's name cannot be found right now",
+		return s.withEDE(Words{Headline: "The site's name cannot be found right now",
 			Explain: fmt.Sprintf("The name servers responsible for %s did not answer properly, so no browser can find the site's server; "+
-				"this is often temporary.", s.host())}
+				"this is often temporary.", s.host())})
+	}},
+	probes.DNSSECFailure: {claim: "The site cannot be found from some networks but can from others", words: func(s said) Words {
+		return s.withEDE(Words{Headline: "The site's domain fails its DNS security check",
+			Explain: fmt.Sprintf("Resolvers that check the seals on DNS answers refuse to give out the address of %s because its seals "+
+				"do not match, so most visitors cannot reach the site; only whoever manages the domain can fix it.", s.host())})
+	}},
+	probes.DNSLameDelegation: {claim: "The domain was moved to new name servers and stopped working", words: func(s said) Words {
+		if s.r != nil && s.r.DNS != nil && s.r.DNS.Authoritative != nil && !s.r.DNS.Authoritative.Lame && len(s.r.DNS.Addresses) > 0 {
+			// Some of the servers fail, and the name is still found.
+			return Words{Headline: "Some of the site's name servers do not answer",
+				Explain: fmt.Sprintf("Some of the name servers the domain of %s is handed to refuse or do not answer for it, which slows down "+
+					"or breaks finding the site for some visitors; whoever manages the domain should fix them or remove them.", s.host())}
+		}
+		return s.withEDE(Words{Headline: "The site's domain points to name servers that do not answer",
+			Explain: fmt.Sprintf("No browser can look up %s because the name servers the domain is handed to refuse or do not answer for it; "+
+				"only whoever manages the domain can fix this.", s.host())})
+	}},
+	probes.DNSMismatch: {claim: "Some people reach the site and others reach an old server or an error", words: func(s said) Words {
+		w := Words{Headline: "Different DNS servers give different addresses for the site",
+			Explain: fmt.Sprintf("gatecheck was given an old or different address for %s than the domain's own name servers give, "+
+				"so some visitors reach the wrong place; this usually clears on its own once the old records expire.", s.host())}
+		if s.main() && s.r.DNS != nil && s.r.DNS.NotFound {
+			w.Explain = fmt.Sprintf("gatecheck was told %s does not exist, while the domain's own name servers know it: "+
+				"a new name takes a while to reach everyone, and it usually clears on its own.", s.host())
+		}
+		return w
 	}},
 	probes.TCPRefused: {claim: "My browser says it cannot connect to the site", words: func(s said) Words {
 		return Words{Headline: "The site's server is not taking connections",
@@ -336,6 +362,56 @@ func (s said) expired() Words {
 	return w
 }
 
+// edeWords are the Extended DNS Errors (RFC 8914) in a visitor's words:
+// what the name server said, completing "The name server said that ...".
+// Codes without words here (0, Other, and any newer) are left to the
+// evidence, as is the server's own text, which is not for visitors.
+var edeWords = map[uint16]string{
+	1:  "the domain is signed in a way it cannot check",
+	2:  "the domain is signed in a way it cannot check",
+	3:  "its answer came from an old copy it kept",
+	4:  "it changed the answer on purpose",
+	5:  "it could not tell whether the domain's seals are genuine",
+	6:  "the domain's seals are broken",
+	7:  "the domain's seals have expired",
+	8:  "the domain's seals are not valid yet",
+	9:  "the key that seals the domain's answers is missing",
+	10: "the domain's seals are missing",
+	11: "the key that seals the domain's answers is not marked as one",
+	12: "the proof that a name does not exist is missing",
+	13: "it is repeating an error it met a short while ago",
+	14: "it is not ready to answer yet",
+	15: "its operator blocks this name",
+	16: "it is required to block this name",
+	17: "it filters this name out",
+	18: "it does not answer gatecheck's server",
+	19: "its answer that the name does not exist came from an old copy",
+	20: "it is not responsible for this name",
+	21: "it does not support what was asked",
+	22: "none of the domain's name servers answered it",
+	23: "it could not reach the domain's name servers",
+	24: "the domain's name servers sent it invalid data",
+}
+
+// withEDE adds what the name server said, when it sent an Extended DNS
+// Error these words know, as a second sentence.
+func (s said) withEDE(w Words) Words {
+	if !s.main() || s.r.DNS == nil {
+		return w
+	}
+	for _, e := range s.r.DNS.EDE {
+		if said, ok := edeWords[e.Code]; ok {
+			who := "The name server gatecheck asked"
+			if e.From != "resolver" {
+				who = "One of the domain's name servers"
+			}
+			w.Explain += " " + who + " said that " + said + "."
+			return w
+		}
+	}
+	return w
+}
+
 // tries counts the main request and the repeated ones that were not cut
 // off, and how many of them failed.
 func (s said) tries() (bad, n int) {
@@ -471,6 +547,9 @@ func (s said) also() string {
 		}
 	}
 	switch {
+	case probes.LayerOf(f.Code) == probes.LayerDNS:
+		// The name, not the other scheme or an address.
+		return "But gatecheck also found that " + lowerFirst(findingHeadline(f, s)) + "."
 	case f.Code == probes.HTTPSUnavailable:
 		return "But its secure https:// address does not work, so a browser that tries it first may show an error."
 	case other != "" && probes.LayerOf(f.Code) != probes.LayerTLS:
@@ -648,4 +727,16 @@ func (t *Tree) said(field, value string, f Facts, s Settings) string {
 		return what + " did not run"
 	}
 	return "something gatecheck cannot say in words"
+}
+
+// FindingHeadline is a verdict's headline for a site gatecheck did not
+// just probe (an incident's cases of host share the verdict code, and
+// gateway names the product most of them name, "" when none): what
+// staff read as an incident's title.
+func FindingHeadline(host string, code probes.Code, gateway string) string {
+	if code == probes.Healthy {
+		return "Reported as failing, but the site works from gatecheck's server"
+	}
+	rep := &probes.Report{Host: host, Verdict: probes.Verdict{Code: code}, Gateway: probes.Gateway{Name: gateway}}
+	return wordsOf(rep.Verdict, rep, time.Now()).Headline
 }

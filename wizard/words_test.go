@@ -410,3 +410,82 @@ func TestNotRightOffersWhatMakesSense(t *testing.T) {
 		t.Errorf("browser-works: %v %+v", err, st)
 	}
 }
+
+// TestFindingHeadline: every verdict code reads as words for an incident's
+// title (no code, no jargon, sentence case, a product named when given),
+// and none panics without a probe's details.
+func TestFindingHeadline(t *testing.T) {
+	for _, code := range probes.Codes {
+		h := FindingHeadline("shop.example", code, "nginx")
+		if h == "" || jargon(h) != nil || strings.ToUpper(h[:1]) != h[:1] {
+			t.Errorf("%s: %q (%v)", code, h, jargon(h))
+		}
+	}
+	if h := FindingHeadline("shop.example", probes.Gateway502, "nginx"); !strings.Contains(h, "nginx") {
+		t.Errorf("the gateway's product is not named: %q", h)
+	}
+}
+
+// TestEDEInWords: an Extended DNS Error the resolver sent is said in the
+// visitor's words, in plain English; its code and the server's own text
+// stay in the evidence.
+func TestEDEInWords(t *testing.T) {
+	now := time.Date(2026, 12, 3, 15, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		code probes.Code
+		ede  probes.ExtendedError
+		want string
+	}{
+		{probes.DNSSECFailure, probes.ExtendedError{Code: 9, Name: "DNSKEY Missing", Text: "<script>no key</script>", From: "resolver"},
+			"The name server gatecheck asked said that the key that seals the domain's answers is missing."},
+		{probes.DNSFailure, probes.ExtendedError{Code: 18, Name: "Prohibited", Text: "not for you", From: "resolver"},
+			"The name server gatecheck asked said that it does not answer gatecheck's server."},
+		{probes.DNSLameDelegation, probes.ExtendedError{Code: 20, Name: "Not Authoritative", From: "ns1.shop.example"},
+			"One of the domain's name servers said that it is not responsible for this name."},
+	} {
+		r := &probes.Report{URL: "https://shop.example/", Host: "shop.example",
+			Verdict: probes.Verdict{Code: tt.code, Summary: "x"}, DNS: &probes.DNSResult{Name: "shop.example", EDE: []probes.ExtendedError{tt.ede}}}
+		w := VisitorWords(r, now)
+		checkWords(t, string(tt.code)+" with an extended error", w)
+		if !strings.HasSuffix(w.Explain, tt.want) {
+			t.Errorf("%s: %q does not end %q", tt.code, w.Explain, tt.want)
+		}
+		if strings.Contains(w.Explain, tt.ede.Name) || (tt.ede.Text != "" && strings.Contains(w.Explain, tt.ede.Text)) {
+			t.Errorf("%s: %q holds the server's words", tt.code, w.Explain)
+		}
+	}
+	// A site that works, whose name's servers disagree with the resolver:
+	// the finding is about the name, not about the other scheme.
+	r := &probes.Report{URL: "http://shop.example/", Host: "shop.example", Verdict: probes.Verdict{Code: probes.Healthy},
+		Twin:     &probes.HTTPResult{URL: "https://shop.example/", Status: 200},
+		Findings: []probes.Verdict{{Code: probes.DNSMismatch, Layer: probes.LayerDNS, Summary: "x"}}}
+	if w := VisitorWords(r, now); !strings.Contains(w.Explain, "also found that different DNS servers give different addresses") {
+		t.Errorf("healthy with a DNS finding: %q", w.Explain)
+	}
+	// One of two name servers failing, the name still found: not the
+	// words of a domain nobody can look up.
+	r.Findings = []probes.Verdict{{Code: probes.DNSLameDelegation, Layer: probes.LayerDNS, Summary: "x"}}
+	r.DNS = &probes.DNSResult{Name: "shop.example", Addresses: []string{"192.0.2.1"}, Authoritative: &probes.Authoritative{Zone: "shop.example",
+		Servers: []probes.AuthServer{{Name: "ns1.shop.example", Outcome: "answered"}, {Name: "ns2.shop.example", Outcome: "refused"}}}}
+	if w := VisitorWords(r, now); !strings.Contains(w.Explain, "also found that some of the site's name servers do not answer") {
+		t.Errorf("healthy with one server failing: %q", w.Explain)
+	}
+}
+
+// TestHandOffSaysWhatTheNameServersSaid: the hand-off of a DNS problem
+// quotes each of the name's servers, asked directly, for the team that
+// runs the domain.
+func TestHandOffSaysWhatTheNameServersSaid(t *testing.T) {
+	r := &probes.Report{URL: "https://shop.example/", Host: "shop.example", StartedAt: now,
+		Verdict: probes.Verdict{Code: probes.DNSLameDelegation, Layer: probes.LayerDNS, Summary: "none answers"},
+		DNS: &probes.DNSResult{Name: "shop.example", Authoritative: &probes.Authoritative{Zone: "shop.example", Lame: true, Servers: []probes.AuthServer{
+			{Name: "ns1.shop.example", Outcome: "refused"}, {Name: "ns2.shop.example", Outcome: "not_authoritative"}}}}}
+	esc, err := Default().StepAt(settings(), Facts{Report: r, URL: r.URL, RequesterIP: "203.0.113.7", Now: now}, "escalate-host")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "The name's servers (shop.example), asked directly: ns1.shop.example refused; ns2.shop.example not authoritative"
+	if !strings.Contains(esc.Escalation.Body, want) {
+		t.Errorf("the hand-off lacks %q:\n%s", want, esc.Escalation.Body)
+	}
+}

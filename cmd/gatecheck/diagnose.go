@@ -23,9 +23,10 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // probeFlags are the flags every command that probes shares.
 type probeFlags struct {
-	samples *int
-	timeout *time.Duration
-	allow   stringList
+	samples  *int
+	timeout  *time.Duration
+	resolver *string
+	allow    stringList
 }
 
 func addProbeFlags(fs *flag.FlagSet) *probeFlags {
@@ -33,6 +34,8 @@ func addProbeFlags(fs *flag.FlagSet) *probeFlags {
 	pf := &probeFlags{
 		samples: fs.Int("samples", def.Samples, "repeated requests on fresh connections, to catch intermittent failures (0 for none)"),
 		timeout: fs.Duration("timeout", def.Timeout, "deadline for the whole diagnosis"),
+		resolver: fs.String("resolver", os.Getenv("GATECHECK_RESOLVER"), "the recursive DNS resolver to use, as ADDR:PORT (e.g. 9.9.9.9:53 or [2620:fe::fe]:53); "+
+			"empty for the system's (GATECHECK_RESOLVER)"),
 	}
 	fs.Var(&pf.allow, "allow-net", "allow probing this non-public range (CIDR or address; repeatable; also GATECHECK_ALLOW_NETS)")
 	return pf
@@ -52,7 +55,32 @@ func (pf *probeFlags) config() (probes.Config, error) {
 		return cfg, fmt.Errorf("--allow-net: %w", err)
 	}
 	cfg.Samples, cfg.Timeout, cfg.AllowNets = *pf.samples, *pf.timeout, nets
+	if cfg.ResolverAddr, err = resolverAddr(*pf.resolver); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// resolverAddr checks a --resolver value: an IP address and a port (53
+// when left out). The resolver is the operator's choice, so any address
+// is taken, loopback and private ones included; the guard applies to the
+// name servers the probes find, not to it.
+func resolverAddr(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if a, err := netip.ParseAddr(strings.Trim(s, "[]")); err == nil {
+		s = netip.AddrPortFrom(a, 53).String()
+	}
+	ap, err := netip.ParseAddrPort(s)
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("--resolver %q: want an IP address and port, such as 9.9.9.9:53 or [2620:fe::fe]:53", s)
+	case ap.Port() == 0 || ap.Addr().IsUnspecified() || ap.Addr().IsMulticast():
+		return "", fmt.Errorf("--resolver %q: not an address a resolver can listen on", s)
+	}
+	return ap.String(), nil
 }
 
 // parseArgs parses flags that may come before or after the positional
@@ -82,7 +110,7 @@ func parseArgs(fs *flag.FlagSet, args []string, want int) (positional []string, 
 }
 
 func cmdDiagnose(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N [--over 1m]] [--timeout 15s] [--allow-net CIDR]... [--origin ADDR] URL")
+	fs := newFlagSet("diagnose", stderr, "gatecheck diagnose [--json] [--samples N [--over 1m]] [--timeout 15s] [--resolver ADDR:PORT] [--allow-net CIDR]... [--origin ADDR] URL")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of the report")
 	over := fs.Duration("over", 0, "spread the samples over this long, for a failure rate (e.g. --samples 50 --over 1m)")
 	originFlag := fs.String("origin", "", "reach the origin directly: every connection to the URL's host goes to this IP address (optional :port), Host and SNI unchanged")

@@ -12,7 +12,7 @@
 //	gatecheck apikey list
 //	gatecheck backup COPY
 //	gatecheck copy --from DB --to DB
-//	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+//	gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--resolver ADDR:PORT] [--allow-net CIDR]... URL
 //	gatecheck wizard [flags] URL
 //	gatecheck tree check FILE
 //	gatecheck tree show [--dot] [FILE]
@@ -120,7 +120,7 @@ Usage:
       file to an empty PostgreSQL database, say. Stop gatecheck serve
       first. Says how many rows of each table it copied.
 
-  gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--allow-net CIDR]... URL
+  gatecheck diagnose [--json] [--samples N] [--timeout 15s] [--resolver ADDR:PORT] [--allow-net CIDR]... URL
       Probe URL (DNS, TCP, TLS, HTTP on both schemes, repeated samples) and say
       what is wrong, which layer failed and which gateway answered.
       Exit status: 0 healthy, 1 a problem was diagnosed, 2 bad input or refused target.

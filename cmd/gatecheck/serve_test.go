@@ -179,6 +179,7 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{"--base-url", "ftp://x"},
 		{"--tree", "/no/such/tree.yaml"},
 		{"--samples", "-3"},
+		{"--resolver", "dns.example:53"},
 		{"--smtp-url", "smtp://mail.example.com"}, // no --mail-from
 		{"--mail-from", "gatecheck@example.com"},  // no --smtp-url
 		{"--smtp-url", "http://mail.example.com", "--mail-from", "gatecheck@example.com"}, // not SMTP

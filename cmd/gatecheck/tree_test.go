@@ -15,7 +15,7 @@ func TestTreeCommands(t *testing.T) {
 	goodPath := filepath.Join(dir, "good.yaml")
 	os.WriteFile(goodPath, good, 0o644)
 
-	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 59 nodes") {
+	if code, out, errs := runCmd(t, "tree", "check", goodPath); code != 0 || !strings.Contains(out, "valid, 66 nodes") {
 		t.Errorf("check good: %d %q %q", code, out, errs)
 	}
 	code, _, errs := runCmd(t, "tree", "check", bad)
