@@ -116,9 +116,9 @@ func (s *Server) createCase(r *http.Request, rawURL, ticket, email string, agent
 	var ok bool
 	var wait time.Duration
 	if k := apiKeyFrom(r.Context()); k != nil {
-		ok, wait = s.keyLimit.allow(k.ID)
+		ok, wait = s.keyLimit.take(r.Context(), idKey(k.ID))
 	} else {
-		ok, wait = s.probeLimit.allow(bucketOf(ip))
+		ok, wait = s.probeLimit.take(r.Context(), addrKey(ip))
 	}
 	if !ok {
 		return nil, &limitedError{wait, limitChecks}
@@ -354,9 +354,18 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 	// The page differs for the reporter's browser (it checks the site),
 	// so the key holds the reporter cookie's hash.
 	key := token + " " + s.baseURL(r) + " " + reporterKey(r)
-	if page, csp, ok := s.pages.get(key); ok {
-		writePage(w, page, csp)
-		return
+	if p, ok := s.pages.get(key); ok {
+		// Another instance's write is not heard here: the case's version
+		// says whether there was one.
+		if !s.cfg.Changes.Shared() {
+			writePage(w, p.body, p.csp)
+			return
+		}
+		if v, err := s.cfg.Changes.CaseVersion(r.Context(), p.caseID); err == nil && v == p.version {
+			writePage(w, p.body, p.csp)
+			return
+		}
+		s.pages.drop(key, p)
 	}
 	from := s.pages.begin()
 	// The visitor's page is the same for everyone who has the link, staff
@@ -397,7 +406,7 @@ func (s *Server) handleCase(w http.ResponseWriter, r *http.Request) {
 		// Whether a waiting agent is online changes with no write.
 		until = st.facts.Now.Add(5 * time.Second)
 	}
-	s.pages.put(key, st.c.ID, from, until, buf.Bytes(), csp)
+	s.pages.put(key, st.c.ID, st.c.Version, from, until, buf.Bytes(), csp)
 	writePage(w, buf.Bytes(), csp)
 }
 
@@ -586,7 +595,7 @@ func (s *Server) freshCheck(w http.ResponseWriter, r *http.Request, c *wizard.Ca
 // startFresh queues a new probe run of a case for actor as freshCheck
 // does, and returns a *limitedError when the client's limit refuses it.
 func (s *Server) startFresh(r *http.Request, c *wizard.Case, actor string) (*wizard.ProbeRun, error) {
-	if ok, wait := s.probeLimit.allow(bucketOf(s.clientIP(r))); !ok {
+	if ok, wait := s.probeLimit.take(r.Context(), addrKey(s.clientIP(r))); !ok {
 		return nil, &limitedError{wait, limitChecks}
 	}
 	held, err := s.runner.Reserve(targetOf(c), fresh)

@@ -117,7 +117,6 @@ func (s *Server) sendMail(ctx context.Context, m *wizard.Mail) {
 		}
 		return
 	}
-	defer s.pages.written(m.CaseID) // the case page says where its mail stands
 	if err == nil {
 		if err := s.mails.MailSent(context.Background(), m.ID); err != nil {
 			s.log.Error("recording a sent mail", "mail", m.ID, "err", err)
@@ -175,7 +174,6 @@ func (s *Server) handleSendMail(w http.ResponseWriter, r *http.Request) {
 	recs := wizard.RecordsFor(wizard.ReplayAnswers(st.log), next, "", now)
 	m := &wizard.Mail{ToName: e.Team, To: e.Email, Subject: e.Subject, Body: e.Body, Actor: "visitor"}
 	err := s.mails.QueueMail(r.Context(), st.c.ID, recs, m)
-	s.pages.written(st.c.ID)
 	if wizard.ErrorCode(err) == wizard.ECONFLICT {
 		s.answerRefused(w, r, st, wizard.ErrorMessage(err))
 		return

@@ -7,12 +7,10 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/gatecheck/gatecheck/templates"
 )
@@ -161,61 +159,6 @@ func (s *Server) trusted(a netip.Addr) bool {
 		}
 	}
 	return false
-}
-
-// limiter is a token bucket per client (an address, or an API key's ID),
-// forgetting clients idle for long.
-type limiter[K comparable] struct {
-	mu      sync.Mutex
-	every   rate.Limit
-	burst   int
-	clients map[K]*clientLimit
-	swept   time.Time
-}
-
-type clientLimit struct {
-	l    *rate.Limiter
-	seen time.Time
-}
-
-func newLimiter[K comparable](perMinute float64, burst int) *limiter[K] {
-	return &limiter[K]{every: rate.Limit(perMinute / 60), burst: burst, clients: map[K]*clientLimit{}}
-}
-
-// allow reports whether a may act now, and if not, how long to wait.
-func (l *limiter[K]) allow(a K) (bool, time.Duration) {
-	_, ok, wait := l.take(a)
-	return ok, wait
-}
-
-// take is allow that can be undone: undo gives the token back (a sign-in
-// that succeeded costs the account nothing).
-func (l *limiter[K]) take(a K) (undo func(), ok bool, wait time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Sub(l.swept) > time.Minute {
-		for k, c := range l.clients {
-			if now.Sub(c.seen) > 10*time.Minute {
-				delete(l.clients, k)
-			}
-		}
-		l.swept = now
-	}
-	c := l.clients[a]
-	if c == nil {
-		c = &clientLimit{l: rate.NewLimiter(l.every, l.burst)}
-		l.clients[a] = c
-	}
-	c.seen = now
-	res := c.l.ReserveN(now, 1)
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return nil, false, d
-	}
-	// Cancelled at the moment it was made, the reservation gives its
-	// token back (rate's Cancel, at a later time, would not).
-	return func() { res.CancelAt(now) }, true, 0
 }
 
 // bucketOf is the rate-limit key of a client address: the address itself

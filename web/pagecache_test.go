@@ -3,9 +3,6 @@ package web
 import (
 	"context"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"net/http"
 	"net/url"
@@ -17,59 +14,6 @@ import (
 
 	"github.com/gatecheck/gatecheck/wizard"
 )
-
-// TestCachingStoreCoversEveryWrite fails when wizard.CaseStore gains a
-// method that writes and cachingStore does not override it: the page
-// cache would then serve pages from before that write.
-func TestCachingStoreCoversEveryWrite(t *testing.T) {
-	reads := map[string]bool{
-		"Case": true, "CaseByID": true, "FindCases": true, "TreeSource": true, "Steps": true,
-		"StatusChanges": true, "Notes": true, "ProbeRuns": true, "Vantages": true, "DueWatches": true,
-		"Incidents": true, "Incident": true, "ActiveNotice": true, "ActiveNotices": true, "CountReports": true,
-		// Staff sessions and accounts are not on any cached page.
-		"UserByName": true, "CreateSession": true, "SessionUser": true, "DeleteSession": true,
-		"Ping": true,
-	}
-	fset := token.NewFileSet()
-	store, err := parser.ParseFile(fset, "../wizard/store.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var methods []string
-	ast.Inspect(store, func(n ast.Node) bool {
-		if ts, ok := n.(*ast.TypeSpec); ok && ts.Name.Name == "CaseStore" {
-			for _, m := range ts.Type.(*ast.InterfaceType).Methods.List {
-				for _, name := range m.Names {
-					methods = append(methods, name.Name)
-				}
-			}
-		}
-		return true
-	})
-	if len(methods) == 0 {
-		t.Fatal("found no CaseStore methods in wizard/store.go")
-	}
-	cache, err := parser.ParseFile(fset, "pagecache.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	overridden := map[string]bool{}
-	for _, d := range cache.Decls {
-		if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv != nil {
-			if id, ok := fd.Recv.List[0].Type.(*ast.Ident); ok && id.Name == "cachingStore" {
-				overridden[fd.Name.Name] = true
-			}
-		}
-	}
-	for _, m := range methods {
-		if !reads[m] && !overridden[m] {
-			t.Errorf("CaseStore.%s is not known as a read and cachingStore does not override it", m)
-		}
-		if reads[m] && overridden[m] {
-			t.Errorf("CaseStore.%s is listed as a read but cachingStore overrides it", m)
-		}
-	}
-}
 
 // countingStore counts the reads of step logs, one per page built.
 type countingStore struct {
@@ -175,32 +119,32 @@ func TestPageCacheRefusesPagesReadBeforeAWrite(t *testing.T) {
 	pc := newPageCache(func() time.Time { return at }, 1<<20)
 	from := pc.begin()
 	pc.written(7) // lands while case 7's page renders
-	pc.put("seven", 7, from, at.Add(time.Minute), []byte("old"), "")
-	if _, _, ok := pc.get("seven"); ok {
+	pc.put("seven", 7, 0, from, at.Add(time.Minute), []byte("old"), "")
+	if _, ok := pc.get("seven"); ok {
 		t.Error("a page read before a write to its case was kept")
 	}
-	pc.put("eight", 8, from, at.Add(time.Minute), []byte("fine"), "")
-	if _, _, ok := pc.get("eight"); !ok {
+	pc.put("eight", 8, 0, from, at.Add(time.Minute), []byte("fine"), "")
+	if _, ok := pc.get("eight"); !ok {
 		t.Error("a write to another case dropped this one's page")
 	}
 	from = pc.begin()
-	pc.put("seven", 7, from, at.Add(time.Minute), []byte("new"), "")
-	if page, _, ok := pc.get("seven"); !ok || string(page) != "new" {
-		t.Errorf("a page read after the write: %q %v", page, ok)
+	pc.put("seven", 7, 0, from, at.Add(time.Minute), []byte("new"), "")
+	if p, ok := pc.get("seven"); !ok || string(p.body) != "new" {
+		t.Errorf("a page read after the write: %v", ok)
 	}
 	pc.written(7) // a later write makes the kept page stale
-	if _, _, ok := pc.get("seven"); ok {
+	if _, ok := pc.get("seven"); ok {
 		t.Error("a kept page outlived a write to its case")
 	}
-	pc.put("nine", 9, pc.begin(), at.Add(time.Minute), []byte("x"), "")
+	pc.put("nine", 9, 0, pc.begin(), at.Add(time.Minute), []byte("x"), "")
 	pc.written(0) // a write to every case
-	if _, _, ok := pc.get("nine"); ok {
+	if _, ok := pc.get("nine"); ok {
 		t.Error("a page outlived a write to every case")
 	}
 	// Bounded: pages beyond maxBytes push older ones out.
 	small := newPageCache(func() time.Time { return at }, 800)
 	for i := range 20 {
-		small.put(fmt.Sprint(i), int64(i), small.begin(), at.Add(time.Minute), make([]byte, 100), "")
+		small.put(fmt.Sprint(i), int64(i), 0, small.begin(), at.Add(time.Minute), make([]byte, 100), "")
 	}
 	if small.bytes > 800 || len(small.pages) > 8 {
 		t.Errorf("cache holds %d bytes in %d pages, over its 800", small.bytes, len(small.pages))
@@ -253,5 +197,70 @@ func TestStepPageCacheUnderWrites(t *testing.T) {
 	_, page := a.do("GET", "/c/"+token, nil)
 	if !strings.Contains(page, "Work with the monitoring service") {
 		t.Errorf("after the writes the page does not show the last answer's step")
+	}
+}
+
+// TestClusterStepPageNeverStale: a step page kept on instance A is not
+// served once another instance, B, writes to its case (an answer, a reply
+// to the visitor, a status, a notice of its host), although A hears
+// nothing of it; while nothing is written, A keeps serving the page
+// without building it again.
+func TestClusterStepPageNeverStale(t *testing.T) {
+	var counters []*countingStore
+	apps := newCluster(t, 2, func(c *Config) {
+		counter := &countingStore{CaseStore: c.Store}
+		c.Store, counters = counter, append(counters, counter)
+	})
+	a, b := apps[0], apps[1]
+	b.addStaff("ann", wizard.RoleAgent)
+	b.signIn("ann", staffPassword)
+	gw := brokenGateway(t)
+	token := a.createCase(gw.URL, "INC-9")
+	a.waitProbed(token)
+
+	// page gets A's page twice: the second must come from A's memory.
+	page := func(when string) string {
+		t.Helper()
+		resp, first := a.do("GET", "/c/"+token, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: GET on A: %d", when, resp.StatusCode)
+		}
+		built := counters[0].steps.Load()
+		if _, again := a.do("GET", "/c/"+token, nil); again != first || counters[0].steps.Load() != built {
+			t.Errorf("%s: A built its page again with nothing written", when)
+		}
+		return first
+	}
+	if p := page("first"); !strings.Contains(p, "Who are you in this?") {
+		t.Fatalf("the case does not stand on the first question")
+	}
+	staff := func(path string, form url.Values) {
+		t.Helper()
+		if resp, body := b.do("POST", "/staff/c/"+token+path, form); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST %s on B: %d %.300s", path, resp.StatusCode, body)
+		}
+	}
+	for _, w := range []struct {
+		what  string
+		write func()
+		shows string
+	}{
+		{"an answer on B", func() { b.answer(token, "role-gateway", "user") }, "Wait a few minutes, then try again"},
+		{"a reply on B", func() {
+			staff("/notes", url.Values{"body": {"We restarted the application server."}, "to": {"visitor"}})
+		}, "We restarted the application server."},
+		{"a status on B", func() { staff("/status", url.Values{"status": {"resolved"}}) }, "Resolved by the helpdesk at "},
+		{"a notice on B", func() {
+			host := strings.TrimPrefix(gw.URL, "http://")
+			host = host[:strings.LastIndexByte(host, ':')]
+			if err := b.srv.cfg.Store.PublishNotice(context.Background(), &wizard.Notice{Host: host, Body: "We know the shop is down.", Author: "ann"}); err != nil {
+				t.Fatal(err)
+			}
+		}, "We know the shop is down."},
+	} {
+		w.write()
+		if p := page("after " + w.what); !strings.Contains(p, w.shows) {
+			t.Errorf("after %s, A's page does not show %q", w.what, w.shows)
+		}
 	}
 }

@@ -170,7 +170,6 @@ func (s *Server) addReply(r *http.Request, c *wizard.Case, author, body string) 
 	}
 	m := s.visitorMail(r, c, c.Status, strings.TrimSpace(body))
 	_, err := s.mails.AddReplyMail(r.Context(), c.ID, author, body, m)
-	s.pages.written(c.ID)
 	if err == nil {
 		s.wakeMail()
 	}
@@ -184,7 +183,6 @@ func (s *Server) setStatus(r *http.Request, c *wizard.Case, to wizard.Status, ac
 		return s.cfg.Store.SetStatus(r.Context(), c.ID, to, actor)
 	}
 	queued, err := s.mails.SetStatusMail(r.Context(), c.ID, to, actor, s.visitorMail(r, c, to, ""))
-	s.pages.written(c.ID)
 	if queued {
 		s.wakeMail()
 	}
@@ -229,7 +227,6 @@ func (s *Server) setStatuses(r *http.Request, ids []int64, to wizard.Status, act
 		}
 		return mails
 	})
-	s.pages.writtenEach(ids)
 	if queued > 0 {
 		s.wakeMail()
 	}

@@ -150,6 +150,20 @@ type Config struct {
 	// key instead of per address: a ticket system sends for many people.
 	APIKeyProbesPerMinute float64
 	APIKeyProbeBurst      int
+
+	// Changes tells of the writes to the store, so that the step pages
+	// kept in memory are dropped when their case changes, and wakes the
+	// agents waiting for a probe's verdict; nil takes Store when it tells
+	// them, or keeps no pages. When it is Shared (several instances on
+	// one PostgreSQL database), a kept page is served only while its
+	// case's version is still the one it was built from.
+	Changes wizard.ChangeNotifier
+
+	// Tokens keeps the rate limits' buckets where every instance sharing
+	// the database sees them, so that the limits hold across instances
+	// (PostgreSQL); nil keeps them in this process's memory, as one
+	// instance (on SQLite) needs, at no cost to the database.
+	Tokens wizard.TokenStore
 }
 
 // Server is gatecheck's web application.
@@ -165,13 +179,13 @@ type Server struct {
 	// to reach.
 	browserGuard *probes.Guard
 	streams      *streamGate
-	probeLimit   *limiter[netip.Addr]
-	loginLimit   *limiter[netip.Addr]
-	// accountLimit counts failed sign-ins per account name, whatever
-	// address they come from.
-	accountLimit *limiter[string]
-	keyLimit     *limiter[int64] // API key ID -> its probes
-	trees        sync.Map        // version -> *wizard.Tree
+	probeLimit   limiter // per client (addrKey): the checks it starts
+	loginLimit   limiter // per client (addrKey): its sign-in attempts
+	// accountLimit counts failed sign-ins per account (accountKey),
+	// whatever address they come from.
+	accountLimit limiter
+	keyLimit     limiter  // per API key (idKey): the cases it opens
+	trees        sync.Map // version -> *wizard.Tree
 	dummyHash    []byte
 	draining     chan struct{} // closed by Drain
 	drainOnce    sync.Once
@@ -317,26 +331,27 @@ func New(cfg Config) *Server {
 		cfg.APIKeyProbeBurst = 30
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
-	// Every write, the runner's included, goes through the page cache's
-	// store so that no kept page outlives a change to its case.
-	pages := newPageCache(cfg.Now, 16<<20)
-	var s *Server
+	if cfg.Changes == nil {
+		cfg.Changes, _ = cfg.Store.(wizard.ChangeNotifier)
+	}
+	// Step pages are kept only when the store tells of every write (the
+	// runner's included), so that no kept page outlives a change to its
+	// case.
+	pages := newPageCache(cfg.Now, 0)
+	if cfg.Changes != nil {
+		pages = newPageCache(cfg.Now, 16<<20)
+	}
 	jobs, shared := sharedJobs(cfg.Store)
-	cfg.Store = cachingStore{CaseStore: cfg.Store, pages: pages, runsDone: func(runIDs []int64) {
-		if s.agents != nil {
-			s.runsDone(context.Background(), runIDs)
-		}
-	}}
-	s = &Server{
+	s := &Server{
 		pages: pages,
 		cfg:   cfg,
 		log:   cfg.Logger,
 		runner: NewRunner(cfg.Prober, cfg.Store, cfg.Logger, RunnerConfig{Workers: cfg.ProbeWorkers, Queue: cfg.ProbeQueue,
 			Reuse: cfg.ReuseWindow, HostCap: cfg.HostProbesPerMinute, Now: cfg.Now}),
-		probeLimit:   newLimiter[netip.Addr](cfg.ProbesPerMinute, cfg.ProbeBurst),
-		loginLimit:   newLimiter[netip.Addr](cfg.LoginsPerMinute, 5),
-		accountLimit: newLimiter[string](cfg.AccountFailuresPerMinute, 5),
-		keyLimit:     newLimiter[int64](cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
+		probeLimit:   newLimiter(cfg.Tokens, cfg.Logger, "probe", cfg.ProbesPerMinute, cfg.ProbeBurst),
+		loginLimit:   newLimiter(cfg.Tokens, cfg.Logger, "login", cfg.LoginsPerMinute, 5),
+		accountLimit: newLimiter(cfg.Tokens, cfg.Logger, "account", cfg.AccountFailuresPerMinute, 5),
+		keyLimit:     newLimiter(cfg.Tokens, cfg.Logger, "key", cfg.APIKeyProbesPerMinute, cfg.APIKeyProbeBurst),
 		users:        cfg.Users,
 		apiKeys:      cfg.APIKeys,
 		keyUsedAt:    map[int64]int64{},
@@ -348,8 +363,9 @@ func New(cfg Config) *Server {
 		runWaiters:   map[int64]runWaiter{},
 		stop:         make(chan struct{}),
 	}
-	if cfg.Agents != nil {
-		s.agents = cachingAgents{AgentStore: cfg.Agents, pages: pages}
+	s.agents = cfg.Agents
+	if cfg.Changes != nil {
+		cfg.Changes.OnChange(s.changed)
 	}
 	s.browserGuard = probes.NewGuard(cfg.BrowserAllowNets)
 	s.streams = newStreamGate(cfg.StreamsPerClient, cfg.StreamsPerCase, cfg.Streams)
@@ -405,7 +421,6 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.pages.runQueued(runID, caseID)
 		if err := s.runner.Enqueue(ctx, targetOf(c), runID, caseID, false, anyRecent); err != nil {
 			return err
 		}
@@ -437,6 +452,9 @@ func (s *Server) Start(ctx context.Context) error {
 			s.mailLoop()
 		}
 		s.every(s.cfg.WatchTick, s.checkWatches)
+		if s.cfg.Tokens != nil {
+			s.every(time.Minute, s.sweepTokens)
+		}
 		if s.agents != nil && s.cfg.Signals != nil {
 			s.hearAgentWakes()
 		}

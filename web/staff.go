@@ -110,7 +110,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pw, next := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), safeNext(r.PostForm.Get("next"))
-	if ok, wait := s.loginLimit.allow(bucketOf(s.clientIP(r))); !ok {
+	if ok, wait := s.loginLimit.take(r.Context(), addrKey(s.clientIP(r))); !ok {
 		// The form again, the name kept, with when to try again.
 		secs := waitSeconds(wait)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -121,7 +121,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	// Each account, existing or not (so that a refusal tells nothing),
 	// has its own budget of failed attempts, however many addresses the
 	// guesses come from; a sign-in that succeeds gives its token back.
-	refund, ok, wait := s.accountLimit.take(strings.ToLower(clip(name, 100)))
+	account := accountKey(clip(name, 100))
+	ok, wait := s.accountLimit.take(r.Context(), account)
 	if !ok {
 		secs := int(wait.Seconds() + 0.999)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -140,7 +141,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusUnauthorized, templates.Login(s.meta(r, "Sign in"), v))
 		return
 	}
-	refund()
+	s.accountLimit.refund(r.Context(), account)
 	token, err := s.cfg.Store.CreateSession(r.Context(), u.ID, s.cfg.SessionTTL)
 	if err != nil {
 		s.Error(w, r, err)

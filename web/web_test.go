@@ -48,7 +48,7 @@ func newAppOn(t *testing.T, db *sqlite.DB, tweak ...func(*Config)) *testApp {
 	pc := probes.Config{Timeout: 3 * time.Second, Samples: 1, SampleSpacing: time.Millisecond,
 		AllowNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	cfg := Config{
-		Store: db, Webhooks: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
+		Store: db, Changes: db, Webhooks: db, Prober: probes.New(pc), Tree: wizard.Default(), TreeSource: wizard.DefaultSource(),
 		Settings: wizard.Settings{Org: "Acme", Team: "CloudOps"}, ProbesPerMinute: 600, ProbeBurst: 100,
 		// The test sites are on loopback, which a visitor's browser is
 		// not asked to reach unless allowed (TestBrowserCheckSkipsInternal).
@@ -57,6 +57,9 @@ func newAppOn(t *testing.T, db *sqlite.DB, tweak ...func(*Config)) *testApp {
 		// its own, and would hold the others up.
 		HostProbesPerMinute: -1,
 		Logger:              discardLog(),
+	}
+	if db.Engine() == "postgres" {
+		cfg.Tokens = db // as gatecheck serve wires it
 	}
 	for _, f := range tweak {
 		f(&cfg)

@@ -75,6 +75,9 @@ type Case struct {
 	// replies by mail, or empty. Only staff and the reporting browser see
 	// it: anyone else with the link does not.
 	VisitorEmail string `json:"-"`
+	// Version counts the writes to the case (see ChangeNotifier): what is
+	// read with the case is at least as new as this version.
+	Version int64 `json:"-"`
 	// Origin is the address staff or an API key asked the host to be
 	// reached at directly (bypassing an edge or CDN), as ParseOrigin
 	// reads it; empty when never asked. Its view is the Vantage from

@@ -101,6 +101,53 @@ type CaseStore interface {
 	Ping(ctx context.Context) error
 }
 
+// TokenStore keeps rate limits' token buckets where every instance sharing
+// the store sees them, so that a limit holds across instances. A bucket,
+// named by its key, holds up to burst tokens and gains perMinute of them
+// a minute.
+type TokenStore interface {
+	// TakeToken takes a token from key's bucket at now; when it has no
+	// whole token, ok is false and wait says how long until it has one
+	// (a refused take costs nothing). An error is the store's.
+	TakeToken(ctx context.Context, key string, perMinute float64, burst int, now time.Time) (ok bool, wait time.Duration, err error)
+	// RefundToken gives a token taken back to key's bucket, up to burst.
+	RefundToken(ctx context.Context, key string, burst int) error
+	// SweepTokens deletes the buckets full again at now (the same as no
+	// bucket) and says how many.
+	SweepTokens(ctx context.Context, now time.Time) (int64, error)
+}
+
+// Change is a write the store committed, as far as pages showing cases
+// care: the cases it changed, and the probe runs it finished.
+type Change struct {
+	// Cases are the cases the write changed, each once.
+	Cases []int64
+	// All says the write may show on the pages of cases not listed (a
+	// notice of a host, shown on each of its cases' pages).
+	All bool
+	// Finished are the probe runs the write finished (their report
+	// stored, their own or one shared).
+	Finished []int64
+}
+
+// ChangeNotifier tells of the writes to a store, so that what is kept of
+// the cases (rendered pages) is dropped when they change.
+type ChangeNotifier interface {
+	// OnChange has fn called after each write this process commits,
+	// in the writing goroutine, in commit order.
+	OnChange(fn func(Change))
+	// Shared says whether other processes write the store too (several
+	// instances on one PostgreSQL database): their writes reach no
+	// OnChange here, so what is kept must be checked against CaseVersion
+	// before it is served.
+	Shared() bool
+	// CaseVersion is the case's version, which every write to the case,
+	// from any process, increases (ENOTFOUND for no such case). A case
+	// read (Case.Version) tells the version its contents are at least as
+	// new as.
+	CaseVersion(ctx context.Context, caseID int64) (int64, error)
+}
+
 // Signals carries short messages between the instances sharing a store:
 // every listener of a topic, in every instance, hears what any instance
 // sends on it. A signal only wakes; the tables stay the truth. An empty

@@ -242,6 +242,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stdout, "profiler on %s\n", profURL)
 	}
 	cfg.Self = self
+	// Instances sharing a PostgreSQL database share their rate limits
+	// there; one instance on SQLite keeps them in memory.
+	var tokens wizard.TokenStore
+	if db.Engine() == "postgres" {
+		tokens = db
+	}
 	srv := web.New(web.Config{
 		Store: db, Prober: probes.New(cfg), Tree: tree, TreeSource: src, Settings: settings,
 		BaseURL: *baseURL, TrustedProxies: proxies, BrowserAllowNets: browserAllow, Logger: log,
@@ -253,6 +259,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		Mails: db, Mailer: sender,
 		Agents: db, AgentPoll: *agentPoll, AgentLease: *agentLease, AgentJobTTL: *agentTTL,
 		Users: db, APIKeys: db, APIKeyProbesPerMinute: float64(*keyPerMinute), APIKeyProbeBurst: max(1, *keyPerMinute/2),
+		Tokens: tokens, Changes: db,
 	})
 	if err := srv.Start(ctx); err != nil {
 		fmt.Fprintln(stderr, "gatecheck serve:", err)

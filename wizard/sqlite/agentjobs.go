@@ -28,6 +28,7 @@ func (db *DB) QueueAgentJobs(ctx context.Context, caseID, runID int64, agentIDs 
 			return err
 		}
 		now := db.Now().UTC()
+		tx.changed(caseID) // the case's pages say where its agents' jobs stand
 		var ids []int64
 		for _, agentID := range agentIDs {
 			var id int64
@@ -137,8 +138,11 @@ func (db *DB) TakeAgentJob(ctx context.Context, agentID int64, lease time.Durati
 		if _, err := tx.ExecContext(ctx, `UPDATE agent_jobs SET state = 'taken', taken_at = ?, lease_until = ? WHERE id = ?`, nanos(now), nanos(now.Add(lease)), id); err != nil {
 			return err
 		}
-		j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.id = ?`, id))
-		return err
+		if j, err = scanJob(tx.QueryRowContext(ctx, `SELECT `+jobColumns+` FROM agent_jobs j JOIN agents a ON a.id = j.agent_id WHERE j.id = ?`, id)); err != nil {
+			return err
+		}
+		tx.changed(j.CaseID)
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -192,6 +196,7 @@ func (db *DB) FinishAgentJob(ctx context.Context, agentID, jobID int64, v *wizar
 		if _, err := tx.ExecContext(ctx, `UPDATE agent_jobs SET state = 'done', finished_at = ? WHERE id = ?`, nanos(now), jobID); err != nil {
 			return err
 		}
+		tx.changed(j.CaseID)
 		_, err = tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), j.CaseID)
 		return err
 	})
@@ -253,6 +258,7 @@ func (db *DB) sweepAgentJobs(ctx context.Context, tx *txn, now int64, maxAttempt
 	}
 	slices.Sort(cases)
 	cases = slices.Compact(cases)
+	tx.changed(cases...)
 	for _, id := range cases {
 		if _, err := tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, now, id); err != nil {
 			return nil, err

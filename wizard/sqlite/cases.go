@@ -33,12 +33,13 @@ func (db *DB) CreateCase(ctx context.Context, c *wizard.Case, treeSource []byte)
 			c.Token, c.URL, c.Host, c.NoScheme, c.Ticket, c.RequesterIP, c.Status, c.TreeVersion, nanos(now), nanos(now), c.ReporterHash, c.VisitorEmail).Scan(&c.ID); err != nil {
 			return err
 		}
+		tx.changed(c.ID)
 		return emit(ctx, tx, wizard.EventCaseCreated, c.ID, nil, nanos(now))
 	})
 }
 
 const caseColumns = `id, token, url, host, ticket, requester_ip, status, tree_version, verdict, gateway, created_at, updated_at,
-	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email, origin`
+	watch_until, watch_next, watch_checks, recovered_at, no_scheme, reporter_hash, visitor_email, version, origin`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -46,7 +47,7 @@ func scanCase(row scanner) (*wizard.Case, error) {
 	var c wizard.Case
 	var created, updated, until, next, recovered int64
 	err := row.Scan(&c.ID, &c.Token, &c.URL, &c.Host, &c.Ticket, &c.RequesterIP, &c.Status, &c.TreeVersion,
-		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail, &c.Origin)
+		&c.Verdict, &c.Gateway, &created, &updated, &until, &next, &c.Watch.Checks, &recovered, &c.NoScheme, &c.ReporterHash, &c.VisitorEmail, &c.Version, &c.Origin)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errNotFound
 	} else if err != nil {
@@ -75,6 +76,7 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 			return err
 		}
 		if n, err = res.RowsAffected(); err != nil || n > 0 {
+			tx.changed(caseID)
 			return err
 		}
 		var one int
@@ -91,13 +93,13 @@ func (db *DB) ClaimReporter(ctx context.Context, caseID int64, hash string) (boo
 // SetVisitorEmail keeps the address the visitor wants the helpdesk's
 // replies at (empty: none).
 func (db *DB) SetVisitorEmail(ctx context.Context, caseID int64, addr string) error {
-	return db.execOne(ctx, errNotFound, `UPDATE cases SET visitor_email = ?, updated_at = ? WHERE id = ?`, addr, nanos(db.Now()), caseID)
+	return db.execCase(ctx, caseID, `UPDATE cases SET visitor_email = ?, updated_at = ? WHERE id = ?`, addr, nanos(db.Now()), caseID)
 }
 
 // SetCaseOrigin keeps the address staff asked the case's host to be
 // reached at directly (checked by the caller; empty: none).
 func (db *DB) SetCaseOrigin(ctx context.Context, caseID int64, origin string) error {
-	return db.execOne(ctx, errNotFound, `UPDATE cases SET origin = ?, updated_at = ? WHERE id = ?`, origin, nanos(db.Now()), caseID)
+	return db.execCase(ctx, caseID, `UPDATE cases SET origin = ?, updated_at = ? WHERE id = ?`, origin, nanos(db.Now()), caseID)
 }
 
 // TreeSource returns the source of a tree version a case walked.
@@ -114,6 +116,7 @@ func (db *DB) TreeSource(ctx context.Context, version string) ([]byte, error) {
 // (the schema refuses updates and deletes).
 func (db *DB) AppendSteps(ctx context.Context, caseID int64, recs []wizard.StepRecord) error {
 	return db.inTx(ctx, func(tx *txn) error {
+		tx.changed(caseID)
 		for _, r := range recs {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO steps (case_id, idx, node, choice, actor, at) VALUES (?, ?, ?, ?, ?, ?)`,
 				caseID, r.Index, r.Node, r.Choice, r.Actor, nanos(r.At)); err != nil {
@@ -171,6 +174,7 @@ func (db *DB) SetStatusMail(ctx context.Context, caseID int64, to wizard.Status,
 			return nil
 		}
 		now := nanos(db.Now())
+		tx.changed(caseID)
 		if _, err := tx.ExecContext(ctx, `UPDATE cases SET status = ?, updated_at = ? WHERE id = ?`, to, now, caseID); err != nil {
 			return err
 		}
@@ -238,6 +242,7 @@ func (db *DB) addNote(ctx context.Context, caseID int64, author, body string, pu
 	now := db.Now().UTC()
 	var id int64
 	err = db.inTx(ctx, func(tx *txn) error {
+		tx.changed(caseID)
 		if err := tx.QueryRowContext(ctx, `INSERT INTO notes (case_id, author, body, at, public) VALUES (?, ?, ?, ?, ?) RETURNING id`,
 			caseID, author, body, nanos(now), public).Scan(&id); err != nil {
 			return err
@@ -281,6 +286,7 @@ func (db *DB) QueueProbe(ctx context.Context, caseID int64, actor string) (*wiza
 	now := db.Now().UTC()
 	var id int64
 	err := db.inTx(ctx, func(tx *txn) error {
+		tx.changed(caseID)
 		return tx.QueryRowContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at) VALUES (?, 'queued', ?, ?) RETURNING id`,
 			caseID, actor, nanos(now)).Scan(&id)
 	})
@@ -295,6 +301,7 @@ func (db *DB) QueueProbe(ctx context.Context, caseID int64, actor string) (*wiza
 func (db *DB) StartProbe(ctx context.Context, runIDs ...int64) error {
 	now := nanos(db.Now())
 	return db.inTx(ctx, func(tx *txn) error {
+		tx.changedRuns(runIDs...)
 		for _, id := range runIDs {
 			if _, err := tx.ExecContext(ctx, `UPDATE probe_runs SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'`, now, id); err != nil {
 				return err
@@ -388,6 +395,8 @@ func finishRun(ctx context.Context, tx *txn, runID int64, raw string, from int64
 		report, shared, now, now, runID).Scan(&caseID); err != nil {
 		return 0, fmt.Errorf("finishing probe run %d: %w", runID, err)
 	}
+	tx.changed(caseID)
+	tx.finished(runID)
 	if err := tx.QueryRowContext(ctx, `SELECT watch_next FROM cases WHERE id = ?`, caseID).Scan(&watchNext); err != nil {
 		return 0, err
 	}
@@ -445,10 +454,21 @@ func (db *DB) ProbeRuns(ctx context.Context, caseID int64) ([]*wizard.ProbeRun, 
 // gets one, queued by "gatecheck".
 func (db *DB) InterruptedProbes(ctx context.Context) (map[int64]int64, error) {
 	if err := db.inTx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at)
+		rows, err := tx.QueryContext(ctx, `INSERT INTO probe_runs (case_id, state, actor, queued_at)
 		SELECT id, 'queued', 'gatecheck', CAST(? AS BIGINT) FROM cases
-		WHERE NOT EXISTS (SELECT 1 FROM probe_runs WHERE probe_runs.case_id = cases.id)`, nanos(db.Now().UTC()))
-		return err
+		WHERE NOT EXISTS (SELECT 1 FROM probe_runs WHERE probe_runs.case_id = cases.id) RETURNING case_id`, nanos(db.Now().UTC()))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			tx.changed(id)
+		}
+		return rows.Err()
 	}); err != nil {
 		return nil, err
 	}

@@ -41,6 +41,9 @@ func (db *DB) claim(ctx context.Context, table, set, due, order string, now, unt
 			}
 			ids = append(ids, id)
 		}
+		if table == "cases" {
+			tx.changed(ids...) // a watched case's page says when it is checked next
+		}
 		return rows.Err()
 	})
 	slices.Sort(ids)
@@ -111,8 +114,14 @@ func (db *DB) ClaimWatches(ctx context.Context, now time.Time, lease time.Durati
 // started over).
 func (db *DB) ReleaseWatch(ctx context.Context, caseID int64, claimedUntil, due time.Time) error {
 	return db.inTx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE cases SET watch_next = ? WHERE id = ? AND watch_next = ?`, nanos(due), caseID, nanos(claimedUntil))
-		return err
+		res, err := tx.ExecContext(ctx, `UPDATE cases SET watch_next = ? WHERE id = ? AND watch_next = ?`, nanos(due), caseID, nanos(claimedUntil))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.changed(caseID)
+		}
+		return nil
 	})
 }
 

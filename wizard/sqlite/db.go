@@ -42,6 +42,8 @@ type DB struct {
 	Now func() time.Time
 	// hub carries signals to this process's listeners (notify.go).
 	hub *hub
+	// hooks are told of the writes committed (changes.go).
+	hooks hooks
 	// IncidentMinReports and IncidentWindow say when reports of one host
 	// and verdict open an incident (the incident.opened event): that many
 	// unresolved cases within the window (default 3 in an hour).
@@ -198,12 +200,17 @@ func (db *DB) tryTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *txn) e
 	if err := fn(t); err != nil {
 		return err
 	}
+	ch, err := t.bump(ctx)
+	if err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return err
 	}
 	for _, s := range t.signals {
 		db.hub.deliver(s[0], s[1])
 	}
+	db.changedAfterCommit(ch)
 	return nil
 }
 

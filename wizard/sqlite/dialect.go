@@ -146,6 +146,10 @@ type txn struct {
 	d  *dialect
 	// signals are sent once the transaction commits (SQLite; see notify).
 	signals [][2]string
+	// What the transaction changed (changes.go): cases by id, by probe
+	// run, by host; done are the probe runs it finished.
+	cases, runs, done []int64
+	hosts             []string
 }
 
 func (t *txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {

@@ -187,6 +187,7 @@ func (db *DB) AddNotes(ctx context.Context, caseIDs []int64, author, body string
 	}
 	now := nanos(db.Now())
 	err = db.inTx(ctx, func(tx *txn) error {
+		tx.changed(caseIDs...)
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO notes (case_id, author, body, at) VALUES (?, ?, ?, ?)`)
 		if err != nil {
 			return err
@@ -264,6 +265,7 @@ func (db *DB) SetStatusesMail(ctx context.Context, caseIDs []int64, to wizard.St
 			}
 			changed++
 			moved = append(moved, id)
+			tx.changed(id)
 		}
 		if mails != nil && len(moved) > 0 {
 			at := db.Now().UTC()
@@ -298,6 +300,7 @@ func (db *DB) PublishNotice(ctx context.Context, n *wizard.Notice) error {
 	now := db.Now().UTC()
 	var id int64
 	err := db.inTx(ctx, func(tx *txn) error {
+		tx.changedHost(n.Host) // a notice shows on the pages of its host's cases
 		if _, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
 			nanos(now), n.Author, n.Host); err != nil {
 			return err
@@ -315,9 +318,15 @@ func (db *DB) PublishNotice(ctx context.Context, n *wizard.Notice) error {
 // ClearNotice clears the host's active notice, if it has one.
 func (db *DB) ClearNotice(ctx context.Context, host, actor string) error {
 	return db.inTx(ctx, func(tx *txn) error {
-		_, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
+		res, err := tx.ExecContext(ctx, `UPDATE notices SET cleared_at = ?, cleared_by = ? WHERE host = ? AND cleared_at = 0`,
 			nanos(db.Now()), actor, strings.ToLower(host))
-		return err
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			tx.changedHost(strings.ToLower(host))
+		}
+		return nil
 	})
 }
 

@@ -20,6 +20,7 @@ func (db *DB) QueueMail(ctx context.Context, caseID int64, recs []wizard.StepRec
 		} else if err != nil {
 			return err
 		}
+		tx.changed(caseID)
 		var sent int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(created_at), 0) FROM mails WHERE case_id = ? AND to_addr = ? AND kind = 'handoff'`, caseID, m.To).Scan(&sent); err != nil {
 			return err
@@ -57,6 +58,7 @@ func queueMail(ctx context.Context, tx *txn, caseID int64, m *wizard.Mail, now t
 		m.Kind = wizard.MailHandoff
 	}
 	m.CaseID, m.State, m.CreatedAt, m.NextAt = caseID, wizard.DeliveryPending, now, now
+	tx.changed(caseID) // the case's pages say where its mails stand
 	return tx.QueryRowContext(ctx, `INSERT INTO mails (case_id, kind, to_name, to_addr, subject, body, actor, next_at, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		caseID, m.Kind, m.ToName, m.To, m.Subject, m.Body, m.Actor, nanos(now), nanos(now)).Scan(&m.ID)
@@ -96,8 +98,8 @@ func (db *DB) DueMails(ctx context.Context, now time.Time, limit int) ([]*wizard
 
 // MailSent records a mail the server took.
 func (db *DB) MailSent(ctx context.Context, id int64) error {
-	return db.execOne(ctx, errNotPending, `UPDATE mails SET state = 'delivered', attempts = attempts + 1, last_error = '', sent_at = ?
-		WHERE id = ? AND state = 'pending'`, nanos(db.Now()), id)
+	return db.mailWrite(ctx, `UPDATE mails SET state = 'delivered', attempts = attempts + 1, last_error = '', sent_at = ?
+		WHERE id = ? AND state = 'pending' RETURNING case_id`, nanos(db.Now()), id)
 }
 
 // MailFailed records a failed attempt: retried at next, or given up when
@@ -107,6 +109,22 @@ func (db *DB) MailFailed(ctx context.Context, id int64, reason string, next time
 	if next.IsZero() {
 		state = wizard.DeliveryFailed
 	}
-	return db.execOne(ctx, errNotPending, `UPDATE mails SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ?
-		WHERE id = ? AND state = 'pending'`, state, reason, nanos(next), id)
+	return db.mailWrite(ctx, `UPDATE mails SET state = ?, attempts = attempts + 1, last_error = ?, next_at = ?
+		WHERE id = ? AND state = 'pending' RETURNING case_id`, state, reason, nanos(next), id)
+}
+
+// mailWrite runs an update of one pending mail that returns its case,
+// noting the case changed (its pages say where its mails stand).
+func (db *DB) mailWrite(ctx context.Context, query string, args ...any) error {
+	return db.inTx(ctx, func(tx *txn) error {
+		var caseID int64
+		err := tx.QueryRowContext(ctx, query, args...).Scan(&caseID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotPending
+		} else if err != nil {
+			return err
+		}
+		tx.changed(caseID)
+		return nil
+	})
 }

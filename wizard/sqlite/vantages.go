@@ -55,6 +55,7 @@ func (db *DB) AddVantage(ctx context.Context, caseID int64, v *wizard.Vantage) e
 		} else if err != nil {
 			return err
 		}
+		tx.changed(caseID)
 		_, err = tx.ExecContext(ctx, `UPDATE cases SET updated_at = ? WHERE id = ?`, nanos(now), caseID)
 		return err
 	})
