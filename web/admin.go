@@ -151,6 +151,14 @@ func (s *Server) handleSetRole(w http.ResponseWriter, r *http.Request) {
 
 // handleRemoveUser answers POST /staff/users/remove {name}.
 func (s *Server) handleRemoveUser(w http.ResponseWriter, r *http.Request) {
+	if !s.confirmed(w, r, func() templates.ConfirmView {
+		name := clip(r.PostForm.Get("name"), 100)
+		return templates.ConfirmView{Title: "Remove the account " + name + "?",
+			Consequence: "They are signed out at once and can no longer sign in. Their notes and the changes they made stay on the cases.",
+			Button:      "Remove " + name, Cancel: "/staff/users"}
+	}) {
+		return
+	}
 	s.changeUser(w, r, "remove", func(name string) (url.Values, error) {
 		return url.Values{"done": {"removed"}}, s.users.DeleteUser(r.Context(), name)
 	})
@@ -230,6 +238,13 @@ func (s *Server) handleRevokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name := r.PostForm.Get("name")
+	if !s.confirmed(w, r, func() templates.ConfirmView {
+		return templates.ConfirmView{Title: "Revoke the API key " + clip(name, 100) + "?",
+			Consequence: "Every program that uses it is refused from now on; a revoked key cannot be brought back (make a new one).",
+			Button:      "Revoke " + clip(name, 100), Cancel: "/staff/apikeys"}
+	}) {
+		return
+	}
 	if err := s.apiKeys.RevokeAPIKey(r.Context(), name); err != nil {
 		s.refused(w, r, err, func(status int, msg string) {
 			s.renderAPIKeys(w, r, status, templates.APIKeysView{Error: msg})

@@ -196,9 +196,9 @@ func TestAdminManagesUsers(t *testing.T) {
 	}{
 		{"/staff/users/role", url.Values{"name": {"carl"}, "role": {"root"}}, 422, "no role"},
 		{"/staff/users/role", url.Values{"name": {"nobody"}, "role": {"admin"}}, 404, "no user called"},
-		{"/staff/users/remove", url.Values{"name": {"nobody"}}, 404, "no user called"},
+		{"/staff/users/remove", url.Values{"confirm": {"1"}, "name": {"nobody"}}, 404, "no user called"},
 		{"/staff/users/role", url.Values{"name": {"ann"}, "role": {"agent"}}, 409, "your own account"},
-		{"/staff/users/remove", url.Values{"name": {"ANN"}}, 409, "your own account"},
+		{"/staff/users/remove", url.Values{"confirm": {"1"}, "name": {"ANN"}}, 409, "your own account"},
 	} {
 		resp, page := a.do("POST", tt.path, tt.form)
 		if resp.StatusCode != tt.status || !strings.Contains(page, tt.says) || !strings.Contains(page, `data-testid="users"`) {
@@ -208,7 +208,7 @@ func TestAdminManagesUsers(t *testing.T) {
 	if u, _ := a.db.UserByName(context.Background(), "ann"); !u.IsAdmin() {
 		t.Error("ann changed her own role")
 	}
-	resp, _ = a.do("POST", "/staff/users/remove", url.Values{"name": {"carl"}})
+	resp, _ = a.do("POST", "/staff/users/remove", url.Values{"confirm": {"1"}, "name": {"carl"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("remove carl: %d", resp.StatusCode)
 	}
@@ -298,7 +298,7 @@ func TestAPIKeysOnTheAPI(t *testing.T) {
 	}
 
 	_, agentToken, _ := a.db.CreateAgent(context.Background(), "office")
-	resp, _ = a.do("POST", "/staff/apikeys/revoke", url.Values{"name": {"servicedesk"}})
+	resp, _ = a.do("POST", "/staff/apikeys/revoke", url.Values{"confirm": {"1"}, "name": {"servicedesk"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: %d", resp.StatusCode)
 	}
@@ -306,7 +306,7 @@ func TestAPIKeysOnTheAPI(t *testing.T) {
 	if !strings.Contains(page, "Revoked the API key servicedesk") || !strings.Contains(page, `data-key="servicedesk" data-revoked`) {
 		t.Errorf("after revoking: %s", excerpt(page, "servicedesk"))
 	}
-	if resp, page := a.do("POST", "/staff/apikeys/revoke", url.Values{"name": {"servicedesk"}}); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "already revoked") {
+	if resp, page := a.do("POST", "/staff/apikeys/revoke", url.Values{"confirm": {"1"}, "name": {"servicedesk"}}); resp.StatusCode != http.StatusConflict || !strings.Contains(page, "already revoked") {
 		t.Errorf("revoke twice: %d", resp.StatusCode)
 	}
 	for _, tt := range []struct {

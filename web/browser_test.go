@@ -880,6 +880,10 @@ func TestBrowser(t *testing.T) {
 		tb.expect("role changed", "bob is now an admin.")
 		tb.audit("users (role changed)")
 		tb.click(`tr[data-user="bob"] form[action="/staff/users/remove"] button`)
+		// Removing asks first, on a page of its own.
+		tb.expect("remove asked", "Remove the account bob?", "Cancel")
+		tb.audit("remove confirmation")
+		tb.click(`[data-testid="confirm-button"]`)
 		tb.expect("user removed", "Removed bob")
 		// An API key: shown once, working as a bearer token, revoked.
 		tb.click(`nav a[href="/staff/apikeys"]`)
@@ -897,6 +901,8 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the key shown on the page: %d %.200s", resp.StatusCode, body)
 		}
 		tb.click(`tr[data-key="servicedesk"] form button`)
+		tb.expect("revoke asked", "Revoke the API key servicedesk?")
+		tb.click(`[data-testid="confirm-button"]`)
 		tb.expect("key revoked", "Revoked the API key servicedesk")
 		tb.audit("API keys (revoked)")
 		// An agent's account sees no admin links and is refused the pages.

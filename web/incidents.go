@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -295,6 +296,9 @@ func (s *Server) changeIncident(w http.ResponseWriter, r *http.Request, change f
 		return
 	}
 	query, v, err := change()
+	if errors.Is(err, errAnswered) {
+		return
+	}
 	if err != nil {
 		if wizard.ErrorCode(err) == wizard.EINVALID {
 			v.Error = wizard.ErrorMessage(err)
@@ -343,6 +347,21 @@ func (s *Server) handleIncidentStatus(w http.ResponseWriter, r *http.Request) {
 		}
 		if len(ids) == 0 {
 			return nil, templates.IncidentView{}, wizard.Errorf(wizard.EINVALID, "None of the cases the page showed is in the window any more: nothing was changed.")
+		}
+		cases := "1 case"
+		if len(ids) != 1 {
+			cases = strconv.Itoa(len(ids)) + " cases"
+		}
+		if !s.confirmed(w, r, func() templates.ConfirmView {
+			told := ""
+			if s.cfg.Mailer != nil {
+				told = ", and those who left an address are told by mail"
+			}
+			return templates.ConfirmView{Title: "Set the status of " + cases + " to " + string(to) + "?",
+				Consequence: "Each case's visitor sees the new status on their page" + told + ". A status can be set again, one case at a time.",
+				Button:      "Set " + cases + " to " + string(to), Cancel: strings.TrimSuffix(r.URL.Path, "/status") + "?window=" + url.QueryEscape(r.PostForm.Get("window"))}
+		}) {
+			return nil, templates.IncidentView{}, errAnswered
 		}
 		n, err := s.setStatuses(r, ids, to, staffFrom(r.Context()).Name)
 		if err == nil {

@@ -137,7 +137,7 @@ func TestIncidentPagesAndBulkActions(t *testing.T) {
 	if !strings.Contains(page, "Note added to 3 cases.") {
 		t.Errorf("no confirmation: %s", excerpt(page, "<h1>"))
 	}
-	resp, _ = a.do("POST", incident+"/status", url.Values{"status": {"escalated"}, "window": {"10m"}, "until": {until}})
+	resp, _ = a.do("POST", incident+"/status", url.Values{"confirm": {"1"}, "status": {"escalated"}, "window": {"10m"}, "until": {until}})
 	_, page = a.do("GET", resp.Header.Get("Location"), nil)
 	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(page, "Status set to escalated on 3 cases.") {
 		t.Errorf("bulk status: %d %s", resp.StatusCode, excerpt(page, `role="status"`))
@@ -156,7 +156,7 @@ func TestIncidentPagesAndBulkActions(t *testing.T) {
 		t.Errorf("search does not find the bulk note on every case: %s", excerpt(page, "cases</p>"))
 	}
 	// Setting one again counts only the cases that change.
-	resp, _ = a.do("POST", incident+"/status", url.Values{"status": {"escalated"}, "window": {"10m"}, "until": {until}})
+	resp, _ = a.do("POST", incident+"/status", url.Values{"confirm": {"1"}, "status": {"escalated"}, "window": {"10m"}, "until": {until}})
 	if _, page = a.do("GET", resp.Header.Get("Location"), nil); !strings.Contains(page, "Status set to escalated on 0 cases. (3 already had it.)") {
 		t.Errorf("again: %s", excerpt(page, `role="status"`))
 	}
@@ -217,7 +217,7 @@ func TestIncidentPagesAndBulkActions(t *testing.T) {
 	// Resolved, the cases leave the incident.
 	_, page = a.do("GET", incident, nil)
 	until = untilField.FindStringSubmatch(page)[1]
-	resp, _ = a.do("POST", incident+"/status", url.Values{"status": {"resolved"}, "window": {"1h"}, "until": {until}})
+	resp, _ = a.do("POST", incident+"/status", url.Values{"confirm": {"1"}, "status": {"resolved"}, "window": {"1h"}, "until": {until}})
 	if _, page = a.do("GET", resp.Header.Get("Location"), nil); !strings.Contains(page, "Status set to resolved on 4 cases.") || !strings.Contains(page, "No case of 127.0.0.1 with this verdict") {
 		t.Errorf("after resolving: %s", excerpt(page, `role="status"`))
 	}

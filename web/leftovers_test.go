@@ -110,7 +110,7 @@ func TestIncidentResolvedMailsEachVisitorOnce(t *testing.T) {
 	}
 	setAll := func(status string) {
 		t.Helper()
-		if resp, body := staff.do("POST", incident+"/status", url.Values{"status": {status}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
+		if resp, body := staff.do("POST", incident+"/status", url.Values{"confirm": {"1"}, "status": {status}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("POST %s/status %s: %d %s", incident, status, resp.StatusCode, excerpt(body, "error"))
 		}
 	}
@@ -179,7 +179,7 @@ func TestIncidentResolvedMailsEachVisitorOnce(t *testing.T) {
 
 	// Resolved cases leave the incident: posting again changes nothing
 	// and sends nothing.
-	if resp, _ := staff.do("POST", incident+"/status", url.Values{"status": {"resolved"}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusUnprocessableEntity {
+	if resp, _ := staff.do("POST", incident+"/status", url.Values{"confirm": {"1"}, "status": {"resolved"}, "window": {"10m"}, "until": {m[1]}}); resp.StatusCode != http.StatusUnprocessableEntity {
 		t.Errorf("resolving the resolved incident again: %d", resp.StatusCode)
 	}
 	time.Sleep(150 * time.Millisecond)
