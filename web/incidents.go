@@ -348,10 +348,7 @@ func (s *Server) handleIncidentStatus(w http.ResponseWriter, r *http.Request) {
 		if len(ids) == 0 {
 			return nil, templates.IncidentView{}, wizard.Errorf(wizard.EINVALID, "None of the cases the page showed is in the window any more: nothing was changed.")
 		}
-		cases := "1 case"
-		if len(ids) != 1 {
-			cases = strconv.Itoa(len(ids)) + " cases"
-		}
+		cases := plural(len(ids), "case")
 		if !s.confirmed(w, r, func() templates.ConfirmView {
 			told := ""
 			if s.cfg.Mailer != nil {

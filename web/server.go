@@ -136,8 +136,9 @@ type Config struct {
 	ProbeLease time.Duration
 
 	// Signals carries wake-ups between instances sharing the store (an
-	// agent long-polling one instance for a job queued on another); nil
-	// takes Store when it sends them, or keeps them in this process.
+	// agent long-polling one instance for a job queued on another, a
+	// probe's progress); nil takes Store's when other instances may share
+	// it (PostgreSQL), and none otherwise: one process needs no signals.
 	Signals wizard.Signals
 
 	// Users manages staff accounts on the admin pages, and APIKeys keeps
@@ -297,9 +298,6 @@ func New(cfg Config) *Server {
 	if cfg.AgentLookAgain <= 0 {
 		cfg.AgentLookAgain = 5 * time.Second
 	}
-	if cfg.Signals == nil {
-		cfg.Signals, _ = cfg.Store.(wizard.Signals)
-	}
 	if cfg.AgentJobTTL <= 0 {
 		cfg.AgentJobTTL = 10 * time.Minute
 	}
@@ -342,6 +340,9 @@ func New(cfg Config) *Server {
 		pages = newPageCache(cfg.Now, 16<<20)
 	}
 	jobs, shared := sharedJobs(cfg.Store)
+	if cfg.Signals == nil && shared {
+		cfg.Signals, _ = cfg.Store.(wizard.Signals)
+	}
 	s := &Server{
 		pages: pages,
 		cfg:   cfg,

@@ -24,9 +24,6 @@ import (
 // table is the truth: signals only make it quick, and each sweep also
 // looks whether the jobs followed from afar are done.
 
-// probeTopic is the store's signal of shared probe jobs.
-const probeTopic = "probe"
-
 // remoteText is what people following a job another instance runs are
 // told until it says where it stands.
 const remoteText = "Checking now…"
@@ -78,14 +75,14 @@ func (r *Runner) startSharing() {
 			case <-r.ctx.Done():
 				return
 			case p := <-sh.publish:
-				if err := sh.signals.Notify(r.ctx, probeTopic, p); err != nil && r.ctx.Err() == nil {
+				if err := sh.signals.Notify(r.ctx, wizard.ProbeJobTopic, p); err != nil && r.ctx.Err() == nil {
 					r.log.Warn("telling the other instances of a probe's progress", "err", err)
 				}
 			}
 		}
 	})
 	if sh.signals != nil {
-		heard, stop := sh.signals.Listen(probeTopic)
+		heard, stop := sh.signals.Listen(wizard.ProbeJobTopic)
 		r.wg.Go(func() {
 			defer stop()
 			for {

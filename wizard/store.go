@@ -86,15 +86,13 @@ type CaseStore interface {
 
 	// Watch schedules checks of a case's site, the first at next, none
 	// after until; Unwatch stops them; WatchChecked records a check queued
-	// and when the next is due; DueWatches lists the cases due at now.
-	// ClaimWatches takes the cases due at now for this instance to check
-	// (no other instance is given them before lease has passed);
-	// ReleaseWatch gives one back, due at due, unless its watch changed
-	// since the claim.
+	// and when the next is due; ClaimWatches takes the cases due at now
+	// for this instance to check (no other instance is given them before
+	// lease has passed); ReleaseWatch gives one back, due at due, unless
+	// its watch changed since the claim.
 	Watch(ctx context.Context, caseID int64, next, until time.Time) error
 	Unwatch(ctx context.Context, caseID int64) error
 	WatchChecked(ctx context.Context, caseID int64, next time.Time) error
-	DueWatches(ctx context.Context, now time.Time, limit int) ([]*Case, error)
 	ClaimWatches(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Case, error)
 	ReleaseWatch(ctx context.Context, caseID int64, claimedUntil, due time.Time) error
 
@@ -189,6 +187,13 @@ type ProbeJobStore interface {
 	// start (and is counted), else how long until it may.
 	TakeHostStart(ctx context.Context, host string, perMinute int, now time.Time) (time.Duration, error)
 }
+
+// ProbeJobTopic is the signal (Signals) of shared probe jobs' progress.
+// Its payload is "<leader run> <kind> <data>": kind check (data: the
+// check's JSON), queue (data: where the job stands, in words) or done,
+// sent by the job's owner (done by the store, when the report is stored);
+// or "0 handback" when an instance stopping gave its jobs back.
+const ProbeJobTopic = "probe"
 
 // How a run gets its diagnosis (ProbeJobStore.ClaimProbeJob).
 const (

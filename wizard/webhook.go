@@ -94,8 +94,6 @@ type WebhookStore interface {
 	AddWebhook(ctx context.Context, w *Webhook) error
 	DisableWebhook(ctx context.Context, id int64) error
 	Webhooks(ctx context.Context) ([]*Webhook, error)
-	// DueDeliveries returns pending deliveries due at now, oldest first.
-	DueDeliveries(ctx context.Context, now time.Time, limit int) ([]*Delivery, error)
 	// ClaimDeliveries takes up to limit pending deliveries due at now for
 	// this instance to make, oldest first: no other instance sharing the
 	// database is given them before lease has passed (Delivered or

@@ -93,20 +93,7 @@ func (db *DB) ClaimWatches(ctx context.Context, now time.Time, lease time.Durati
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE id IN (`+idList(ids)+`) ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*wizard.Case
-	for rows.Next() {
-		c, err := scanCase(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return db.casesWhere(ctx, `id IN (`+idList(ids)+`) ORDER BY id`)
 }
 
 // ReleaseWatch makes a claimed case's check due at due again, for any

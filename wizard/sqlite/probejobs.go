@@ -18,11 +18,6 @@ import (
 // locked on PostgreSQL: a flood of reports of one site queues on the row
 // rather than failing serializable transactions over and over.
 
-// probeTopic is the signal of a shared probe job's progress: its payload
-// is "<leader run> <kind> <data>" (kind: check, queue, done), or "0
-// handback" when an instance stopping gave its jobs back.
-const probeTopic = "probe"
-
 // ClaimProbeJob decides how a run gets its diagnosis of target; see
 // wizard.ProbeJobStore.
 func (db *DB) ClaimProbeJob(ctx context.Context, target, host string, runID, caseID int64, owner string, now time.Time, lease, reuse time.Duration) (*wizard.ProbeJobClaim, error) {
@@ -192,7 +187,7 @@ func (db *DB) HandBackProbeJobs(ctx context.Context, owner string) error {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
-			return tx.notify(ctx, probeTopic, "0 handback")
+			return tx.notify(ctx, wizard.ProbeJobTopic, "0 handback")
 		}
 		return nil
 	})
@@ -236,7 +231,7 @@ func finishJob(ctx context.Context, tx *txn, leader int64, fin func(runID int64)
 		return err
 	}
 	if n, _ := res.RowsAffected(); n > 0 || len(joined) > 0 {
-		return tx.notify(ctx, probeTopic, strconv.FormatInt(leader, 10)+" done")
+		return tx.notify(ctx, wizard.ProbeJobTopic, strconv.FormatInt(leader, 10)+" done")
 	}
 	return nil
 }

@@ -31,8 +31,13 @@ func (db *DB) WatchChecked(ctx context.Context, caseID int64, next time.Time) er
 // DueWatches returns up to limit watched cases whose next check is due at
 // now, the longest overdue first.
 func (db *DB) DueWatches(ctx context.Context, now time.Time, limit int) ([]*wizard.Case, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE watch_next > 0 AND watch_next <= ? ORDER BY watch_next LIMIT ?`,
-		nanos(now), limit)
+	return db.casesWhere(ctx, `watch_next > 0 AND watch_next <= ? ORDER BY watch_next LIMIT ?`, nanos(now), limit)
+}
+
+// casesWhere reads the cases that cond (a WHERE clause, with its ORDER BY
+// and LIMIT) selects.
+func (db *DB) casesWhere(ctx context.Context, cond string, args ...any) ([]*wizard.Case, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT `+caseColumns+` FROM cases WHERE `+cond, args...)
 	if err != nil {
 		return nil, err
 	}
